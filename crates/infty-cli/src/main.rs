@@ -1,0 +1,2 @@
+//! The `infty` command.
+fn main() {}

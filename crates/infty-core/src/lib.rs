@@ -1,0 +1,1 @@
+//! infty's role sessions, tools, orchestration state machine and driver.

@@ -1,0 +1,2 @@
+//! Benchmarks (placeholder until the crate lands).
+fn main() {}

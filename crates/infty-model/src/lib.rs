@@ -1,0 +1,1 @@
+//! infty's streaming model client. (Being built; see issue 5.)

@@ -1,0 +1,1 @@
+//! The run folder of infty. (Being built; see issue 4.)

@@ -1,0 +1,2 @@
+//! infty's developer tasks.
+fn main() {}
