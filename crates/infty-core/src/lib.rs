@@ -1,1 +1,26 @@
-//! infty's role sessions, tools, orchestration state machine and driver.
+//! infty's engine: role sessions and their tools, the orchestration state machine, and the
+//! driver that runs it.
+//!
+//! - [`tools`]: the function tools roles act through, confined to the run folder.
+//! - [`session`]: a role's conversation, the model ↔ tool loop, rollouts and compaction.
+//! - [`flow`]: the pure orchestration state machine (no IO, no clock, no tokio).
+//! - [`orchestrator`]: [`InftyOrchestrator`], the async driver and the library API.
+//! - [`progress`]: callbacks for user interfaces.
+//! - [`events`]: what the run journal records.
+//! - [`prompts`]: the embedded prompt texts.
+//!
+//! This crate never parses command lines, reads config files or prints to a terminal.
+
+pub mod events;
+pub mod flow;
+pub mod orchestrator;
+pub mod progress;
+pub mod prompts;
+pub mod session;
+pub mod tools;
+
+pub use orchestrator::{
+    CoreError, InftyOrchestrator, ResumeOverrides, RoleConfig, RunExecutionOptions, RunOutcome,
+    RunParams, SpawnedRun,
+};
+pub use progress::{NoProgress, ProgressReporter};

@@ -1,0 +1,137 @@
+//! Whole runs through the real binary.
+
+use serde_json::{Value, json};
+
+use crate::harness::{World, read_json, settings};
+
+/// The Solver asks the Director, writes a file with a tool call, delivers it; the Verifier passes.
+fn script_happy_path(world: &World) {
+    world.say(
+        "solver",
+        r#"{"type":"direction_request","prompt":"Should the answer be a number or prose?"}"#,
+    );
+    world.say("director", r#"{"directive":"A number, with one line of justification.","rationale":null}"#);
+    world.call(
+        "solver",
+        "call_write",
+        "write_file",
+        &json!({"path": "deliverable/answer.md", "content": "42\n\nSix times seven.\n"}),
+    );
+    world.say(
+        "solver",
+        "Done. ```json\n{\"type\":\"final_delivery\",\"deliverable_path\":\"deliverable/answer.md\",\"summary\":\"The answer is 42.\"}\n```",
+    );
+    world.say("verifier-1", r#"{"verdict":"pass","reasons":[],"suggestions":[]}"#);
+}
+
+#[test]
+fn create_drives_a_whole_run_to_success() {
+    let world = World::new();
+    script_happy_path(&world);
+    let output = world
+        .create("e2e", "What is six times seven?", &["--json"])
+        .success()
+        .get_output()
+        .clone();
+
+    // The result on stdout, as JSON.
+    let result: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(result["status"], "succeeded");
+    assert_eq!(result["run_id"], "e2e");
+
+    // The deliverable the Solver wrote through its tool.
+    let run_dir = world.run_dir("e2e");
+    let answer = std::fs::read_to_string(run_dir.join("deliverable/answer.md")).unwrap();
+    assert!(answer.starts_with("42"));
+
+    // run.json records the outcome and each role's rollout.
+    let run = world.run_json("e2e");
+    assert_eq!(run["status"], "succeeded");
+    assert_eq!(run["outcome"]["deliverable_path"], "deliverable/answer.md");
+    for role in run["roles"].as_array().unwrap() {
+        let rollout = role["rollout_path"].as_str().unwrap();
+        assert!(run_dir.join(rollout).is_file(), "missing rollout {rollout}");
+    }
+    settings(&world).bind(|| {
+        insta::assert_json_snapshot!("run_json", run, {
+            ".created_at" => "[TIME]",
+            ".updated_at" => "[TIME]",
+            ".options.provider.base_url" => "[SERVER]",
+        });
+        insta::assert_debug_snapshot!("journal_kinds", world.journal_kinds("e2e"));
+    });
+
+    // Every scripted reply was used, in the expected order of roles.
+    let routes: Vec<String> = world.server.requests().into_iter().map(|(route, _)| route).collect();
+    assert_eq!(routes, ["solver", "director", "solver", "solver", "verifier-1"]);
+
+    // The tool output went back to the Solver in the next request.
+    let (_, third) = &world.server.requests()[3];
+    let input = third["input"].as_array().unwrap();
+    assert!(input.iter().any(|item| item["type"] == "function_call_output"
+        && item["call_id"] == "call_write"));
+
+    // list and show see the run.
+    let list = world.infty().args(["list", "--json"]).assert().success().get_output().stdout.clone();
+    let list: Value = serde_json::from_slice(&list).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["run_id"], "e2e");
+    assert_eq!(list[0]["status"], "succeeded");
+    let show = world.infty().args(["show", "e2e", "--json"]).assert().success().get_output().stdout.clone();
+    let show: Value = serde_json::from_slice(&show).unwrap();
+    assert_eq!(show["outcome"]["deliverable_path"], "deliverable/answer.md");
+    assert_eq!(show["roles"].as_array().unwrap().len(), 3);
+    assert!(show["usage"]["solver"]["total_tokens"].as_u64().unwrap() > 0);
+
+    world.assert_secret_nowhere();
+}
+
+#[test]
+fn list_and_show_render_for_people() {
+    let world = World::new();
+    script_happy_path(&world);
+    let assert = world.create("people", "What is six times seven?", &[]).success();
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    let list = world.infty().arg("list").assert().success().get_output().stdout.clone();
+    let show = world.infty().args(["show", "people"]).assert().success().get_output().stdout.clone();
+    settings(&world).bind(|| {
+        insta::assert_snapshot!("create_stdout", stdout);
+        insta::assert_snapshot!("create_progress", stderr);
+        insta::assert_snapshot!("list_text", String::from_utf8(list).unwrap());
+        insta::assert_snapshot!("show_text", String::from_utf8(show).unwrap());
+    });
+}
+
+#[test]
+fn escape_attempt_in_final_delivery_is_refused_before_verification() {
+    let world = World::new();
+    world.say(
+        "solver",
+        r#"{"type":"final_delivery","deliverable_path":"../../etc/passwd","summary":"sneaky"}"#,
+    );
+    world.call(
+        "solver",
+        "call_1",
+        "write_file",
+        &json!({"path": "deliverable/ok.txt", "content": "fine"}),
+    );
+    world.say(
+        "solver",
+        r#"{"type":"final_delivery","deliverable_path":"deliverable/ok.txt","summary":null}"#,
+    );
+    world.say("verifier-1", r#"{"verdict":"pass","reasons":[],"suggestions":[]}"#);
+    world.create("escape", "Deliver something.", &[]).success();
+    let kinds = world.journal_kinds("escape");
+    assert!(kinds.contains(&"deliverable_rejected".to_string()), "{kinds:?}");
+    // Only one verification: the refused path never reached a Verifier.
+    let verifier_calls = world
+        .server
+        .requests()
+        .into_iter()
+        .filter(|(route, _)| route == "verifier-1")
+        .count();
+    assert_eq!(verifier_calls, 1);
+    let run = read_json(&world.run_dir("escape").join("run.json"));
+    assert_eq!(run["outcome"]["deliverable_path"], "deliverable/ok.txt");
+}

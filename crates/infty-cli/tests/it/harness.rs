@@ -1,0 +1,179 @@
+//! Shared pieces of the end-to-end tests: a scripted server routed by role, a temporary
+//! runs root, and running the real binary.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use infty_model::test_support::{ResponsesSse, ScriptedReply, ScriptedServer};
+use serde_json::Value;
+
+/// A fake key: the tests check it never lands in a file.
+pub const SECRET: &str = "sk-test-DO-NOT-LEAK-4242";
+
+/// Routes a request to the queue of the role named in its instructions.
+pub fn route_by_role(body: &Value) -> String {
+    let instructions = body
+        .get("instructions")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| {
+            body.get("messages")
+                .and_then(|m| m.get(0))
+                .and_then(|m| m.get("content"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    instructions
+        .lines()
+        .rev()
+        .find_map(|line| line.strip_prefix("Your role name in this run: "))
+        .map(|role| role.trim_end_matches('.').to_string())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// A scripted server plus a temporary runs root.
+pub struct World {
+    pub server: ScriptedServer,
+    pub home: tempfile::TempDir,
+}
+
+impl World {
+    pub fn new() -> World {
+        World {
+            server: ScriptedServer::start(route_by_role),
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn runs_root(&self) -> PathBuf {
+        self.home.path().join("runs")
+    }
+
+    /// Queues a reply with text for `role`.
+    pub fn say(&self, role: &str, text: &str) {
+        let id = format!("resp_{}_{}", role, fastrand_id());
+        self.server.push(
+            role,
+            ScriptedReply::sse(ResponsesSse::new(&id).text(text).usage(100, 20).build()),
+        );
+    }
+
+    /// Queues a tool call for `role`.
+    pub fn call(&self, role: &str, call_id: &str, tool: &str, arguments: &Value) {
+        let id = format!("resp_{}_{}", role, fastrand_id());
+        self.server.push(
+            role,
+            ScriptedReply::sse(
+                ResponsesSse::new(&id)
+                    .function_call(call_id, tool, &arguments.to_string())
+                    .usage(100, 20)
+                    .build(),
+            ),
+        );
+    }
+
+    /// The `infty` binary with a clean environment pointing at this world.
+    pub fn infty(&self) -> Command {
+        let mut cmd = Command::cargo_bin("infty").unwrap();
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.home.path())
+            .env("INFTY_HOME", self.home.path())
+            .env("NO_COLOR", "1")
+            .env("OPENAI_API_KEY", SECRET)
+            .arg("--runs-root")
+            .arg(self.runs_root());
+        cmd
+    }
+
+    pub fn create(&self, run_id: &str, objective: &str, extra: &[&str]) -> assert_cmd::assert::Assert {
+        self.infty()
+            .args(["create", "--objective", objective, "--run-id", run_id])
+            .args(["--base-url", &self.server.base_url()])
+            .args(["--timeout-secs", "30"])
+            .args(extra)
+            .assert()
+    }
+
+    pub fn run_dir(&self, run_id: &str) -> PathBuf {
+        self.runs_root().join(run_id)
+    }
+
+    pub fn run_json(&self, run_id: &str) -> Value {
+        read_json(&self.run_dir(run_id).join("run.json"))
+    }
+
+    /// The kinds of the journal's events, in order.
+    pub fn journal_kinds(&self, run_id: &str) -> Vec<String> {
+        std::fs::read_to_string(self.run_dir(run_id).join("events.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|line| {
+                let value: Value = serde_json::from_str(line).unwrap();
+                value["kind"].as_str().unwrap_or("?").to_string()
+            })
+            .filter(|kind| !matches!(kind.as_str(), "usage_recorded"))
+            .collect()
+    }
+
+    /// Fails if the fake key appears in any file under the home folder.
+    pub fn assert_secret_nowhere(&self) {
+        for path in files_under(self.home.path()) {
+            let bytes = std::fs::read(&path).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(!text.contains(SECRET), "the API key leaked into {}", path.display());
+        }
+    }
+}
+
+pub fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+fn fastrand_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed).to_string()
+}
+
+/// Insta settings that redact times, temp paths and durations in CLI output and JSON.
+pub fn settings(world: &World) -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    let root = world.home.path().to_string_lossy().to_string();
+    settings.add_filter(&regex_escape(&root), "[HOME]");
+    settings.add_filter(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z", "[TIME]");
+    settings.add_filter(r"\[\d{2}:\d{2}:\d{2}\]", "[CLOCK]");
+    settings.add_filter(r"\b\d{2}:\d{2}:\d{2}\b", "[CLOCK]");
+    settings.add_filter(r"in \d+m\d{2}s", "in [DURATION]");
+    settings.add_filter(r"pid \d+", "pid [PID]");
+    settings.add_filter(r"127\.0\.0\.1:\d+", "[SERVER]");
+    settings
+}
+
+fn regex_escape(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

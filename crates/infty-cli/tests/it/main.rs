@@ -1,0 +1,7 @@
+//! End-to-end tests of the `infty` binary against scripted model servers.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+mod create;
+mod errors;

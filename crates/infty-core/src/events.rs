@@ -1,0 +1,188 @@
+//! The run journal's vocabulary: what `events.jsonl` records.
+//!
+//! A journal line is either an [`Input`](crate::flow::Input) to the orchestration state
+//! machine (folded again on resume, so the state is a pure function of the journal) or a
+//! [`Note`]: something that happened and that people and tools read (`infty logs`, `infty
+//! show`), but that never changes the state. Both are tagged with `kind`, and the kinds are
+//! disjoint.
+
+use infty_signals::VerifierDecision;
+use serde::{Deserialize, Serialize};
+
+use crate::flow::Input;
+
+/// One journal event: an input to the state machine, or a note.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RunEvent {
+    /// Folded on resume.
+    Input(Input),
+    /// Informational.
+    Note(Note),
+}
+
+/// Things worth recording that do not drive the state machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Note {
+    /// A driver started (or resumed) driving the run.
+    DriverStarted {
+        /// Process id of the driver.
+        pid: u32,
+        /// Whether this is a resume.
+        resumed: bool,
+    },
+    /// The objective went to the Solver.
+    ObjectivePosted {
+        /// The objective text.
+        objective: String,
+    },
+    /// The Solver's reply carried no valid signal.
+    InvalidSignal {
+        /// What was wrong, as sent back to the Solver.
+        error: String,
+        /// How many invalid replies in a row so far.
+        consecutive: u32,
+    },
+    /// The Solver asked the Director.
+    DirectionRequested {
+        /// The Solver's question or report.
+        prompt: String,
+    },
+    /// The Director's reply did not parse and it was asked again.
+    DirectorReasked {
+        /// The parse error.
+        error: String,
+    },
+    /// The Director's call failed (timeout or model error).
+    DirectorFailed {
+        /// The error.
+        error: String,
+        /// Failures so far for this request.
+        attempts: u32,
+    },
+    /// A directive went to the Solver.
+    DirectiveIssued {
+        /// The directive.
+        directive: String,
+        /// Its rationale.
+        rationale: Option<String>,
+        /// Whether the Director's raw text was forwarded because it never parsed.
+        raw: bool,
+    },
+    /// The Solver claimed it is done.
+    FinalDelivery {
+        /// The path as the Solver gave it.
+        deliverable_path: String,
+        /// The Solver's summary.
+        summary: Option<String>,
+    },
+    /// The delivery's path failed validation; no Verifier was called.
+    DeliverableRejected {
+        /// Why.
+        reason: String,
+    },
+    /// A verification round started.
+    VerificationStarted {
+        /// Round number, from 1.
+        round: u32,
+        /// The Verifiers asked.
+        roles: Vec<String>,
+    },
+    /// A Verifier gave its verdict.
+    VerdictRecorded {
+        /// The Verifier.
+        role: String,
+        /// Pass or fail.
+        verdict: VerifierDecision,
+        /// Its reasons.
+        reasons: Vec<String>,
+        /// Its suggestions.
+        suggestions: Vec<String>,
+    },
+    /// A Verifier errored or gave no verdict; it is replaced and asked once more.
+    VerifierNoVerdict {
+        /// The Verifier.
+        role: String,
+        /// What went wrong.
+        error: String,
+    },
+    /// A Verifier session was replaced by a fresh one.
+    VerifierReplaced {
+        /// The Verifier.
+        role: String,
+    },
+    /// A verification round ended.
+    VerificationSummary {
+        /// Round number.
+        round: u32,
+        /// The aggregate decision under the run's policy.
+        overall: VerifierDecision,
+        /// Verifiers that passed.
+        passed: Vec<String>,
+        /// Verifiers that failed.
+        failed: Vec<String>,
+    },
+    /// A budget is nearly spent; the Solver was told to finalize.
+    BudgetWarning {
+        /// Which budget.
+        reason: String,
+    },
+    /// A role started a tool call.
+    ToolCallStarted {
+        /// The role.
+        role: String,
+        /// The call id.
+        call_id: String,
+        /// The tool.
+        tool: String,
+    },
+    /// A tool call finished.
+    ToolCallFinished {
+        /// The role.
+        role: String,
+        /// The call id.
+        call_id: String,
+        /// The tool.
+        tool: String,
+        /// Whether it succeeded.
+        ok: bool,
+    },
+    /// A role's history was compacted.
+    Compacted {
+        /// The role.
+        role: String,
+        /// Prompt tokens before compaction.
+        prompt_tokens: u64,
+        /// Items kept verbatim after the summary.
+        kept_items: usize,
+    },
+    /// The model client is retrying a request.
+    ModelRetry {
+        /// The role.
+        role: String,
+        /// Attempt number.
+        attempt: u32,
+        /// Why.
+        reason: String,
+    },
+    /// The run succeeded.
+    RunSucceeded {
+        /// Deliverable, relative to the run folder.
+        deliverable_path: String,
+        /// The Solver's summary.
+        summary: Option<String>,
+    },
+    /// The run failed.
+    RunFailed {
+        /// Why.
+        reason: String,
+    },
+    /// A budget ran out.
+    BudgetExhausted {
+        /// Which budget.
+        reason: String,
+    },
+    /// The run was interrupted (Ctrl-C or cancellation).
+    RunInterrupted,
+}

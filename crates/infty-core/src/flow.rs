@@ -1,0 +1,930 @@
+//! The orchestration state machine: inputs in, actions out.
+//!
+//! **Architecture invariant:** this module is pure. It performs no IO, spawns nothing,
+//! reads no clock (time is an argument of [`Flow::step`]) and never fails. The driver
+//! ([`crate::orchestrator`]) asks [`Flow::outstanding`] which call to make, makes it, and
+//! feeds the result back as an [`Input`]. Because every input is journaled before it is
+//! stepped, the state of a run is the fold of its journal's inputs, which is how resume
+//! rebuilds it.
+//!
+//! Every policy of DESIGN §3.5 lives here: invalid signals sent back with the contract
+//! restated, a Director re-asked once then forwarded raw, deliverables refused before any
+//! Verifier is called, verdicts aggregated under `all` or `majority`, a Verifier without a
+//! verdict replaced and asked once more, passing Verifiers rotated, and budgets.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use infty_signals::{
+    DirectiveResponse, DirectorRequest, FinalDelivery, SolverSignal, VerificationFeedback,
+    VerificationRequest, VerifierDecision, VerifierReport, VerifierVerdict, parse_directive,
+    parse_solver_signal, parse_verdict,
+};
+use infty_store::{Budgets, TokenUsage, VerificationPolicy};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::events::Note;
+use crate::prompts;
+
+/// How many times a failing Director call is tried before the run fails.
+pub const DIRECTOR_ATTEMPTS: u32 = 3;
+
+/// What the state machine is told.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Input {
+    /// The run starts: post the objective.
+    Started,
+    /// A stopped run is driven again; a failed, exhausted or interrupted run continues where
+    /// it stopped.
+    Resumed,
+    /// The Solver finished a turn with this text.
+    SolverReplied {
+        /// The Solver's final text of the turn.
+        text: String,
+    },
+    /// The Solver's turn failed (model error or timeout).
+    SolverFailed {
+        /// What went wrong.
+        error: String,
+    },
+    /// The Director answered.
+    DirectorReplied {
+        /// Its text.
+        text: String,
+    },
+    /// The Director's call failed.
+    DirectorFailed {
+        /// What went wrong.
+        error: String,
+    },
+    /// The driver checked the delivered path.
+    DeliverableChecked {
+        /// The outcome of the check.
+        check: DeliverableCheck,
+    },
+    /// A Verifier answered.
+    VerifierReplied {
+        /// The Verifier.
+        role: String,
+        /// Its text.
+        text: String,
+    },
+    /// A Verifier's call failed.
+    VerifierFailed {
+        /// The Verifier.
+        role: String,
+        /// What went wrong.
+        error: String,
+    },
+    /// The driver replaced these Verifiers by fresh sessions.
+    VerifiersReplaced {
+        /// The replaced roles.
+        roles: Vec<String>,
+    },
+    /// An operator message (from `infty send`) is delivered with the role's next turn.
+    MessageDelivered {
+        /// Inbox message id.
+        id: String,
+        /// The addressed role.
+        role: String,
+        /// The message.
+        text: String,
+    },
+    /// A role's model call reported token usage.
+    UsageRecorded {
+        /// The role.
+        role: String,
+        /// Tokens of that call.
+        usage: TokenUsage,
+    },
+    /// Stop now (Ctrl-C); the run can be resumed.
+    Cancel,
+}
+
+/// The result of validating a `final_delivery` path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum DeliverableCheck {
+    /// The path exists inside the run folder.
+    Accepted {
+        /// The path relative to the run folder.
+        path: String,
+    },
+    /// The path was refused.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A call the driver must make; its result comes back as an [`Input`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "call", rename_all = "snake_case")]
+pub enum Call {
+    /// Run a Solver turn with this message; answer with `SolverReplied` or `SolverFailed`.
+    PostToSolver {
+        /// The user message of the turn.
+        message: String,
+    },
+    /// Ask the Director; answer with `DirectorReplied` or `DirectorFailed`.
+    AskDirector {
+        /// The user message of the turn.
+        message: String,
+    },
+    /// Validate the delivered path; answer with `DeliverableChecked`.
+    CheckDeliverable {
+        /// The path as the Solver gave it.
+        path: String,
+    },
+    /// Ask these Verifiers in parallel; answer each with `VerifierReplied` or `VerifierFailed`.
+    AskVerifiers {
+        /// The Verifiers to ask.
+        roles: Vec<String>,
+        /// The user message of their turn.
+        message: String,
+    },
+    /// Give these Verifiers fresh sessions; answer with `VerifiersReplaced`.
+    ReplaceVerifiers {
+        /// The Verifiers to replace.
+        roles: Vec<String>,
+    },
+}
+
+impl Call {
+    /// The role a call's turn goes to, for calls that post a turn to a single role.
+    pub fn role(&self) -> Option<&str> {
+        match self {
+            Call::PostToSolver { .. } => Some("solver"),
+            Call::AskDirector { .. } => Some("director"),
+            _ => None,
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Terminal {
+    /// Verification passed.
+    Succeeded {
+        /// The deliverable, relative to the run folder.
+        deliverable_path: String,
+        /// The Solver's summary.
+        summary: Option<String>,
+    },
+    /// The run cannot go on without help; it can be resumed.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+    /// A budget ran out; it can be resumed with a larger budget.
+    BudgetExhausted {
+        /// Which budget.
+        reason: String,
+    },
+    /// Cancelled; it can be resumed.
+    Interrupted,
+}
+
+/// What a step produced besides the next call.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Journal this note and tell the progress reporter.
+    Record {
+        /// The note.
+        note: Note,
+    },
+    /// The run is over.
+    Finish {
+        /// How it ended.
+        terminal: Terminal,
+    },
+}
+
+/// The fixed facts of a run the state machine needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowConfig {
+    /// The objective.
+    pub objective: String,
+    /// The run id.
+    pub run_id: String,
+    /// The run folder, as shown to the Solver.
+    pub run_dir: String,
+    /// The folder relative paths resolve against (run folder or workspace).
+    pub base_dir: String,
+    /// Verifier role names, in order.
+    pub verifiers: Vec<String>,
+    /// How verdicts are aggregated.
+    pub policy: VerificationPolicy,
+    /// Limits.
+    pub budgets: Budgets,
+    /// Invalid Solver replies in a row before the run fails.
+    pub max_invalid_signals: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Phase {
+    Idle,
+    Solver {
+        message: String,
+    },
+    Director {
+        message: String,
+        prompt: String,
+        reasked: bool,
+        failures: u32,
+    },
+    Checking {
+        delivery: FinalDelivery,
+    },
+    Verifying {
+        round: u32,
+        deliverable_path: String,
+        summary: Option<String>,
+        message: String,
+        pending: BTreeSet<String>,
+        verdicts: BTreeMap<String, VerifierVerdict>,
+        retried: BTreeSet<String>,
+    },
+    Done(Terminal),
+}
+
+/// The orchestration state machine of one run.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    config: FlowConfig,
+    phase: Phase,
+    /// The phase a failed, exhausted or interrupted run stopped in, for `Resumed`.
+    parked: Option<Phase>,
+    solver_turns: u32,
+    invalid_in_row: u32,
+    rounds: u32,
+    tokens: u64,
+    active: Duration,
+    last_at: Option<OffsetDateTime>,
+    finalize_sent: bool,
+    replacements: BTreeSet<String>,
+    queued: Vec<(String, String)>,
+}
+
+impl Flow {
+    /// A state machine for a run that has not started.
+    pub fn new(config: FlowConfig) -> Flow {
+        Flow {
+            config,
+            phase: Phase::Idle,
+            parked: None,
+            solver_turns: 0,
+            invalid_in_row: 0,
+            rounds: 0,
+            tokens: 0,
+            active: Duration::ZERO,
+            last_at: None,
+            finalize_sent: false,
+            replacements: BTreeSet::new(),
+            queued: Vec::new(),
+        }
+    }
+
+    /// The run's fixed facts.
+    pub fn config(&self) -> &FlowConfig {
+        &self.config
+    }
+
+    /// Lets a resumed run use other budgets than it started with.
+    pub fn set_budgets(&mut self, budgets: Budgets) {
+        self.config.budgets = budgets;
+    }
+
+    /// Solver turns completed so far.
+    pub fn solver_turns(&self) -> u32 {
+        self.solver_turns
+    }
+
+    /// Verification rounds started so far.
+    pub fn verification_rounds(&self) -> u32 {
+        self.rounds
+    }
+
+    /// Tokens used so far, all roles together.
+    pub fn total_tokens(&self) -> u64 {
+        self.tokens
+    }
+
+    /// Time spent driving the run (gaps between a stop and a resume excluded).
+    pub fn active_time(&self) -> Duration {
+        self.active
+    }
+
+    /// How the run ended, once it has.
+    pub fn terminal(&self) -> Option<&Terminal> {
+        match &self.phase {
+            Phase::Done(terminal) => Some(terminal),
+            _ => None,
+        }
+    }
+
+    /// Whether the run has started (an objective was posted).
+    pub fn started(&self) -> bool {
+        self.phase != Phase::Idle
+    }
+
+    /// The call the run is waiting on, if any. Derived from the state alone, so a resumed run
+    /// re-issues exactly the call that was in flight when it stopped.
+    pub fn outstanding(&self) -> Option<Call> {
+        if matches!(self.phase, Phase::Done(_) | Phase::Idle) {
+            return None;
+        }
+        if !self.replacements.is_empty() {
+            return Some(Call::ReplaceVerifiers {
+                roles: self.replacements.iter().cloned().collect(),
+            });
+        }
+        match &self.phase {
+            Phase::Solver { message } => Some(Call::PostToSolver {
+                message: message.clone(),
+            }),
+            Phase::Director { message, .. } => Some(Call::AskDirector {
+                message: message.clone(),
+            }),
+            Phase::Checking { delivery } => Some(Call::CheckDeliverable {
+                path: delivery.deliverable_path.clone(),
+            }),
+            Phase::Verifying {
+                pending, message, ..
+            } if !pending.is_empty() => Some(Call::AskVerifiers {
+                roles: pending.iter().cloned().collect(),
+                message: message.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Feeds one input at time `now` and returns what to record and whether the run ended.
+    pub fn step(&mut self, input: Input, now: OffsetDateTime) -> Vec<Action> {
+        self.advance_clock(&input, now);
+        let mut out = Vec::new();
+        match input {
+            Input::Started => self.on_started(&mut out),
+            Input::Resumed => self.on_resumed(&mut out),
+            Input::SolverReplied { text } => self.on_solver_replied(&text, &mut out),
+            Input::SolverFailed { error } => {
+                if matches!(self.phase, Phase::Solver { .. }) {
+                    self.solver_turns += 1;
+                    self.terminate(
+                        Terminal::Failed {
+                            reason: format!("the Solver's turn failed: {error}"),
+                        },
+                        &mut out,
+                    );
+                }
+            }
+            Input::DirectorReplied { text } => self.on_director_replied(&text, &mut out),
+            Input::DirectorFailed { error } => self.on_director_failed(error, &mut out),
+            Input::DeliverableChecked { check } => self.on_deliverable_checked(check, &mut out),
+            Input::VerifierReplied { role, text } => match parse_verdict(&text) {
+                Ok(verdict) => self.on_verdict(role, verdict, &mut out),
+                Err(error) => self.on_verifier_failed(
+                    role,
+                    format!("its reply had no valid verdict: {error}"),
+                    &mut out,
+                ),
+            },
+            Input::VerifierFailed { role, error } => self.on_verifier_failed(role, error, &mut out),
+            Input::VerifiersReplaced { roles } => {
+                for role in roles {
+                    if self.replacements.remove(&role) {
+                        out.push(record(Note::VerifierReplaced { role }));
+                    }
+                }
+            }
+            Input::MessageDelivered { role, text, .. } => self.on_message(role, text),
+            Input::UsageRecorded { usage, .. } => {
+                self.tokens = self.tokens.saturating_add(usage.total_tokens);
+            }
+            Input::Cancel => {
+                if !matches!(self.phase, Phase::Done(_)) {
+                    self.terminate(Terminal::Interrupted, &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    fn advance_clock(&mut self, input: &Input, now: OffsetDateTime) {
+        if let (Some(last), false) = (self.last_at, matches!(input, Input::Resumed)) {
+            let gap = now - last;
+            if gap.is_positive() {
+                self.active += gap.unsigned_abs();
+            }
+        }
+        self.last_at = Some(now);
+    }
+
+    fn on_started(&mut self, out: &mut Vec<Action>) {
+        if self.phase != Phase::Idle {
+            return;
+        }
+        let message = prompts::render(
+            prompts::OBJECTIVE,
+            &[
+                ("objective", self.config.objective.trim()),
+                ("run_id", &self.config.run_id),
+                ("run_dir", &self.config.run_dir),
+                ("base_dir", &self.config.base_dir),
+            ],
+        );
+        out.push(record(Note::ObjectivePosted {
+            objective: self.config.objective.clone(),
+        }));
+        self.enter_solver(message, out);
+    }
+
+    fn on_resumed(&mut self, out: &mut Vec<Action>) {
+        match &self.phase {
+            Phase::Idle => self.on_started(out),
+            Phase::Done(Terminal::Succeeded { .. }) => {}
+            Phase::Done(_) => {
+                self.invalid_in_row = 0;
+                let Some(parked) = self.parked.take() else {
+                    return;
+                };
+                match parked {
+                    Phase::Solver { message } => self.enter_solver(message, out),
+                    Phase::Director {
+                        message,
+                        prompt,
+                        reasked,
+                        ..
+                    } => {
+                        self.phase = Phase::Director {
+                            message,
+                            prompt,
+                            reasked,
+                            failures: 0,
+                        }
+                    }
+                    Phase::Verifying {
+                        round,
+                        deliverable_path,
+                        summary,
+                        message,
+                        pending,
+                        verdicts,
+                        ..
+                    } => {
+                        self.phase = Phase::Verifying {
+                            round,
+                            deliverable_path,
+                            summary,
+                            message,
+                            pending,
+                            verdicts,
+                            retried: BTreeSet::new(),
+                        }
+                    }
+                    other => self.phase = other,
+                }
+            }
+            // A run that stopped without a terminal (a crash) simply continues.
+            _ => {}
+        }
+    }
+
+    fn on_solver_replied(&mut self, text: &str, out: &mut Vec<Action>) {
+        if !matches!(self.phase, Phase::Solver { .. }) {
+            return;
+        }
+        self.solver_turns += 1;
+        match parse_solver_signal(text) {
+            Err(error) => {
+                self.invalid_in_row += 1;
+                let error = error.to_string();
+                out.push(record(Note::InvalidSignal {
+                    error: error.clone(),
+                    consecutive: self.invalid_in_row,
+                }));
+                let message = prompts::render(prompts::INVALID_SIGNAL, &[("error", &error)]);
+                if self.invalid_in_row >= self.config.max_invalid_signals.max(1) {
+                    // Park the correction so a resume starts by sending it.
+                    self.phase = Phase::Solver { message };
+                    let reason = format!(
+                        "the Solver sent {} replies in a row without a valid signal; last error: {error}",
+                        self.invalid_in_row
+                    );
+                    self.terminate(Terminal::Failed { reason }, out);
+                } else {
+                    self.enter_solver(message, out);
+                }
+            }
+            Ok(SolverSignal::DirectionRequest(request)) => {
+                self.invalid_in_row = 0;
+                out.push(record(Note::DirectionRequested {
+                    prompt: request.prompt.clone(),
+                }));
+                let payload = DirectorRequest {
+                    prompt: request.prompt.clone(),
+                    objective: Some(self.config.objective.clone()),
+                };
+                self.phase = Phase::Director {
+                    message: payload.to_json(),
+                    prompt: request.prompt,
+                    reasked: false,
+                    failures: 0,
+                };
+                self.attach_queued("director");
+            }
+            Ok(SolverSignal::FinalDelivery(delivery)) => {
+                self.invalid_in_row = 0;
+                out.push(record(Note::FinalDelivery {
+                    deliverable_path: delivery.deliverable_path.clone(),
+                    summary: delivery.summary.clone(),
+                }));
+                self.phase = Phase::Checking { delivery };
+            }
+        }
+    }
+
+    fn on_director_replied(&mut self, text: &str, out: &mut Vec<Action>) {
+        let Phase::Director {
+            prompt, reasked, ..
+        } = &self.phase
+        else {
+            return;
+        };
+        let (prompt, reasked) = (prompt.clone(), *reasked);
+        let (directive, raw) = match parse_directive(text) {
+            Ok(directive) => (directive, false),
+            Err(error) if !reasked => {
+                let error = error.to_string();
+                out.push(record(Note::DirectorReasked {
+                    error: error.clone(),
+                }));
+                self.phase = Phase::Director {
+                    message: prompts::render(prompts::DIRECTOR_RETRY, &[("error", &error)]),
+                    prompt,
+                    reasked: true,
+                    failures: 0,
+                };
+                return;
+            }
+            Err(_) => {
+                let raw_text = text.trim();
+                let directive = if raw_text.is_empty() {
+                    "The Director gave no usable answer; proceed with your best judgement."
+                        .to_string()
+                } else {
+                    raw_text.to_string()
+                };
+                (
+                    DirectiveResponse {
+                        directive,
+                        rationale: None,
+                    },
+                    true,
+                )
+            }
+        };
+        out.push(record(Note::DirectiveIssued {
+            directive: directive.directive.clone(),
+            rationale: directive.rationale.clone(),
+            raw,
+        }));
+        self.enter_solver(directive_message(&directive), out);
+    }
+
+    fn on_director_failed(&mut self, error: String, out: &mut Vec<Action>) {
+        let Phase::Director { failures, .. } = &mut self.phase else {
+            return;
+        };
+        *failures += 1;
+        let attempts = *failures;
+        out.push(record(Note::DirectorFailed {
+            error: error.clone(),
+            attempts,
+        }));
+        if attempts >= DIRECTOR_ATTEMPTS {
+            let reason = format!("the Director failed {attempts} times in a row: {error}");
+            self.terminate(Terminal::Failed { reason }, out);
+        }
+    }
+
+    fn on_deliverable_checked(&mut self, check: DeliverableCheck, out: &mut Vec<Action>) {
+        let Phase::Checking { delivery } = &self.phase else {
+            return;
+        };
+        let summary = delivery.summary.clone();
+        match check {
+            DeliverableCheck::Refused { reason } => {
+                out.push(record(Note::DeliverableRejected {
+                    reason: reason.clone(),
+                }));
+                let message = prompts::render(
+                    prompts::DELIVERABLE_REJECTED,
+                    &[("reason", &reason), ("run_dir", &self.config.run_dir)],
+                );
+                self.enter_solver(message, out);
+            }
+            DeliverableCheck::Accepted { path } => {
+                if self.config.verifiers.is_empty() {
+                    self.terminate(
+                        Terminal::Succeeded {
+                            deliverable_path: path,
+                            summary,
+                        },
+                        out,
+                    );
+                    return;
+                }
+                if let Some(max) = self.config.budgets.max_verification_rounds {
+                    if self.rounds >= max {
+                        let reason = format!("all {max} verification rounds were used");
+                        self.terminate(Terminal::BudgetExhausted { reason }, out);
+                        return;
+                    }
+                }
+                self.rounds += 1;
+                let request = VerificationRequest {
+                    deliverable_path: path.clone(),
+                    summary: summary.clone(),
+                    objective: Some(self.config.objective.clone()),
+                };
+                let roles: BTreeSet<String> = self.config.verifiers.iter().cloned().collect();
+                out.push(record(Note::VerificationStarted {
+                    round: self.rounds,
+                    roles: self.config.verifiers.clone(),
+                }));
+                self.phase = Phase::Verifying {
+                    round: self.rounds,
+                    deliverable_path: path,
+                    summary,
+                    message: request.to_json(),
+                    pending: roles,
+                    verdicts: BTreeMap::new(),
+                    retried: BTreeSet::new(),
+                };
+            }
+        }
+    }
+
+    fn on_verdict(&mut self, role: String, verdict: VerifierVerdict, out: &mut Vec<Action>) {
+        let Phase::Verifying {
+            pending, verdicts, ..
+        } = &mut self.phase
+        else {
+            return;
+        };
+        if !pending.remove(&role) {
+            return;
+        }
+        out.push(record(Note::VerdictRecorded {
+            role: role.clone(),
+            verdict: verdict.verdict,
+            reasons: verdict.reasons.clone(),
+            suggestions: verdict.suggestions.clone(),
+        }));
+        verdicts.insert(role, verdict);
+        if pending.is_empty() {
+            self.conclude_round(out);
+        }
+    }
+
+    fn on_verifier_failed(&mut self, role: String, error: String, out: &mut Vec<Action>) {
+        let Phase::Verifying {
+            pending, retried, ..
+        } = &mut self.phase
+        else {
+            return;
+        };
+        if !pending.contains(&role) {
+            return;
+        }
+        out.push(record(Note::VerifierNoVerdict {
+            role: role.clone(),
+            error: error.clone(),
+        }));
+        if retried.insert(role.clone()) {
+            self.replacements.insert(role);
+        } else {
+            let reason = format!(
+                "verifier {role} gave no verdict, even from a fresh session: {error}"
+            );
+            self.terminate(Terminal::Failed { reason }, out);
+        }
+    }
+
+    fn conclude_round(&mut self, out: &mut Vec<Action>) {
+        let Phase::Verifying {
+            round,
+            deliverable_path,
+            summary,
+            verdicts,
+            ..
+        } = &self.phase
+        else {
+            return;
+        };
+        let round = *round;
+        // Reports follow the configured order of Verifiers, not the order they answered in.
+        let reports: Vec<VerifierReport> = self
+            .config
+            .verifiers
+            .iter()
+            .filter_map(|role| {
+                verdicts.get(role).map(|verdict| VerifierReport {
+                    role: role.clone(),
+                    verdict: verdict.verdict,
+                    reasons: verdict.reasons.clone(),
+                    suggestions: verdict.suggestions.clone(),
+                })
+            })
+            .collect();
+        let passed: Vec<String> = reports
+            .iter()
+            .filter(|report| report.verdict.is_pass())
+            .map(|report| report.role.clone())
+            .collect();
+        let failed: Vec<String> = reports
+            .iter()
+            .filter(|report| !report.verdict.is_pass())
+            .map(|report| report.role.clone())
+            .collect();
+        let overall_pass = match self.config.policy {
+            VerificationPolicy::All => failed.is_empty(),
+            VerificationPolicy::Majority => passed.len() * 2 > reports.len(),
+        };
+        let overall = if overall_pass {
+            VerifierDecision::Pass
+        } else {
+            VerifierDecision::Fail
+        };
+        out.push(record(Note::VerificationSummary {
+            round,
+            overall,
+            passed: passed.clone(),
+            failed,
+        }));
+        if overall_pass {
+            let terminal = Terminal::Succeeded {
+                deliverable_path: deliverable_path.clone(),
+                summary: summary.clone(),
+            };
+            self.terminate(terminal, out);
+            return;
+        }
+        // Passing Verifiers start the next round fresh, so a later pass is not anchored on an
+        // earlier one; failing ones keep their context to check their reasons were addressed.
+        self.replacements.extend(passed);
+        let feedback = VerificationFeedback {
+            overall,
+            verdicts: reports,
+        };
+        if let Some(max) = self.config.budgets.max_verification_rounds {
+            if self.rounds >= max {
+                self.phase = Phase::Solver {
+                    message: feedback.to_json(),
+                };
+                let reason = format!("all {max} verification rounds were used");
+                self.terminate(Terminal::BudgetExhausted { reason }, out);
+                return;
+            }
+        }
+        self.enter_solver(feedback.to_json(), out);
+    }
+
+    fn on_message(&mut self, role: String, text: String) {
+        let wrapped = prompts::render(prompts::OPERATOR_MESSAGE, &[("message", text.trim())]);
+        match (&mut self.phase, role.as_str()) {
+            (Phase::Solver { message }, "solver") | (Phase::Director { message, .. }, "director") => {
+                message.push_str("\n\n");
+                message.push_str(&wrapped);
+            }
+            _ => self.queued.push((role, wrapped)),
+        }
+    }
+
+    fn attach_queued(&mut self, role: &str) {
+        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.queued)
+            .into_iter()
+            .partition(|(to, _)| to == role);
+        self.queued = rest;
+        if let Phase::Solver { message } | Phase::Director { message, .. } = &mut self.phase {
+            for (_, text) in mine {
+                message.push_str("\n\n");
+                message.push_str(&text);
+            }
+        }
+    }
+
+    /// Starts a Solver turn with `message`, unless a budget is spent; adds the finalization
+    /// notice once when a budget is nearly spent.
+    fn enter_solver(&mut self, mut message: String, out: &mut Vec<Action>) {
+        if let Some(reason) = self.exhausted_budget() {
+            self.phase = Phase::Solver { message };
+            self.terminate(Terminal::BudgetExhausted { reason }, out);
+            return;
+        }
+        if !self.finalize_sent {
+            if let Some(reason) = self.nearly_exhausted_budget() {
+                self.finalize_sent = true;
+                out.push(record(Note::BudgetWarning {
+                    reason: reason.clone(),
+                }));
+                message.push_str("\n\n");
+                message.push_str(&prompts::render(prompts::FINALIZE, &[("reason", &reason)]));
+            }
+        }
+        self.phase = Phase::Solver { message };
+        self.attach_queued("solver");
+    }
+
+    fn exhausted_budget(&self) -> Option<String> {
+        let budgets = &self.config.budgets;
+        if let Some(max) = budgets.max_solver_turns {
+            if self.solver_turns >= max {
+                return Some(format!("the Solver used all {max} of its turns"));
+            }
+        }
+        if let Some(max) = budgets.max_total_tokens {
+            if self.tokens >= max {
+                return Some(format!("{} tokens used of a budget of {max}", self.tokens));
+            }
+        }
+        if let Some(max) = budgets.max_wall_clock_secs {
+            if self.active.as_secs() >= max {
+                return Some(format!(
+                    "{}s of driving time used of a budget of {max}s",
+                    self.active.as_secs()
+                ));
+            }
+        }
+        None
+    }
+
+    fn nearly_exhausted_budget(&self) -> Option<String> {
+        let budgets = &self.config.budgets;
+        if let Some(max) = budgets.max_solver_turns {
+            if self.solver_turns + 1 >= max {
+                return Some(format!(
+                    "this is the last of the Solver's {max} turns"
+                ));
+            }
+        }
+        if let Some(max) = budgets.max_total_tokens {
+            if self.tokens.saturating_mul(10) >= max.saturating_mul(9) {
+                return Some(format!("{} of {max} tokens used", self.tokens));
+            }
+        }
+        if let Some(max) = budgets.max_wall_clock_secs {
+            if self.active.as_secs().saturating_mul(10) >= max.saturating_mul(9) {
+                return Some(format!(
+                    "{}s of {max}s of driving time used",
+                    self.active.as_secs()
+                ));
+            }
+        }
+        None
+    }
+
+    fn terminate(&mut self, terminal: Terminal, out: &mut Vec<Action>) {
+        let note = match &terminal {
+            Terminal::Succeeded {
+                deliverable_path,
+                summary,
+            } => Note::RunSucceeded {
+                deliverable_path: deliverable_path.clone(),
+                summary: summary.clone(),
+            },
+            Terminal::Failed { reason } => Note::RunFailed {
+                reason: reason.clone(),
+            },
+            Terminal::BudgetExhausted { reason } => Note::BudgetExhausted {
+                reason: reason.clone(),
+            },
+            Terminal::Interrupted => Note::RunInterrupted,
+        };
+        out.push(record(note));
+        let previous = std::mem::replace(&mut self.phase, Phase::Done(terminal.clone()));
+        if !matches!(terminal, Terminal::Succeeded { .. }) {
+            self.parked = Some(previous);
+        }
+        out.push(Action::Finish { terminal });
+    }
+}
+
+fn record(note: Note) -> Action {
+    Action::Record { note }
+}
+
+/// The Solver's view of a directive: the Director's JSON, as the contract describes it.
+fn directive_message(directive: &DirectiveResponse) -> String {
+    let value = serde_json::json!({
+        "type": "directive",
+        "directive": directive.directive,
+        "rationale": directive.rationale,
+    });
+    serde_json::to_string_pretty(&value).unwrap_or_else(|_| directive.directive.clone())
+}

@@ -1,0 +1,124 @@
+//! The prompt texts of infty, embedded at build time, and their rendering.
+//!
+//! The Markdown files live in this crate's `prompts/` folder (the workspace's `prompts/` is a
+//! link to it), so `cargo package` ships them with the crate that embeds them. Prompts are data:
+//! this module only loads and fills them; it never decides what to say.
+
+/// Base instructions of the Solver role.
+pub const SOLVER: &str = include_str!("../prompts/solver.md");
+/// Base instructions of the Director role.
+pub const DIRECTOR: &str = include_str!("../prompts/director.md");
+/// Base instructions of every Verifier role.
+pub const VERIFIER: &str = include_str!("../prompts/verifier.md");
+/// The first message of a run, posted to the Solver.
+pub const OBJECTIVE: &str = include_str!("../prompts/objective.md");
+/// Sent to the Solver when its reply carried no valid signal.
+pub const INVALID_SIGNAL: &str = include_str!("../prompts/invalid_signal.md");
+/// Sent to the Solver when its `final_delivery` path was refused.
+pub const DELIVERABLE_REJECTED: &str = include_str!("../prompts/deliverable_rejected.md");
+/// Appended to a Solver turn when a budget is nearly spent.
+pub const FINALIZE: &str = include_str!("../prompts/finalize.md");
+/// Sent to the Director when its reply did not parse.
+pub const DIRECTOR_RETRY: &str = include_str!("../prompts/director_retry.md");
+/// Wraps a message queued with `infty send`.
+pub const OPERATOR_MESSAGE: &str = include_str!("../prompts/operator_message.md");
+/// Asks a role for its hand-off summary before its history is compacted.
+pub const COMPACT: &str = include_str!("../prompts/compact.md");
+
+/// The kind of a role, which picks its default instructions and tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleKind {
+    /// The role that does the work.
+    Solver,
+    /// The role that answers direction requests.
+    Director,
+    /// A role that judges the deliverable.
+    Verifier,
+}
+
+impl RoleKind {
+    /// Classifies a role name: `solver`, `director`, and any name starting with `verifier`.
+    pub fn of(role: &str) -> Option<RoleKind> {
+        let lower = role.to_ascii_lowercase();
+        if lower == "solver" {
+            Some(RoleKind::Solver)
+        } else if lower == "director" {
+            Some(RoleKind::Director)
+        } else if lower.starts_with("verifier") {
+            Some(RoleKind::Verifier)
+        } else {
+            None
+        }
+    }
+
+    /// The default instructions for this kind of role.
+    pub fn instructions(self) -> &'static str {
+        match self {
+            RoleKind::Solver => SOLVER,
+            RoleKind::Director => DIRECTOR,
+            RoleKind::Verifier => VERIFIER,
+        }
+    }
+}
+
+/// Fills `{name}` placeholders in `template` with the given values, in one pass.
+///
+/// Placeholders without a value are left as they are, so a literal `{` in a prompt (JSON
+/// examples) needs no escaping.
+pub fn render(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len() + 256);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let replaced = after.find('}').and_then(|close| {
+            let name = &after[..close];
+            values
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (close, *value))
+        });
+        match replaced {
+            Some((close, value)) => {
+                out.push_str(value);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out.trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_fills_known_placeholders_and_keeps_json() {
+        let out = render(
+            "say {greeting} to {name}: {\"type\":\"x\"} {unknown}",
+            &[("greeting", "hello"), ("name", "the {world}")],
+        );
+        assert_eq!(out, "say hello to the {world}: {\"type\":\"x\"} {unknown}");
+    }
+
+    #[test]
+    fn every_role_prompt_states_its_contract() {
+        assert!(SOLVER.contains(r#"{"type":"direction_request","prompt""#));
+        assert!(SOLVER.contains(r#"{"type":"final_delivery","deliverable_path""#));
+        assert!(DIRECTOR.contains(r#"{"directive":"#));
+        assert!(VERIFIER.contains(r#"{"verdict":"pass","reasons":[],"suggestions":[]}"#));
+    }
+
+    #[test]
+    fn role_kinds_follow_names() {
+        assert_eq!(RoleKind::of("solver"), Some(RoleKind::Solver));
+        assert_eq!(RoleKind::of("Director"), Some(RoleKind::Director));
+        assert_eq!(RoleKind::of("verifier-2"), Some(RoleKind::Verifier));
+        assert_eq!(RoleKind::of("critic"), None);
+    }
+}

@@ -1,0 +1,507 @@
+//! A role's conversation: instructions, history, a model, a tool set and a rollout file.
+//!
+//! A turn posts one user message and loops model ↔ tools until the model answers with text
+//! and no tool call; that text is the role's reply. Every item is appended to the role's
+//! rollout before the next step, so a crash loses at most the step in flight, and a session
+//! can be rebuilt from its rollout alone ([`RoleSession::restore`]). A tool call found in the
+//! rollout without its output is never re-run: the model is told it was interrupted and that
+//! its effects are unknown (at-most-once).
+//!
+//! When the prompt grows past a share of the model's context window, the session compacts:
+//! the model writes a hand-off summary and the history restarts from it plus the last few
+//! items.
+
+use std::sync::Arc;
+
+use camino::Utf8Path;
+use infty_model::{Item, ModelApi, ModelError, ModelRequest, OutputSchema, Role, StreamEvent, ToolChoice, ToolSpec, Usage};
+use infty_store::{JsonlWriter, StoreError, read_jsonl};
+use serde::{Deserialize, Serialize};
+
+use crate::prompts;
+use crate::tools::{ToolResult, ToolSet};
+
+/// Told to a model about a tool call whose outcome was lost in a crash.
+pub const INTERRUPTED_TOOL_OUTPUT: &str = "interrupted: the run stopped while this tool call was in flight, so its effects are unknown. Check the current state (files, processes) before doing it again.";
+
+/// One line of a rollout file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "entry", rename_all = "snake_case")]
+pub enum RolloutEntry {
+    /// A conversation item (user or assistant message, tool call, tool output, reasoning).
+    Item {
+        /// The item.
+        item: Item,
+    },
+    /// The model answered without tool calls: the turn is over.
+    TurnCompleted {
+        /// The reply text.
+        text: String,
+    },
+    /// The history was compacted: it restarts from `history`.
+    Compacted {
+        /// The hand-off summary the model wrote.
+        summary: String,
+        /// The history after compaction (summary message plus the kept items).
+        history: Vec<Item>,
+    },
+}
+
+/// How a session talks to its model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionConfig {
+    /// The role name (`solver`, `director`, `verifier-1`, ...).
+    pub role: String,
+    /// The model name sent to the provider.
+    pub model: String,
+    /// Reasoning effort, when the model takes one.
+    pub reasoning_effort: Option<String>,
+    /// Base instructions.
+    pub instructions: String,
+    /// Structured output the final reply must follow, when the provider supports it.
+    pub output_schema: Option<OutputSchema>,
+    /// Tool-call rounds allowed in one turn.
+    pub max_tool_steps: u32,
+    /// The model's context window in tokens, if known; compaction needs it.
+    pub context_window: Option<u64>,
+    /// Share of the context window past which the history is compacted.
+    pub compact_threshold: f64,
+    /// Items kept verbatim after a compaction.
+    pub compact_keep_items: usize,
+}
+
+/// What a session reports while a turn runs.
+pub trait SessionObserver: Send + Sync {
+    /// A streaming event from the model.
+    fn stream_event(&self, _role: &str, _event: &StreamEvent) {}
+    /// A tool call is about to run.
+    fn tool_started(&self, _role: &str, _call_id: &str, _tool: &str, _arguments: &str) {}
+    /// A tool call finished.
+    fn tool_finished(&self, _role: &str, _call_id: &str, _tool: &str, _result: &ToolResult) {}
+    /// The history was compacted.
+    fn compacted(&self, _role: &str, _prompt_tokens: u64, _kept_items: usize) {}
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoObserver;
+
+impl SessionObserver for NoObserver {}
+
+/// What a turn produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnOutput {
+    /// The reply text.
+    pub text: String,
+    /// Tokens used by all model calls of the turn.
+    pub usage: Usage,
+}
+
+/// Why a turn could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The model call failed after the client's own retries.
+    #[error("{role}: model call failed: {source}")]
+    Model {
+        /// The role.
+        role: String,
+        /// The client's error.
+        #[source]
+        source: ModelError,
+    },
+    /// The rollout could not be written or read.
+    #[error("{role}: rollout: {source}")]
+    Rollout {
+        /// The role.
+        role: String,
+        /// The store's error.
+        #[source]
+        source: StoreError,
+    },
+}
+
+/// A role's conversation.
+pub struct RoleSession {
+    config: SessionConfig,
+    model: Arc<dyn ModelApi>,
+    tools: ToolSet,
+    history: Vec<Item>,
+    rollout: JsonlWriter,
+    /// Whether the rollout ends inside a turn (a crash happened mid-turn).
+    in_flight: bool,
+    last_prompt_tokens: u64,
+}
+
+impl std::fmt::Debug for RoleSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoleSession")
+            .field("role", &self.config.role)
+            .field("model", &self.config.model)
+            .field("history_items", &self.history.len())
+            .finish()
+    }
+}
+
+impl RoleSession {
+    /// A session with an empty history writing to `rollout`.
+    pub fn new(
+        config: SessionConfig,
+        model: Arc<dyn ModelApi>,
+        tools: ToolSet,
+        rollout: JsonlWriter,
+    ) -> RoleSession {
+        RoleSession {
+            config,
+            model,
+            tools,
+            history: Vec::new(),
+            rollout,
+            in_flight: false,
+            last_prompt_tokens: 0,
+        }
+    }
+
+    /// Rebuilds a session from the rollout at `rollout_path`, then keeps appending to `rollout`.
+    pub fn restore(
+        config: SessionConfig,
+        model: Arc<dyn ModelApi>,
+        tools: ToolSet,
+        rollout_path: &Utf8Path,
+        rollout: JsonlWriter,
+    ) -> Result<RoleSession, SessionError> {
+        let entries: Vec<RolloutEntry> =
+            read_jsonl(rollout_path).map_err(|source| SessionError::Rollout {
+                role: config.role.clone(),
+                source,
+            })?;
+        let mut session = RoleSession::new(config, model, tools, rollout);
+        for entry in entries {
+            match entry {
+                RolloutEntry::Item { item } => {
+                    if matches!(&item, Item::Message { role: Role::User, .. }) {
+                        session.in_flight = true;
+                    }
+                    session.history.push(item);
+                }
+                RolloutEntry::TurnCompleted { .. } => session.in_flight = false,
+                RolloutEntry::Compacted { history, .. } => session.history = history,
+            }
+        }
+        Ok(session)
+    }
+
+    /// The role name.
+    pub fn role(&self) -> &str {
+        &self.config.role
+    }
+
+    /// The conversation so far.
+    pub fn history(&self) -> &[Item] {
+        &self.history
+    }
+
+    /// Whether the rollout ended inside a turn, so the next [`RoleSession::resume_turn`]
+    /// continues it instead of posting again.
+    pub fn turn_in_flight(&self) -> bool {
+        self.in_flight
+    }
+
+    /// Runs a turn: posts `message` and loops model ↔ tools until a reply without tool calls.
+    pub async fn run_turn(
+        &mut self,
+        message: &str,
+        observer: &dyn SessionObserver,
+    ) -> Result<TurnOutput, SessionError> {
+        self.push(Item::Message {
+            role: Role::User,
+            text: message.to_string(),
+        })?;
+        self.in_flight = true;
+        self.drive_turn(observer).await
+    }
+
+    /// Continues a turn that was in flight when the run stopped, or runs a new turn with
+    /// `message` when none was. Tool calls without a recorded output are answered with
+    /// [`INTERRUPTED_TOOL_OUTPUT`], never run again.
+    pub async fn resume_turn(
+        &mut self,
+        message: &str,
+        observer: &dyn SessionObserver,
+    ) -> Result<TurnOutput, SessionError> {
+        if !self.in_flight {
+            return self.run_turn(message, observer).await;
+        }
+        for call_id in self.dangling_calls() {
+            self.push(Item::FunctionOutput {
+                call_id,
+                output: INTERRUPTED_TOOL_OUTPUT.to_string(),
+            })?;
+        }
+        self.drive_turn(observer).await
+    }
+
+    fn dangling_calls(&self) -> Vec<String> {
+        let mut open: Vec<String> = Vec::new();
+        for item in &self.history {
+            match item {
+                Item::FunctionCall { call_id, .. } => open.push(call_id.clone()),
+                Item::FunctionOutput { call_id, .. } => open.retain(|id| id != call_id),
+                _ => {}
+            }
+        }
+        open
+    }
+
+    async fn drive_turn(&mut self, observer: &dyn SessionObserver) -> Result<TurnOutput, SessionError> {
+        let mut usage = Usage::default();
+        let mut steps = 0u32;
+        loop {
+            self.maybe_compact(observer, &mut usage).await?;
+            let over_cap = steps >= self.config.max_tool_steps;
+            if over_cap {
+                self.push(Item::Message {
+                    role: Role::User,
+                    text: format!(
+                        "You have used the {} tool steps allowed in one turn. Do not call tools now: reply with your signal.",
+                        self.config.max_tool_steps
+                    ),
+                })?;
+            }
+            let request = self.request(!over_cap, true);
+            let response = self.call_model(&request, observer).await?;
+            if let Some(turn_usage) = response.usage {
+                add_usage(&mut usage, &turn_usage);
+                self.last_prompt_tokens = turn_usage.input_tokens;
+            }
+            let mut calls = Vec::new();
+            for item in response.items {
+                if let Item::FunctionCall {
+                    call_id,
+                    name,
+                    arguments,
+                } = &item
+                {
+                    calls.push((call_id.clone(), name.clone(), arguments.clone()));
+                }
+                self.push(item)?;
+            }
+            if calls.is_empty() || over_cap {
+                let text = last_assistant_text(&self.history);
+                self.append(&RolloutEntry::TurnCompleted { text: text.clone() })?;
+                self.rollout.sync().map_err(|source| self.rollout_error(source))?;
+                self.in_flight = false;
+                return Ok(TurnOutput { text, usage });
+            }
+            steps += 1;
+            // Parallel calls of one response are executed, and answered, in order.
+            for (call_id, name, arguments) in calls {
+                observer.tool_started(&self.config.role, &call_id, &name, &arguments);
+                let result = self.tools.execute(&name, &arguments).await;
+                observer.tool_finished(&self.config.role, &call_id, &name, &result);
+                self.push(Item::FunctionOutput {
+                    call_id,
+                    output: result.output,
+                })?;
+            }
+        }
+    }
+
+    fn request(&self, with_tools: bool, with_schema: bool) -> ModelRequest {
+        let tools: Vec<ToolSpec> = if with_tools {
+            self.tools
+                .definitions()
+                .into_iter()
+                .map(|definition| ToolSpec {
+                    name: definition.name,
+                    description: definition.description,
+                    parameters: definition.parameters,
+                    strict: true,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        ModelRequest {
+            model: self.config.model.clone(),
+            instructions: self.config.instructions.clone(),
+            input: self.history.clone(),
+            parallel_tool_calls: !tools.is_empty(),
+            tool_choice: if tools.is_empty() {
+                ToolChoice::None
+            } else {
+                ToolChoice::Auto
+            },
+            tools,
+            reasoning_effort: self.config.reasoning_effort.clone(),
+            output_schema: if with_schema {
+                self.config.output_schema.clone()
+            } else {
+                None
+            },
+            ..ModelRequest::default()
+        }
+    }
+
+    async fn call_model(
+        &self,
+        request: &ModelRequest,
+        observer: &dyn SessionObserver,
+    ) -> Result<infty_model::ModelResponse, SessionError> {
+        let role = self.config.role.clone();
+        let forward = |event: StreamEvent| observer.stream_event(&role, &event);
+        self.model
+            .complete(request, &forward)
+            .await
+            .map_err(|source| SessionError::Model {
+                role: self.config.role.clone(),
+                source,
+            })
+    }
+
+    async fn maybe_compact(
+        &mut self,
+        observer: &dyn SessionObserver,
+        usage: &mut Usage,
+    ) -> Result<(), SessionError> {
+        let Some(window) = self.config.context_window else {
+            return Ok(());
+        };
+        let threshold = (window as f64 * self.config.compact_threshold) as u64;
+        if self.last_prompt_tokens < threshold || self.history.len() <= self.config.compact_keep_items {
+            return Ok(());
+        }
+        let prompt_tokens = self.last_prompt_tokens;
+        let mut request = self.request(false, false);
+        request.input.push(Item::Message {
+            role: Role::User,
+            text: prompts::COMPACT.to_string(),
+        });
+        let response = self.call_model(&request, observer).await?;
+        if let Some(call_usage) = response.usage {
+            add_usage(usage, &call_usage);
+        }
+        let summary = response.text();
+        let kept = kept_tail(&self.history, self.config.compact_keep_items);
+        let mut history = vec![Item::Message {
+            role: Role::User,
+            text: format!(
+                "Your earlier conversation was compacted. Your hand-off summary of it:\n\n{}",
+                summary.trim()
+            ),
+        }];
+        history.extend(kept);
+        let kept_items = history.len() - 1;
+        self.append(&RolloutEntry::Compacted {
+            summary,
+            history: history.clone(),
+        })?;
+        self.history = history;
+        self.last_prompt_tokens = 0;
+        observer.compacted(&self.config.role, prompt_tokens, kept_items);
+        Ok(())
+    }
+
+    fn push(&mut self, item: Item) -> Result<(), SessionError> {
+        self.append(&RolloutEntry::Item { item: item.clone() })?;
+        self.history.push(item);
+        Ok(())
+    }
+
+    fn append(&mut self, entry: &RolloutEntry) -> Result<(), SessionError> {
+        self.rollout
+            .append(entry)
+            .map_err(|source| self.rollout_error(source))
+    }
+
+    fn rollout_error(&self, source: StoreError) -> SessionError {
+        SessionError::Rollout {
+            role: self.config.role.clone(),
+            source,
+        }
+    }
+}
+
+/// The last `keep` items of a history, starting at a point that does not split a tool call
+/// from its output (a kept output always follows its call).
+fn kept_tail(history: &[Item], keep: usize) -> Vec<Item> {
+    let mut start = history.len().saturating_sub(keep);
+    while start < history.len() {
+        if matches!(history[start], Item::FunctionOutput { .. } | Item::Reasoning { .. }) {
+            start += 1;
+        } else {
+            break;
+        }
+    }
+    history[start..].to_vec()
+}
+
+fn last_assistant_text(history: &[Item]) -> String {
+    history
+        .iter()
+        .rev()
+        .take_while(|item| !matches!(item, Item::Message { role: Role::User, .. }))
+        .filter_map(|item| match item {
+            Item::Message {
+                role: Role::Assistant,
+                text,
+            } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn add_usage(total: &mut Usage, more: &Usage) {
+    total.input_tokens += more.input_tokens;
+    total.cached_input_tokens += more.cached_input_tokens;
+    total.output_tokens += more.output_tokens;
+    total.reasoning_tokens += more.reasoning_tokens;
+    total.total_tokens += more.total_tokens;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(role: Role, text: &str) -> Item {
+        Item::Message {
+            role,
+            text: text.to_string(),
+        }
+    }
+
+    #[test]
+    fn kept_tail_never_starts_with_an_orphan_output() {
+        let history = vec![
+            message(Role::User, "go"),
+            Item::FunctionCall {
+                call_id: "c1".into(),
+                name: "shell".into(),
+                arguments: "{}".into(),
+            },
+            Item::FunctionOutput {
+                call_id: "c1".into(),
+                output: "ok".into(),
+            },
+            message(Role::Assistant, "done"),
+        ];
+        let kept = kept_tail(&history, 2);
+        assert_eq!(kept, vec![message(Role::Assistant, "done")]);
+        assert_eq!(kept_tail(&history, 3).len(), 3);
+    }
+
+    #[test]
+    fn last_assistant_text_joins_the_final_turns_messages() {
+        let history = vec![
+            message(Role::User, "first"),
+            message(Role::Assistant, "old"),
+            message(Role::User, "second"),
+            message(Role::Assistant, "a"),
+            message(Role::Assistant, "b"),
+        ];
+        assert_eq!(last_assistant_text(&history), "a\nb");
+    }
+}

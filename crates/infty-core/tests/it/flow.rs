@@ -1,0 +1,355 @@
+//! Whole scripted runs through the pure state machine, snapshotted as input → action
+//! transcripts. No server, no tokio, no files.
+
+use infty_core::flow::{Call, DeliverableCheck, Flow, FlowConfig, Input};
+use infty_store::{Budgets, TokenUsage, VerificationPolicy};
+use time::OffsetDateTime;
+
+struct Script {
+    flow: Flow,
+    clock: i64,
+    transcript: String,
+}
+
+fn config(verifiers: &[&str]) -> FlowConfig {
+    FlowConfig {
+        objective: "Write a word counter.".to_string(),
+        run_id: "demo".to_string(),
+        run_dir: "/runs/demo".to_string(),
+        base_dir: "/runs/demo".to_string(),
+        verifiers: verifiers.iter().map(|v| v.to_string()).collect(),
+        policy: VerificationPolicy::All,
+        budgets: Budgets::default(),
+        max_invalid_signals: 3,
+    }
+}
+
+impl Script {
+    fn new(config: FlowConfig) -> Script {
+        let mut script = Script {
+            flow: Flow::new(config),
+            clock: 0,
+            transcript: String::new(),
+        };
+        script.feed(Input::Started);
+        script
+    }
+
+    fn feed(&mut self, input: Input) -> &mut Script {
+        self.clock += 10;
+        let now = OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(self.clock);
+        self.transcript
+            .push_str(&format!("> {}\n", serde_json::to_string(&input).unwrap()));
+        for action in self.flow.step(input, now) {
+            self.transcript
+                .push_str(&format!("  {}\n", serde_json::to_string(&action).unwrap()));
+        }
+        match self.flow.outstanding() {
+            Some(call) => self
+                .transcript
+                .push_str(&format!("  next {}\n", serde_json::to_string(&call).unwrap())),
+            None => self.transcript.push_str("  next: nothing\n"),
+        }
+        self
+    }
+
+    fn solver(&mut self, text: &str) -> &mut Script {
+        self.feed(Input::SolverReplied {
+            text: text.to_string(),
+        })
+    }
+
+    fn director(&mut self, text: &str) -> &mut Script {
+        self.feed(Input::DirectorReplied {
+            text: text.to_string(),
+        })
+    }
+
+    fn accept(&mut self, path: &str) -> &mut Script {
+        self.feed(Input::DeliverableChecked {
+            check: DeliverableCheck::Accepted {
+                path: path.to_string(),
+            },
+        })
+    }
+
+    fn verifier(&mut self, role: &str, text: &str) -> &mut Script {
+        self.feed(Input::VerifierReplied {
+            role: role.to_string(),
+            text: text.to_string(),
+        })
+    }
+
+    fn replaced(&mut self, roles: &[&str]) -> &mut Script {
+        self.feed(Input::VerifiersReplaced {
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+        })
+    }
+}
+
+const ASK: &str = r#"{"type":"direction_request","prompt":"Python or Rust?"}"#;
+const DELIVER: &str =
+    r#"{"type":"final_delivery","deliverable_path":"deliverable/wc.py","summary":"done"}"#;
+const DIRECT: &str = r#"{"directive":"Use Python.","rationale":"simplest"}"#;
+const PASS: &str = r#"{"verdict":"pass","reasons":[],"suggestions":[]}"#;
+const FAIL: &str = r#"{"verdict":"fail","reasons":["no tests"],"suggestions":["add tests"]}"#;
+
+#[test]
+fn happy_path() {
+    let mut s = Script::new(config(&["verifier-1"]));
+    s.solver(ASK)
+        .director(DIRECT)
+        .solver(DELIVER)
+        .accept("deliverable/wc.py")
+        .verifier("verifier-1", PASS);
+    insta::assert_snapshot!(s.transcript);
+}
+
+#[test]
+fn invalid_signals_then_recovery_and_then_failure() {
+    let mut s = Script::new(config(&[]));
+    s.solver("I am working on it.")
+        .solver(r#"{"type":"verification_request"}"#)
+        .solver(DELIVER)
+        .accept("deliverable/wc.py");
+    insta::assert_snapshot!("invalid_then_recovery", s.transcript);
+
+    let mut s = Script::new(config(&[]));
+    s.solver("one").solver("two").solver("three");
+    insta::assert_snapshot!("invalid_three_times_fails", s.transcript);
+    // A resume sends the correction again and gives the Solver a fresh count.
+    s.transcript.clear();
+    s.feed(Input::Resumed).solver(DELIVER);
+    insta::assert_snapshot!("invalid_then_resumed", s.transcript);
+}
+
+#[test]
+fn director_reply_that_does_not_parse_is_reasked_once_then_forwarded_raw() {
+    let mut s = Script::new(config(&[]));
+    s.solver(ASK)
+        .director("Use Python, obviously.")
+        .director("Still prose: use Python.");
+    insta::assert_snapshot!(s.transcript);
+}
+
+#[test]
+fn director_failures_are_retried_then_fail_the_run() {
+    let mut s = Script::new(config(&[]));
+    s.solver(ASK);
+    for _ in 0..3 {
+        s.feed(Input::DirectorFailed {
+            error: "timed out".to_string(),
+        });
+    }
+    insta::assert_snapshot!(s.transcript);
+}
+
+#[test]
+fn rejected_deliverable_goes_back_to_the_solver_without_verifiers() {
+    let mut s = Script::new(config(&["verifier-1"]));
+    s.solver(r#"{"type":"final_delivery","deliverable_path":"../etc/passwd"}"#)
+        .feed(Input::DeliverableChecked {
+            check: DeliverableCheck::Refused {
+                reason: "../etc/passwd escapes the run folder".to_string(),
+            },
+        });
+    insta::assert_snapshot!(s.transcript);
+}
+
+#[test]
+fn failing_verdict_then_rework_and_pass_rotates_passing_verifiers() {
+    let mut s = Script::new(config(&["verifier-1", "verifier-2"]));
+    s.solver(DELIVER)
+        .accept("deliverable/wc.py")
+        .verifier("verifier-2", FAIL)
+        .verifier("verifier-1", PASS)
+        .replaced(&["verifier-1"])
+        .solver(DELIVER)
+        .accept("deliverable/wc.py")
+        .verifier("verifier-1", PASS)
+        .verifier("verifier-2", PASS);
+    insta::assert_snapshot!(s.transcript);
+}
+
+#[test]
+fn verifier_without_verdict_is_replaced_and_asked_again_then_fails_the_run() {
+    let mut s = Script::new(config(&["verifier-1"]));
+    s.solver(DELIVER)
+        .accept("deliverable/wc.py")
+        .verifier("verifier-1", "Looks good to me!")
+        .replaced(&["verifier-1"])
+        .feed(Input::VerifierFailed {
+            role: "verifier-1".to_string(),
+            error: "the turn timed out after 1800s".to_string(),
+        });
+    insta::assert_snapshot!(s.transcript);
+}
+
+#[test]
+fn verifier_replacement_can_rescue_the_round() {
+    let mut s = Script::new(config(&["verifier-1"]));
+    s.solver(DELIVER)
+        .accept("deliverable/wc.py")
+        .feed(Input::VerifierFailed {
+            role: "verifier-1".to_string(),
+            error: "connection refused".to_string(),
+        })
+        .replaced(&["verifier-1"])
+        .verifier("verifier-1", PASS);
+    assert_eq!(
+        s.flow.terminal().map(|t| serde_json::to_value(t).unwrap()["status"].clone()),
+        Some(serde_json::json!("succeeded"))
+    );
+}
+
+#[test]
+fn majority_policy_passes_with_most_verifiers() {
+    let mut config = config(&["verifier-1", "verifier-2", "verifier-3"]);
+    config.policy = VerificationPolicy::Majority;
+    let mut s = Script::new(config);
+    s.solver(DELIVER)
+        .accept("deliverable/wc.py")
+        .verifier("verifier-1", PASS)
+        .verifier("verifier-2", FAIL)
+        .verifier("verifier-3", PASS);
+    insta::assert_snapshot!(s.transcript);
+}
+
+#[test]
+fn all_policy_fails_with_one_failing_verifier() {
+    let mut s = Script::new(config(&["verifier-1", "verifier-2"]));
+    s.solver(DELIVER)
+        .accept("deliverable/wc.py")
+        .verifier("verifier-1", PASS)
+        .verifier("verifier-2", FAIL);
+    assert!(matches!(s.flow.outstanding(), Some(Call::ReplaceVerifiers { .. })));
+    assert!(s.flow.terminal().is_none());
+}
+
+#[test]
+fn zero_verifiers_succeed_on_a_valid_delivery() {
+    let mut s = Script::new(config(&[]));
+    s.solver(DELIVER).accept("deliverable");
+    insta::assert_snapshot!(s.transcript);
+}
+
+#[test]
+fn turn_budget_warns_then_exhausts() {
+    let mut config = config(&[]);
+    config.budgets = Budgets {
+        max_solver_turns: Some(3),
+        ..Budgets::default()
+    };
+    let mut s = Script::new(config);
+    s.solver(ASK).director(DIRECT).solver(ASK).director(DIRECT);
+    insta::assert_snapshot!(s.transcript);
+}
+
+#[test]
+fn verification_round_budget_exhausts() {
+    let mut config = config(&["verifier-1"]);
+    config.budgets = Budgets {
+        max_verification_rounds: Some(1),
+        ..Budgets::default()
+    };
+    let mut s = Script::new(config);
+    s.solver(DELIVER)
+        .accept("deliverable/wc.py")
+        .verifier("verifier-1", FAIL);
+    insta::assert_snapshot!(s.transcript);
+}
+
+#[test]
+fn token_budget_warns_then_exhausts() {
+    let mut config = config(&[]);
+    config.budgets = Budgets {
+        max_total_tokens: Some(1000),
+        ..Budgets::default()
+    };
+    let mut s = Script::new(config);
+    let usage = |total| Input::UsageRecorded {
+        role: "solver".to_string(),
+        usage: TokenUsage {
+            total_tokens: total,
+            ..TokenUsage::default()
+        },
+    };
+    s.feed(usage(950)).solver(ASK).feed(usage(100)).director(DIRECT);
+    insta::assert_snapshot!(s.transcript);
+}
+
+#[test]
+fn wall_clock_budget_counts_driving_time_only() {
+    let mut config = config(&[]);
+    config.budgets = Budgets {
+        max_wall_clock_secs: Some(25),
+        ..Budgets::default()
+    };
+    // Each step of the script advances the clock by 10 s.
+    let mut s = Script::new(config);
+    s.solver(ASK).director(DIRECT).solver(ASK).director(DIRECT);
+    insta::assert_snapshot!(s.transcript);
+}
+
+#[test]
+fn cancellation_interrupts_and_resume_continues() {
+    let mut s = Script::new(config(&[]));
+    s.solver(ASK).feed(Input::Cancel).feed(Input::Resumed).director(DIRECT);
+    insta::assert_snapshot!(s.transcript);
+}
+
+#[test]
+fn operator_messages_ride_on_the_next_turn_of_their_role() {
+    let mut s = Script::new(config(&[]));
+    s.feed(Input::MessageDelivered {
+        id: "m1".to_string(),
+        role: "solver".to_string(),
+        text: "Prefer the standard library.".to_string(),
+    })
+    .feed(Input::MessageDelivered {
+        id: "m2".to_string(),
+        role: "director".to_string(),
+        text: "Be strict about tests.".to_string(),
+    })
+    .solver(ASK);
+    insta::assert_snapshot!(s.transcript);
+}
+
+#[test]
+fn replaying_the_inputs_rebuilds_the_same_state() {
+    let inputs = vec![
+        Input::Started,
+        Input::SolverReplied { text: ASK.to_string() },
+        Input::DirectorReplied { text: DIRECT.to_string() },
+        Input::SolverReplied { text: DELIVER.to_string() },
+        Input::DeliverableChecked {
+            check: DeliverableCheck::Accepted {
+                path: "deliverable/wc.py".to_string(),
+            },
+        },
+        Input::VerifierReplied {
+            role: "verifier-1".to_string(),
+            text: PASS.to_string(),
+        },
+    ];
+    for cut in 0..inputs.len() {
+        let mut first = Flow::new(config(&["verifier-1", "verifier-2"]));
+        let mut second = Flow::new(config(&["verifier-1", "verifier-2"]));
+        for input in &inputs[..=cut] {
+            first.step(input.clone(), OffsetDateTime::UNIX_EPOCH);
+        }
+        for input in &inputs[..=cut] {
+            second.step(input.clone(), OffsetDateTime::UNIX_EPOCH);
+        }
+        assert_eq!(first.outstanding(), second.outstanding(), "cut at {cut}");
+    }
+    // Mid-round, only the Verifier that has not answered is asked again.
+    let mut flow = Flow::new(config(&["verifier-1", "verifier-2"]));
+    for input in inputs {
+        flow.step(input, OffsetDateTime::UNIX_EPOCH);
+    }
+    assert!(matches!(
+        flow.outstanding(),
+        Some(Call::AskVerifiers { roles, .. }) if roles == vec!["verifier-2".to_string()]
+    ));
+}

@@ -1,0 +1,4 @@
+//! infty-core's integration tests: one binary, one module per feature.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod flow;

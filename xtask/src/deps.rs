@@ -1,0 +1,124 @@
+//! The architecture invariants of DESIGN §2 as a check: which infty crate may depend on
+//! which, and which crates must stay free of IO dependencies.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+/// The workspace root (the parent of this crate's folder).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// For each crate: the infty crates it may depend on, and the only external crates it may
+/// use (`None` means any).
+fn rules() -> BTreeMap<&'static str, (&'static [&'static str], Option<&'static [&'static str]>)> {
+    BTreeMap::from([
+        (
+            "infty-signals",
+            (&[][..], Some(&["serde", "serde_json", "thiserror"][..])),
+        ),
+        (
+            "infty-store",
+            (
+                &["infty-signals"][..],
+                Some(&["serde", "serde_json", "thiserror", "camino", "time", "fastrand"][..]),
+            ),
+        ),
+        ("infty-model", (&[][..], None)),
+        (
+            "infty-core",
+            (&["infty-signals", "infty-store", "infty-model"][..], None),
+        ),
+        (
+            "infty-cli",
+            (
+                &["infty-signals", "infty-store", "infty-model", "infty-core"][..],
+                None,
+            ),
+        ),
+    ])
+}
+
+/// Crates no library below the CLI may use directly for IO they must not do.
+const FORBIDDEN_BELOW_CORE: &[&str] = &["tokio", "reqwest", "eventsource-stream"];
+
+/// Checks every crate's `[dependencies]` against the rules.
+pub fn check(root: &Path) -> Result<()> {
+    let mut problems = Vec::new();
+    for (name, (allowed_infty, allowed_external)) in rules() {
+        let manifest = root.join("crates").join(name).join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest)
+            .with_context(|| format!("cannot read {}", manifest.display()))?;
+        let value: toml::Table = text
+            .parse()
+            .with_context(|| format!("cannot parse {}", manifest.display()))?;
+        let deps = value
+            .get("dependencies")
+            .and_then(|deps| deps.as_table())
+            .cloned()
+            .unwrap_or_default();
+        for dep in deps.keys() {
+            if dep.starts_with("infty-") {
+                if !allowed_infty.contains(&dep.as_str()) {
+                    problems.push(format!("{name} must not depend on {dep}"));
+                }
+                continue;
+            }
+            if let Some(allowed) = allowed_external {
+                if !allowed.contains(&dep.as_str()) {
+                    problems.push(format!("{name} must depend only on {allowed:?}, not on {dep}"));
+                }
+            }
+            if matches!(name, "infty-signals" | "infty-store")
+                && FORBIDDEN_BELOW_CORE.contains(&dep.as_str())
+            {
+                problems.push(format!("{name} must not use {dep} (no async runtime, no HTTP)"));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        bail!("architecture invariants broken:\n  {}", problems.join("\n  "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workspace_follows_the_dependency_direction() {
+        check(&workspace_root()).unwrap();
+    }
+
+    #[test]
+    fn the_check_catches_a_forbidden_edge() {
+        let dir = tempfile_dir();
+        for name in rules().keys() {
+            let folder = dir.join("crates").join(name);
+            std::fs::create_dir_all(&folder).unwrap();
+            let deps = if *name == "infty-signals" {
+                "[dependencies]\ninfty-store = \"0.1\"\ntokio = \"1\"\n"
+            } else {
+                "[dependencies]\n"
+            };
+            std::fs::write(folder.join("Cargo.toml"), format!("[package]\nname = \"{name}\"\n{deps}")).unwrap();
+        }
+        let error = check(&dir).unwrap_err().to_string();
+        assert!(error.contains("infty-signals must not depend on infty-store"), "{error}");
+        assert!(error.contains("infty-signals must not use tokio"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("infty-xtask-deps-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+}
