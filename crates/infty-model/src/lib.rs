@@ -1,1 +1,34 @@
-//! infty's streaming model client. (Being built; see issue 5.)
+//! infty's streaming model client: OpenAI **Responses** and **Chat Completions** over SSE,
+//! behind one wire-neutral interface, with the retries a multi-hour run needs.
+//!
+//! - [`ModelRequest`] in, [`ModelResponse`] out, [`StreamEvent`]s while it streams;
+//!   history is a list of [`Item`]s that both APIs understand.
+//! - [`ProviderConfig`] says where the model lives (presets for OpenAI, Ollama, vLLM,
+//!   llama.cpp, LM Studio, OpenRouter) and what it accepts ([`Capabilities`]).
+//! - [`ModelClient`] implements [`ModelApi`]: it retries connection errors, 408/409/429/5xx,
+//!   cut and stalled streams, honours `retry-after` hints, and reports failures as
+//!   [`ModelError`] variants that say what to do next.
+//! - With the `test-support` feature, [`test_support`] builds SSE bodies in the real wire
+//!   shapes and serves them from a scripted mockito server.
+//!
+//! This crate depends on no other infty crate, never reads files, and never lets an API key
+//! reach `Debug`, logs, errors or files.
+
+mod client;
+mod error;
+mod item;
+mod provider;
+mod request;
+mod response;
+mod retry;
+mod sse;
+#[cfg(feature = "test-support")]
+pub mod test_support;
+mod wire;
+
+pub use client::{ModelApi, ModelClient};
+pub use error::ModelError;
+pub use item::{Item, Role};
+pub use provider::{ApiKey, Capabilities, PRESET_NAMES, ProviderConfig, RetryPolicy, WireApi};
+pub use request::{ModelRequest, OutputSchema, ToolChoice, ToolSpec};
+pub use response::{FunctionCallRef, ModelResponse, StreamEvent, Usage};

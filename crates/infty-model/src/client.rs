@@ -1,0 +1,331 @@
+//! The HTTP client: sends a request, streams the answer through the right decoder, and
+//! retries what is worth retrying within the provider's budgets.
+//!
+//! Two budgets, as codex keeps them: request retries (connection errors, 408/409/429/5xx
+//! before any stream) and stream retries (a stream cut, stalled, or failed transiently;
+//! the whole request is sent again). Server hints (`retry-after-ms`, `retry-after`,
+//! "try again in") win over backoff up to `max_retry_after`; a longer hint fails fast with
+//! a [`ModelError::Retryable`] that carries it. This module is the only place that reads
+//! [`ApiKey::expose`](crate::ApiKey::expose), and it must never log the key or a header map.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::{FutureExt, TryStreamExt};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+
+use crate::error::{ModelError, display_url};
+use crate::provider::ProviderConfig;
+use crate::request::ModelRequest;
+use crate::response::{ModelResponse, StreamEvent};
+use crate::retry::{self, FailureContext, ProviderError};
+use crate::sse::decode_stream;
+use crate::wire::{self, AnyDecoder, WireFailure};
+
+/// The seam the orchestrator calls, so tests and benchmarks can plug in an in-process model.
+pub trait ModelApi: Send + Sync {
+    /// Runs one model call to completion, reporting progress through `events`.
+    fn complete<'a>(
+        &'a self,
+        request: &'a ModelRequest,
+        events: &'a (dyn Fn(StreamEvent) + Send + Sync),
+    ) -> BoxFuture<'a, Result<ModelResponse, ModelError>>;
+}
+
+/// Which budget a failed attempt draws on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Request,
+    Stream,
+}
+
+/// A streaming model client for one provider. Cheap to clone.
+#[derive(Clone)]
+pub struct ModelClient {
+    http: reqwest::Client,
+    provider: Arc<ProviderConfig>,
+    endpoint: reqwest::Url,
+    shown_url: Arc<str>,
+    headers: HeaderMap,
+}
+
+impl std::fmt::Debug for ModelClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelClient")
+            .field("provider", &self.provider)
+            .field("endpoint", &self.shown_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ModelClient {
+    /// Builds a client. Fails with [`ModelError::Config`] for an unusable base URL
+    /// (unparsable, credentials or query in it) or header, and with
+    /// [`ModelError::MissingApiKey`] when the provider needs a key and has none (call
+    /// [`ProviderConfig::resolve_api_key`] first to read it from the environment).
+    pub fn new(provider: ProviderConfig) -> Result<Self, ModelError> {
+        let endpoint = reqwest::Url::parse(&provider.endpoint()).map_err(|err| {
+            ModelError::Config(format!(
+                "base url `{}` of provider {} is not a valid url: {err}",
+                provider.base_url, provider.name
+            ))
+        })?;
+        if !matches!(endpoint.scheme(), "http" | "https") {
+            return Err(ModelError::Config(format!(
+                "base url of provider {} must be http or https, not `{}`",
+                provider.name,
+                endpoint.scheme()
+            )));
+        }
+        if !endpoint.username().is_empty()
+            || endpoint.password().is_some()
+            || endpoint.query().is_some()
+        {
+            return Err(ModelError::Config(format!(
+                "base url {} of provider {} must not carry credentials or a query; \
+                 name the key's environment variable instead",
+                display_url(&endpoint),
+                provider.name
+            )));
+        }
+        if provider.capabilities.needs_api_key && provider.api_key.is_none() {
+            return Err(ModelError::MissingApiKey {
+                provider: provider.name.clone(),
+                var: provider
+                    .api_key_env
+                    .clone()
+                    .unwrap_or_else(|| "(none configured)".to_owned()),
+            });
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            reqwest::header::ACCEPT,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        if let Some(key) = &provider.api_key {
+            let mut value =
+                HeaderValue::try_from(format!("Bearer {}", key.expose())).map_err(|_| {
+                    ModelError::Config(format!(
+                        "api key of provider {} contains characters not allowed in a header",
+                        provider.name
+                    ))
+                })?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
+        for (name, value) in &provider.headers {
+            let header_name = HeaderName::try_from(name.as_str()).map_err(|_| {
+                ModelError::Config(format!(
+                    "header name `{name}` of provider {} is invalid",
+                    provider.name
+                ))
+            })?;
+            let header_value = HeaderValue::try_from(value.as_str()).map_err(|_| {
+                ModelError::Config(format!(
+                    "value of header `{name}` of provider {} is invalid",
+                    provider.name
+                ))
+            })?;
+            headers.insert(header_name, header_value);
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(provider.connect_timeout)
+            .build()
+            .map_err(|err| {
+                ModelError::Config(format!("cannot build http client: {}", error_chain(&err)))
+            })?;
+        Ok(Self {
+            http,
+            shown_url: display_url(&endpoint).into(),
+            endpoint,
+            provider: Arc::new(provider),
+            headers,
+        })
+    }
+
+    /// The provider this client talks to.
+    pub fn provider(&self) -> &ProviderConfig {
+        &self.provider
+    }
+
+    /// The endpoint URL, as shown in messages.
+    pub fn endpoint(&self) -> &str {
+        &self.shown_url
+    }
+
+    async fn run(
+        &self,
+        request: &ModelRequest,
+        events: &(dyn Fn(StreamEvent) + Send + Sync),
+    ) -> Result<ModelResponse, ModelError> {
+        let provider = &self.provider;
+        let body = wire::request_body(provider.wire_api, request, &provider.capabilities);
+        let body = Bytes::from(
+            serde_json::to_vec(&body)
+                .map_err(|err| ModelError::Config(format!("cannot encode request body: {err}")))?,
+        );
+        let policy = &provider.retry;
+        let mut request_retries = 0;
+        let mut stream_retries = 0;
+        loop {
+            let (err, phase) = match self.attempt(body.clone(), events).await {
+                Ok(response) => return Ok(response),
+                Err(failure) => failure,
+            };
+            if !err.is_retryable() {
+                return Err(err);
+            }
+            let (used, max) = match phase {
+                Phase::Request => (&mut request_retries, policy.max_request_retries),
+                Phase::Stream => (&mut stream_retries, policy.max_stream_retries),
+            };
+            if *used >= max {
+                return Err(ModelError::RetriesExhausted {
+                    attempts: request_retries + stream_retries + 1,
+                    last: Box::new(err),
+                });
+            }
+            *used += 1;
+            let attempt = *used;
+            let delay = match err.retry_delay() {
+                Some(hint) if hint > policy.max_retry_after => return Err(err),
+                Some(hint) => hint,
+                None => retry::backoff(policy, attempt),
+            };
+            tracing::warn!(
+                provider = %provider.name,
+                attempt,
+                max,
+                delay_ms = delay.as_millis() as u64,
+                error = %err,
+                "model call failed; retrying"
+            );
+            events(StreamEvent::Retrying {
+                attempt,
+                max,
+                delay,
+                reason: err.to_string(),
+            });
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn attempt(
+        &self,
+        body: Bytes,
+        events: &(dyn Fn(StreamEvent) + Send + Sync),
+    ) -> Result<ModelResponse, (ModelError, Phase)> {
+        let provider = &self.provider;
+        let url = &*self.shown_url;
+        let send = self
+            .http
+            .post(self.endpoint.clone())
+            .headers(self.headers.clone())
+            .body(body)
+            .send();
+        let response = match tokio::time::timeout(provider.idle_timeout, send).await {
+            Err(_) => {
+                return Err((
+                    ModelError::Connect {
+                        url: url.to_owned(),
+                        message: format!(
+                            "no response within {} ms",
+                            provider.idle_timeout.as_millis()
+                        ),
+                    },
+                    Phase::Request,
+                ));
+            }
+            Ok(Err(err)) => {
+                return Err((
+                    ModelError::Connect {
+                        url: url.to_owned(),
+                        message: error_chain(&err.without_url()),
+                    },
+                    Phase::Request,
+                ));
+            }
+            Ok(Ok(response)) => response,
+        };
+        let request_id = retry::request_id(response.headers());
+        let status = response.status();
+        if !status.is_success() {
+            let header_delay =
+                retry::header_delay(response.headers(), time::OffsetDateTime::now_utc());
+            let text = match tokio::time::timeout(provider.idle_timeout, response.text()).await {
+                Ok(Ok(text)) => text,
+                _ => String::new(),
+            };
+            let error = if text.trim().is_empty() {
+                ProviderError {
+                    message: status
+                        .canonical_reason()
+                        .unwrap_or("no error message given")
+                        .to_owned(),
+                    ..ProviderError::default()
+                }
+            } else {
+                ProviderError::from_body(&text)
+            };
+            let context = FailureContext {
+                url,
+                request_id: request_id.as_deref(),
+                header_delay,
+            };
+            let err = retry::classify(Some(status.as_u16()), error, &context);
+            return Err((err, Phase::Request));
+        }
+        tracing::debug!(provider = %provider.name, request_id = ?request_id, "streaming response");
+        let bytes = response
+            .bytes_stream()
+            .map_err(|err| error_chain(&err.without_url()));
+        let decoder = AnyDecoder::new(provider.wire_api);
+        decode_stream(bytes, decoder, provider.idle_timeout, events)
+            .await
+            .map_err(|failure| {
+                let err = match failure {
+                    WireFailure::Interrupted(message) => ModelError::StreamInterrupted {
+                        url: url.to_owned(),
+                        message,
+                        request_id: request_id.clone(),
+                    },
+                    WireFailure::Provider(error) => {
+                        let context = FailureContext {
+                            url,
+                            request_id: request_id.as_deref(),
+                            header_delay: None,
+                        };
+                        retry::classify(None, error, &context)
+                    }
+                };
+                (err, Phase::Stream)
+            })
+    }
+}
+
+impl ModelApi for ModelClient {
+    fn complete<'a>(
+        &'a self,
+        request: &'a ModelRequest,
+        events: &'a (dyn Fn(StreamEvent) + Send + Sync),
+    ) -> BoxFuture<'a, Result<ModelResponse, ModelError>> {
+        self.run(request, events).boxed()
+    }
+}
+
+/// An error and its sources, joined, lowercase as reqwest/hyper write them.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,163 @@
+//! What comes back from a model: progress events while streaming, the assembled response
+//! at the end, and token usage.
+//!
+//! This module must never hold raw wire events: the response is built from assembled items.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::item::{Item, Role};
+
+/// Token counts of one response.
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Prompt tokens served from the provider's cache.
+    pub cached_input_tokens: u64,
+    /// Generated tokens (reasoning included).
+    pub output_tokens: u64,
+    /// Generated tokens spent on reasoning.
+    pub reasoning_tokens: u64,
+    /// Total as reported (or input + output when the provider leaves it out).
+    pub total_tokens: u64,
+}
+
+impl Usage {
+    /// Adds another response's counts to these.
+    pub fn add(&mut self, other: &Usage) {
+        self.input_tokens += other.input_tokens;
+        self.cached_input_tokens += other.cached_input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.reasoning_tokens += other.reasoning_tokens;
+        self.total_tokens += other.total_tokens;
+    }
+}
+
+/// Progress while a response streams in.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamEvent {
+    /// The server accepted the request and named the response.
+    Created {
+        /// Response id (`resp_...` or `chatcmpl-...`).
+        response_id: String,
+    },
+    /// A piece of assistant text.
+    TextDelta(String),
+    /// A piece of reasoning text (summary or raw reasoning).
+    ReasoningDelta(String),
+    /// The model started a tool call.
+    ToolCallStarted {
+        /// Call id (synthesised as `call_<n>` when the server sends none).
+        call_id: String,
+        /// Tool name.
+        name: String,
+    },
+    /// Token usage of the response.
+    Usage(Usage),
+    /// The attempt failed in a retryable way; the client waits `delay` and tries again.
+    /// Text and tool calls streamed so far are void: the retry streams them anew.
+    Retrying {
+        /// Retry number within its budget, from 1.
+        attempt: u32,
+        /// The budget.
+        max: u32,
+        /// Wait before the retry.
+        delay: Duration,
+        /// Why (the error's message).
+        reason: String,
+    },
+}
+
+/// A borrowed view of one function call in a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FunctionCallRef<'a> {
+    /// Call id.
+    pub call_id: &'a str,
+    /// Tool name.
+    pub name: &'a str,
+    /// Raw JSON argument string.
+    pub arguments: &'a str,
+}
+
+/// The assembled result of one model call.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModelResponse {
+    /// Response id, if the server gave one.
+    pub id: Option<String>,
+    /// Output items in order: reasoning, messages, function calls.
+    pub items: Vec<Item>,
+    /// Token usage, if the server reported it.
+    pub usage: Option<Usage>,
+    /// Why the output stopped early (`max_output_tokens`, `content_filter`, ...), if it did.
+    pub incomplete: Option<String>,
+}
+
+impl ModelResponse {
+    /// All assistant message text, concatenated.
+    pub fn text(&self) -> String {
+        let mut text = String::new();
+        for item in &self.items {
+            if let Item::Message {
+                role: Role::Assistant,
+                text: part,
+            } = item
+            {
+                text.push_str(part);
+            }
+        }
+        text
+    }
+
+    /// The function calls, in order.
+    pub fn function_calls(&self) -> impl Iterator<Item = FunctionCallRef<'_>> {
+        self.items.iter().filter_map(|item| match item {
+            Item::FunctionCall {
+                call_id,
+                name,
+                arguments,
+            } => Some(FunctionCallRef {
+                call_id,
+                name,
+                arguments,
+            }),
+            _ => None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_and_function_calls_views() {
+        let response = ModelResponse {
+            items: vec![
+                Item::Reasoning {
+                    raw: serde_json::json!({}),
+                },
+                Item::assistant("Hello"),
+                Item::user("ignored"),
+                Item::assistant(" world"),
+                Item::FunctionCall {
+                    call_id: "c1".into(),
+                    name: "shell".into(),
+                    arguments: "{}".into(),
+                },
+            ],
+            ..ModelResponse::default()
+        };
+        assert_eq!(response.text(), "Hello world");
+        let calls: Vec<_> = response.function_calls().collect();
+        assert_eq!(
+            calls,
+            [FunctionCallRef {
+                call_id: "c1",
+                name: "shell",
+                arguments: "{}"
+            }]
+        );
+    }
+}

@@ -1,0 +1,510 @@
+//! Chat Completions: request body (`POST {base}/chat/completions`) and SSE decoder.
+//!
+//! The decoder survives the quirks of OpenAI-compatible servers (wire-formats §7):
+//! `choices: []` usage chunks, missing usage, tool-call fragments without `index` or `id`,
+//! several calls sent under one index, reasoning as `reasoning_content`, `reasoning` or
+//! `reasoning.text`, errors inside a 200 stream, and streams that end after
+//! `finish_reason` without `[DONE]`. It must never keep raw chunks.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::item::{Item, Role};
+use crate::provider::Capabilities;
+use crate::request::{ModelRequest, ToolChoice};
+use crate::response::{ModelResponse, StreamEvent, Usage};
+use crate::retry::ProviderError;
+use crate::wire::{Decoder, WireFailure};
+
+/// Builds the streamed Chat Completions request body.
+pub(crate) fn request_body(request: &ModelRequest, capabilities: &Capabilities) -> Value {
+    let mut body = Map::new();
+    body.insert("model".into(), json!(request.model));
+    body.insert("messages".into(), Value::Array(messages(request)));
+    if !request.tools.is_empty() {
+        let tools: Vec<Value> = request
+            .tools
+            .iter()
+            .map(|tool| {
+                let mut function = json!({
+                    "name": tool.name,
+                    "description": tool.description,
+                    "parameters": tool.parameters,
+                });
+                if capabilities.supports_strict_schema {
+                    function["strict"] = json!(tool.strict);
+                }
+                json!({"type": "function", "function": function})
+            })
+            .collect();
+        body.insert("tools".into(), Value::Array(tools));
+        body.insert(
+            "tool_choice".into(),
+            match &request.tool_choice {
+                ToolChoice::Auto => json!("auto"),
+                ToolChoice::None => json!("none"),
+                ToolChoice::Required => json!("required"),
+                ToolChoice::Function(name) => {
+                    json!({"type": "function", "function": {"name": name}})
+                }
+            },
+        );
+        if capabilities.supports_parallel_tool_calls {
+            body.insert(
+                "parallel_tool_calls".into(),
+                json!(request.parallel_tool_calls),
+            );
+        }
+    }
+    if let Some(effort) = request
+        .reasoning_effort
+        .as_ref()
+        .filter(|_| capabilities.supports_reasoning_effort)
+    {
+        body.insert("reasoning_effort".into(), json!(effort));
+    }
+    if let Some(schema) = request
+        .output_schema
+        .as_ref()
+        .filter(|_| capabilities.supports_structured_output)
+    {
+        let mut json_schema = json!({"name": schema.name, "schema": schema.schema});
+        if capabilities.supports_strict_schema {
+            json_schema["strict"] = json!(schema.strict);
+        }
+        body.insert(
+            "response_format".into(),
+            json!({"type": "json_schema", "json_schema": json_schema}),
+        );
+    }
+    if let Some(max) = request.max_output_tokens {
+        let field = if capabilities.uses_max_completion_tokens {
+            "max_completion_tokens"
+        } else {
+            "max_tokens"
+        };
+        body.insert(field.into(), json!(max));
+    }
+    body.insert("stream".into(), json!(true));
+    if capabilities.supports_stream_usage {
+        body.insert("stream_options".into(), json!({"include_usage": true}));
+    }
+    Value::Object(body)
+}
+
+/// Translates history to chat messages: instructions become the first system message,
+/// an assistant text and the calls right after it share one assistant message, reasoning
+/// is not sent back.
+fn messages(request: &ModelRequest) -> Vec<Value> {
+    let mut messages = Vec::with_capacity(request.input.len() + 1);
+    if !request.instructions.is_empty() {
+        messages.push(json!({"role": "system", "content": request.instructions}));
+    }
+    // True while the last message is an assistant turn that calls may still join.
+    let mut open_assistant = false;
+    for item in &request.input {
+        match item {
+            Item::Message { role, text } => {
+                let role = match role {
+                    // Local servers know `system`; OpenAI maps it for reasoning models.
+                    Role::Developer | Role::System => "system",
+                    Role::User => "user",
+                    Role::Assistant => "assistant",
+                };
+                messages.push(json!({"role": role, "content": text}));
+                open_assistant = role == "assistant";
+            }
+            Item::FunctionCall {
+                call_id,
+                name,
+                arguments,
+            } => {
+                let call = json!({
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": name, "arguments": arguments},
+                });
+                let joined = match messages.last_mut() {
+                    Some(Value::Object(last)) if open_assistant => {
+                        match last.entry("tool_calls").or_insert_with(|| json!([])) {
+                            Value::Array(calls) => {
+                                calls.push(call.clone());
+                                true
+                            }
+                            _ => false,
+                        }
+                    }
+                    _ => false,
+                };
+                if !joined {
+                    messages.push(json!({
+                        "role": "assistant",
+                        "content": null,
+                        "tool_calls": [call],
+                    }));
+                }
+                open_assistant = true;
+            }
+            Item::FunctionOutput { call_id, output } => {
+                messages.push(json!({
+                    "role": "tool",
+                    "tool_call_id": call_id,
+                    "content": output,
+                }));
+                open_assistant = false;
+            }
+            Item::Reasoning { .. } => {}
+        }
+    }
+    messages
+}
+
+#[derive(Deserialize)]
+struct Chunk<'a> {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default, borrow)]
+    choices: Option<Vec<Choice<'a>>>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+    #[serde(default)]
+    error: Option<Value>,
+    #[serde(default, borrow)]
+    object: Option<Cow<'a, str>>,
+    #[serde(default)]
+    message: Option<Value>,
+    #[serde(default)]
+    code: Option<Value>,
+    #[serde(default, rename = "type")]
+    kind: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Choice<'a> {
+    #[serde(default)]
+    index: Option<u64>,
+    #[serde(default, borrow)]
+    delta: Option<Delta<'a>>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Delta<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    refusal: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(default)]
+    reasoning: Option<Value>,
+    #[serde(default)]
+    tool_calls: Option<Vec<ToolCallFragment>>,
+}
+
+#[derive(Deserialize)]
+struct ToolCallFragment {
+    #[serde(default)]
+    index: Option<u64>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    function: Option<FunctionFragment>,
+}
+
+#[derive(Deserialize)]
+struct FunctionFragment {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+    #[serde(default)]
+    total_tokens: u64,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+    #[serde(default)]
+    completion_tokens_details: Option<CompletionDetails>,
+}
+
+#[derive(Deserialize)]
+struct PromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct CompletionDetails {
+    #[serde(default)]
+    reasoning_tokens: Option<u64>,
+}
+
+impl WireUsage {
+    fn into_usage(self) -> Usage {
+        Usage {
+            input_tokens: self.prompt_tokens,
+            cached_input_tokens: self
+                .prompt_tokens_details
+                .and_then(|d| d.cached_tokens)
+                .unwrap_or(0),
+            output_tokens: self.completion_tokens,
+            reasoning_tokens: self
+                .completion_tokens_details
+                .and_then(|d| d.reasoning_tokens)
+                .unwrap_or(0),
+            total_tokens: if self.total_tokens == 0 {
+                self.prompt_tokens + self.completion_tokens
+            } else {
+                self.total_tokens
+            },
+        }
+    }
+}
+
+struct CallSlot {
+    index: Option<u64>,
+    id: String,
+    name: String,
+    arguments: String,
+    announced: bool,
+}
+
+/// Assembles a Chat Completions stream.
+#[derive(Default)]
+pub(crate) struct ChatDecoder {
+    response_id: Option<String>,
+    text: String,
+    reasoning: String,
+    calls: Vec<CallSlot>,
+    usage: Option<Usage>,
+    finish_reason: Option<String>,
+}
+
+impl ChatDecoder {
+    fn on_fragment(&mut self, fragment: ToolCallFragment, events: &dyn Fn(StreamEvent)) {
+        let id = fragment.id.filter(|id| !id.is_empty());
+        let (name, arguments) = match fragment.function {
+            Some(f) => (
+                f.name.filter(|n| !n.is_empty()),
+                match f.arguments {
+                    Some(Value::String(s)) => s,
+                    Some(Value::Null) | None => String::new(),
+                    Some(other) => other.to_string(),
+                },
+            ),
+            None => (None, String::new()),
+        };
+        let slot = self.slot_for(fragment.index, id.as_deref(), name.as_deref());
+        let call = &mut self.calls[slot];
+        if call.id.is_empty()
+            && let Some(id) = id
+        {
+            call.id = id;
+        }
+        if call.name.is_empty()
+            && let Some(name) = name
+        {
+            call.name = name;
+        }
+        call.arguments.push_str(&arguments);
+        if !call.announced && !call.name.is_empty() {
+            call.announced = true;
+            if call.id.is_empty() {
+                call.id = synthetic_call_id(self.response_id.as_deref(), slot);
+            }
+            events(StreamEvent::ToolCallStarted {
+                call_id: call.id.clone(),
+                name: call.name.clone(),
+            });
+        }
+    }
+
+    /// Picks the call a fragment belongs to. Keyed by `index`; a fragment for an occupied
+    /// index opens a new call when it carries a different id (Ollama sends parallel calls
+    /// all as index 0), or, lacking ids, a name after the current call's arguments already
+    /// form complete JSON (calls that arrive whole).
+    fn slot_for(&mut self, index: Option<u64>, id: Option<&str>, name: Option<&str>) -> usize {
+        let found = match index {
+            Some(index) => self.calls.iter().rposition(|c| c.index == Some(index)),
+            None => self.calls.len().checked_sub(1),
+        };
+        if let Some(position) = found {
+            let call = &self.calls[position];
+            let other_id = matches!(id, Some(id) if !call.id.is_empty() && call.id != id);
+            let whole_call_done = id.is_none()
+                && name.is_some()
+                && !call.name.is_empty()
+                && serde_json::from_str::<serde::de::IgnoredAny>(&call.arguments).is_ok();
+            if !other_id && !whole_call_done {
+                return position;
+            }
+        }
+        self.calls.push(CallSlot {
+            index,
+            id: String::new(),
+            name: String::new(),
+            arguments: String::new(),
+            announced: false,
+        });
+        self.calls.len() - 1
+    }
+}
+
+fn synthetic_call_id(response_id: Option<&str>, slot: usize) -> String {
+    match response_id {
+        Some(id) => format!("call_{id}_{slot}"),
+        None => format!("call_{slot}"),
+    }
+}
+
+fn reasoning_text(value: &Value) -> Option<&str> {
+    match value {
+        Value::String(s) => Some(s),
+        Value::Object(map) => map
+            .get("text")
+            .or_else(|| map.get("content"))
+            .and_then(Value::as_str),
+        _ => None,
+    }
+}
+
+impl Decoder for ChatDecoder {
+    fn feed(&mut self, data: &str, events: &dyn Fn(StreamEvent)) -> Result<bool, WireFailure> {
+        if data.trim() == "[DONE]" {
+            return Ok(true);
+        }
+        let chunk: Chunk<'_> = match serde_json::from_str(data) {
+            Ok(chunk) => chunk,
+            Err(err) => {
+                tracing::debug!(%err, "skipping unparsable chat chunk");
+                return Ok(false);
+            }
+        };
+        if let Some(error) = chunk.error.filter(|e| !e.is_null()) {
+            let error = ProviderError::from_json(&json!({ "error": error })).unwrap_or_default();
+            return Err(WireFailure::Provider(error));
+        }
+        if chunk.object.as_deref() == Some("error") {
+            let mut fields = Map::new();
+            for (key, value) in [
+                ("message", chunk.message),
+                ("code", chunk.code),
+                ("type", chunk.kind),
+            ] {
+                if let Some(value) = value {
+                    fields.insert(key.into(), value);
+                }
+            }
+            let error = ProviderError::from_json(&json!({ "error": fields })).unwrap_or_default();
+            return Err(WireFailure::Provider(error));
+        }
+        if self.response_id.is_none()
+            && let Some(id) = chunk.id.filter(|id| !id.is_empty())
+        {
+            events(StreamEvent::Created {
+                response_id: id.clone(),
+            });
+            self.response_id = Some(id);
+        }
+        for choice in chunk.choices.into_iter().flatten() {
+            // infty asks for one choice; anything beyond index 0 is ignored.
+            if choice.index.unwrap_or(0) != 0 {
+                continue;
+            }
+            if let Some(delta) = choice.delta {
+                if let Some(reasoning) = delta
+                    .reasoning_content
+                    .as_deref()
+                    .or_else(|| delta.reasoning.as_ref().and_then(reasoning_text))
+                    .filter(|r| !r.is_empty())
+                {
+                    self.reasoning.push_str(reasoning);
+                    events(StreamEvent::ReasoningDelta(reasoning.to_owned()));
+                }
+                for piece in [delta.content, delta.refusal].into_iter().flatten() {
+                    if !piece.is_empty() {
+                        self.text.push_str(&piece);
+                        events(StreamEvent::TextDelta(piece.into_owned()));
+                    }
+                }
+                for fragment in delta.tool_calls.into_iter().flatten() {
+                    self.on_fragment(fragment, events);
+                }
+            }
+            if let Some(reason) = choice.finish_reason.filter(|r| !r.is_empty()) {
+                if reason == "error" {
+                    return Err(WireFailure::Provider(ProviderError {
+                        message: "stream finished with finish_reason error".to_owned(),
+                        ..ProviderError::default()
+                    }));
+                }
+                self.finish_reason = Some(reason);
+            }
+        }
+        if let Some(usage) = chunk.usage {
+            let usage = usage.into_usage();
+            events(StreamEvent::Usage(usage));
+            self.usage = Some(usage);
+        }
+        Ok(false)
+    }
+
+    fn has_answer(&self) -> bool {
+        self.finish_reason.is_some()
+    }
+
+    fn finish(self) -> Result<ModelResponse, WireFailure> {
+        let Some(finish_reason) = self.finish_reason else {
+            return Err(WireFailure::Interrupted(
+                "stream closed before finish_reason".to_owned(),
+            ));
+        };
+        let mut items = Vec::with_capacity(self.calls.len() + 2);
+        if !self.reasoning.is_empty() {
+            items.push(Item::Reasoning {
+                raw: json!({"type": "reasoning", "text": self.reasoning}),
+            });
+        }
+        if !self.text.is_empty() {
+            items.push(Item::Message {
+                role: Role::Assistant,
+                text: self.text,
+            });
+        }
+        for (slot, call) in self.calls.into_iter().enumerate() {
+            if call.name.is_empty() && call.arguments.is_empty() {
+                continue;
+            }
+            items.push(Item::FunctionCall {
+                call_id: if call.id.is_empty() {
+                    synthetic_call_id(self.response_id.as_deref(), slot)
+                } else {
+                    call.id
+                },
+                name: call.name,
+                arguments: call.arguments,
+            });
+        }
+        let incomplete = match finish_reason.as_str() {
+            "length" => Some("max_output_tokens".to_owned()),
+            "content_filter" => Some("content_filter".to_owned()),
+            _ => None,
+        };
+        Ok(ModelResponse {
+            id: self.response_id,
+            items,
+            usage: self.usage,
+            incomplete,
+        })
+    }
+}

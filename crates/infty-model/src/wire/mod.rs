@@ -1,0 +1,88 @@
+//! The two wire APIs: how a [`ModelRequest`](crate::ModelRequest) becomes a request body,
+//! and how an SSE stream becomes a [`ModelResponse`](crate::ModelResponse).
+//!
+//! Each API has a body builder (pure: request + capabilities in, JSON out) and a decoder
+//! fed one SSE `data` payload at a time. Decoders keep assembled items only, never raw
+//! events, so memory follows the size of the answer, not of the stream. Nothing here does
+//! IO; the driver in `sse` feeds the decoders.
+
+pub(crate) mod chat;
+pub(crate) mod responses;
+
+use crate::provider::{Capabilities, WireApi};
+use crate::request::ModelRequest;
+use crate::response::{ModelResponse, StreamEvent};
+use crate::retry::ProviderError;
+
+/// Why a stream did not produce a response.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum WireFailure {
+    /// The provider reported an error inside the stream.
+    Provider(ProviderError),
+    /// The stream ended or broke before its terminal event.
+    Interrupted(String),
+}
+
+/// Decodes one response stream, payload by payload.
+pub(crate) trait Decoder {
+    /// Feeds one SSE `data` payload. `Ok(true)` means the terminal event was seen and the
+    /// stream need not be read further.
+    fn feed(&mut self, data: &str, events: &dyn Fn(StreamEvent)) -> Result<bool, WireFailure>;
+
+    /// True once enough was seen to answer even if the rest of the stream is lost (Chat:
+    /// after `finish_reason`, only usage and `[DONE]` remain).
+    fn has_answer(&self) -> bool;
+
+    /// Ends the stream (terminal event seen, or EOF) and assembles the response.
+    fn finish(self) -> Result<ModelResponse, WireFailure>;
+}
+
+/// Either API's decoder, chosen at run time.
+pub(crate) enum AnyDecoder {
+    Responses(responses::ResponsesDecoder),
+    Chat(chat::ChatDecoder),
+}
+
+impl AnyDecoder {
+    pub(crate) fn new(wire_api: WireApi) -> Self {
+        match wire_api {
+            WireApi::Responses => Self::Responses(responses::ResponsesDecoder::default()),
+            WireApi::Chat => Self::Chat(chat::ChatDecoder::default()),
+        }
+    }
+}
+
+impl Decoder for AnyDecoder {
+    fn feed(&mut self, data: &str, events: &dyn Fn(StreamEvent)) -> Result<bool, WireFailure> {
+        match self {
+            Self::Responses(d) => d.feed(data, events),
+            Self::Chat(d) => d.feed(data, events),
+        }
+    }
+
+    fn has_answer(&self) -> bool {
+        match self {
+            Self::Responses(d) => d.has_answer(),
+            Self::Chat(d) => d.has_answer(),
+        }
+    }
+
+    fn finish(self) -> Result<ModelResponse, WireFailure> {
+        match self {
+            Self::Responses(d) => d.finish(),
+            Self::Chat(d) => d.finish(),
+        }
+    }
+}
+
+/// Builds the JSON request body for `wire_api`.
+pub(crate) fn request_body(
+    wire_api: WireApi,
+    request: &ModelRequest,
+    capabilities: &Capabilities,
+) -> serde_json::Value {
+    match wire_api {
+        WireApi::Responses => responses::request_body(request, capabilities),
+        WireApi::Chat => chat::request_body(request, capabilities),
+    }
+}

@@ -1,0 +1,522 @@
+//! OpenAI Responses API: request body (`POST {base}/responses`) and SSE decoder.
+//!
+//! The decoder dispatches on the JSON `type` of each payload (never the `event:` line),
+//! ignores unknown types, keys open items by `output_index` / `item_id`, and takes each
+//! item from `response.output_item.done` when the server sends it (the authoritative copy,
+//! the one whose reasoning `encrypted_content` is complete). It must never keep raw
+//! events: typed parsing skips the large echoed `response.output` arrays entirely.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::item::{Item, Role};
+use crate::provider::Capabilities;
+use crate::request::{ModelRequest, ToolChoice};
+use crate::response::{ModelResponse, StreamEvent, Usage};
+use crate::retry::ProviderError;
+use crate::wire::{Decoder, WireFailure};
+
+/// Builds the streamed Responses request body (stateless: `store: false`, full history).
+pub(crate) fn request_body(request: &ModelRequest, capabilities: &Capabilities) -> Value {
+    let mut body = Map::new();
+    body.insert("model".into(), json!(request.model));
+    if !request.instructions.is_empty() {
+        body.insert("instructions".into(), json!(request.instructions));
+    }
+    let input: Vec<Value> = request.input.iter().filter_map(input_item).collect();
+    body.insert("input".into(), Value::Array(input));
+    if !request.tools.is_empty() {
+        let tools: Vec<Value> = request
+            .tools
+            .iter()
+            .map(|tool| {
+                let mut spec = json!({
+                    "type": "function",
+                    "name": tool.name,
+                    "description": tool.description,
+                    "parameters": tool.parameters,
+                });
+                if capabilities.supports_strict_schema {
+                    spec["strict"] = json!(tool.strict);
+                }
+                spec
+            })
+            .collect();
+        body.insert("tools".into(), Value::Array(tools));
+        body.insert("tool_choice".into(), tool_choice(&request.tool_choice));
+        if capabilities.supports_parallel_tool_calls {
+            body.insert(
+                "parallel_tool_calls".into(),
+                json!(request.parallel_tool_calls),
+            );
+        }
+    }
+    let reasoning = request
+        .reasoning_effort
+        .as_ref()
+        .filter(|_| capabilities.supports_reasoning_effort);
+    if let Some(effort) = reasoning {
+        body.insert(
+            "reasoning".into(),
+            json!({"effort": effort, "summary": "auto"}),
+        );
+        // Stateless replay of reasoning items needs their encrypted content.
+        body.insert("include".into(), json!(["reasoning.encrypted_content"]));
+    }
+    if let Some(schema) = request
+        .output_schema
+        .as_ref()
+        .filter(|_| capabilities.supports_structured_output)
+    {
+        let mut format = json!({
+            "type": "json_schema",
+            "name": schema.name,
+            "schema": schema.schema,
+        });
+        if capabilities.supports_strict_schema {
+            format["strict"] = json!(schema.strict);
+        }
+        body.insert("text".into(), json!({ "format": format }));
+    }
+    if let Some(max) = request.max_output_tokens {
+        body.insert("max_output_tokens".into(), json!(max));
+    }
+    body.insert("store".into(), json!(false));
+    body.insert("stream".into(), json!(true));
+    Value::Object(body)
+}
+
+fn tool_choice(choice: &ToolChoice) -> Value {
+    match choice {
+        ToolChoice::Auto => json!("auto"),
+        ToolChoice::None => json!("none"),
+        ToolChoice::Required => json!("required"),
+        ToolChoice::Function(name) => json!({"type": "function", "name": name}),
+    }
+}
+
+fn input_item(item: &Item) -> Option<Value> {
+    Some(match item {
+        Item::Message {
+            role: Role::Assistant,
+            text,
+        } => json!({
+            "type": "message",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": text}],
+        }),
+        Item::Message { role, text } => json!({
+            "type": "message",
+            "role": role.as_str(),
+            "content": text,
+        }),
+        Item::FunctionCall {
+            call_id,
+            name,
+            arguments,
+        } => json!({
+            "type": "function_call",
+            "call_id": call_id,
+            "name": name,
+            "arguments": arguments,
+        }),
+        Item::FunctionOutput { call_id, output } => json!({
+            "type": "function_call_output",
+            "call_id": call_id,
+            "output": output,
+        }),
+        // Only items that came from a Responses server (they have an id) can be replayed;
+        // reasoning text recorded from a Chat server means nothing here.
+        Item::Reasoning { raw } if raw.get("id").is_some() => raw.clone(),
+        Item::Reasoning { .. } => return None,
+    })
+}
+
+#[derive(Deserialize)]
+struct Event<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default)]
+    output_index: Option<u64>,
+    #[serde(default, borrow)]
+    item_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    delta: Option<Cow<'a, str>>,
+    #[serde(default)]
+    arguments: Option<String>,
+    #[serde(default)]
+    item: Option<Value>,
+    #[serde(default)]
+    response: Option<ResponseInfo>,
+    #[serde(default)]
+    error: Option<Value>,
+    #[serde(default)]
+    code: Option<Value>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct ResponseInfo {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+    #[serde(default)]
+    error: Option<Value>,
+    #[serde(default)]
+    incomplete_details: Option<IncompleteDetails>,
+}
+
+#[derive(Deserialize)]
+struct IncompleteDetails {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct WireUsage {
+    #[serde(default)]
+    input_tokens: u64,
+    #[serde(default)]
+    input_tokens_details: Option<InputDetails>,
+    #[serde(default)]
+    output_tokens: u64,
+    #[serde(default)]
+    output_tokens_details: Option<OutputDetails>,
+    #[serde(default)]
+    total_tokens: u64,
+}
+
+#[derive(Deserialize, Default)]
+struct InputDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+struct OutputDetails {
+    #[serde(default)]
+    reasoning_tokens: Option<u64>,
+}
+
+impl WireUsage {
+    fn into_usage(self) -> Usage {
+        Usage {
+            input_tokens: self.input_tokens,
+            cached_input_tokens: self
+                .input_tokens_details
+                .and_then(|d| d.cached_tokens)
+                .unwrap_or(0),
+            output_tokens: self.output_tokens,
+            reasoning_tokens: self
+                .output_tokens_details
+                .and_then(|d| d.reasoning_tokens)
+                .unwrap_or(0),
+            total_tokens: if self.total_tokens == 0 {
+                self.input_tokens + self.output_tokens
+            } else {
+                self.total_tokens
+            },
+        }
+    }
+}
+
+/// One output item under construction.
+enum Slot {
+    Message {
+        text: String,
+    },
+    FunctionCall {
+        call_id: String,
+        name: String,
+        arguments: String,
+    },
+    Reasoning {
+        raw: Value,
+    },
+    Done(Item),
+    Skipped,
+}
+
+/// Assembles a Responses stream.
+#[derive(Default)]
+pub(crate) struct ResponsesDecoder {
+    response_id: Option<String>,
+    slots: BTreeMap<u64, Slot>,
+    by_item_id: HashMap<String, u64>,
+    next_index: u64,
+    usage: Option<Usage>,
+    incomplete: Option<String>,
+    completed: bool,
+}
+
+impl ResponsesDecoder {
+    fn slot_index(&mut self, output_index: Option<u64>, item_id: Option<&str>) -> u64 {
+        if let Some(index) = output_index {
+            return index;
+        }
+        if let Some(index) = item_id.and_then(|id| self.by_item_id.get(id)) {
+            return *index;
+        }
+        self.next_index
+    }
+
+    fn open(&mut self, index: u64, item: &Value, events: &dyn Fn(StreamEvent)) {
+        self.next_index = self.next_index.max(index + 1);
+        if let Some(id) = item.get("id").and_then(Value::as_str) {
+            self.by_item_id.insert(id.to_owned(), index);
+        }
+        let slot = match item.get("type").and_then(Value::as_str) {
+            Some("message") => Slot::Message {
+                text: String::new(),
+            },
+            Some("function_call") => {
+                let call_id = call_id_of(item, index);
+                let name = str_field(item, "name");
+                events(StreamEvent::ToolCallStarted {
+                    call_id: call_id.clone(),
+                    name: name.clone(),
+                });
+                Slot::FunctionCall {
+                    call_id,
+                    name,
+                    arguments: str_field(item, "arguments"),
+                }
+            }
+            Some("reasoning") => Slot::Reasoning { raw: item.clone() },
+            _ => Slot::Skipped,
+        };
+        self.slots.insert(index, slot);
+    }
+
+    fn close(&mut self, index: u64, item: Value, events: &dyn Fn(StreamEvent)) {
+        if !self.slots.contains_key(&index) {
+            self.open(index, &item, events);
+        }
+        let done = match item.get("type").and_then(Value::as_str) {
+            Some("message") => Some(Item::Message {
+                role: match item.get("role").and_then(Value::as_str) {
+                    Some("system") => Role::System,
+                    Some("developer") => Role::Developer,
+                    Some("user") => Role::User,
+                    _ => Role::Assistant,
+                },
+                text: message_text(&item),
+            }),
+            Some("function_call") => Some(Item::FunctionCall {
+                call_id: call_id_of(&item, index),
+                name: str_field(&item, "name"),
+                arguments: str_field(&item, "arguments"),
+            }),
+            Some("reasoning") => Some(Item::Reasoning { raw: item }),
+            _ => None,
+        };
+        let slot = done.map_or(Slot::Skipped, Slot::Done);
+        self.slots.insert(index, slot);
+    }
+
+    fn terminal(&mut self, response: Option<ResponseInfo>, events: &dyn Fn(StreamEvent)) {
+        let response = response.unwrap_or_default();
+        if self.response_id.is_none() {
+            self.response_id = response.id;
+        }
+        if let Some(usage) = response.usage {
+            let usage = usage.into_usage();
+            events(StreamEvent::Usage(usage));
+            self.usage = Some(usage);
+        }
+        if let Some(reason) = response.incomplete_details.and_then(|d| d.reason) {
+            self.incomplete = Some(reason);
+        }
+        self.completed = true;
+    }
+}
+
+fn str_field(item: &Value, key: &str) -> String {
+    item.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn call_id_of(item: &Value, index: u64) -> String {
+    ["call_id", "id"]
+        .iter()
+        .find_map(|key| item.get(*key).and_then(Value::as_str))
+        .filter(|id| !id.is_empty())
+        .map_or_else(|| format!("call_{index}"), str::to_owned)
+}
+
+fn message_text(item: &Value) -> String {
+    let mut text = String::new();
+    if let Some(parts) = item.get("content").and_then(Value::as_array) {
+        for part in parts {
+            let piece = part
+                .get("text")
+                .or_else(|| part.get("refusal"))
+                .and_then(Value::as_str);
+            text.push_str(piece.unwrap_or_default());
+        }
+    } else if let Some(content) = item.get("content").and_then(Value::as_str) {
+        text.push_str(content);
+    }
+    text
+}
+
+fn provider_error(
+    nested: Option<&Value>,
+    code: Option<&Value>,
+    message: Option<&str>,
+) -> ProviderError {
+    if let Some(error) = nested.and_then(|e| ProviderError::from_json(&json!({ "error": e }))) {
+        return error;
+    }
+    let mut fields = Map::new();
+    if let Some(code) = code {
+        fields.insert("code".into(), code.clone());
+    }
+    if let Some(message) = message {
+        fields.insert("message".into(), json!(message));
+    }
+    ProviderError::from_json(&json!({ "error": fields })).unwrap_or_default()
+}
+
+impl Decoder for ResponsesDecoder {
+    fn feed(&mut self, data: &str, events: &dyn Fn(StreamEvent)) -> Result<bool, WireFailure> {
+        if data.trim() == "[DONE]" {
+            // A proxy's stray sentinel: treat it as the end of the stream.
+            return Ok(true);
+        }
+        let event: Event<'_> = match serde_json::from_str(data) {
+            Ok(event) => event,
+            Err(err) => {
+                tracing::debug!(%err, "skipping unparsable responses event");
+                return Ok(false);
+            }
+        };
+        match event.kind.as_ref() {
+            "response.created" | "response.in_progress" | "response.queued"
+                if self.response_id.is_none() =>
+            {
+                if let Some(id) = event.response.and_then(|r| r.id) {
+                    events(StreamEvent::Created {
+                        response_id: id.clone(),
+                    });
+                    self.response_id = Some(id);
+                }
+            }
+            "response.output_item.added" => {
+                if let Some(item) = event.item {
+                    let index = event.output_index.unwrap_or(self.next_index);
+                    self.open(index, &item, events);
+                }
+            }
+            "response.output_item.done" => {
+                if let Some(item) = event.item {
+                    let id = item.get("id").and_then(Value::as_str);
+                    let index = self.slot_index(event.output_index, id);
+                    self.close(index, item, events);
+                }
+            }
+            "response.output_text.delta" | "response.refusal.delta" => {
+                let index = self.slot_index(event.output_index, event.item_id.as_deref());
+                if let Some(delta) = event.delta {
+                    let slot = self.slots.entry(index).or_insert(Slot::Message {
+                        text: String::new(),
+                    });
+                    if let Slot::Message { text } = slot {
+                        text.push_str(&delta);
+                    }
+                    events(StreamEvent::TextDelta(delta.into_owned()));
+                }
+            }
+            "response.function_call_arguments.delta" => {
+                let index = self.slot_index(event.output_index, event.item_id.as_deref());
+                if let (Some(Slot::FunctionCall { arguments, .. }), Some(delta)) =
+                    (self.slots.get_mut(&index), event.delta)
+                {
+                    arguments.push_str(&delta);
+                }
+            }
+            "response.function_call_arguments.done" => {
+                let index = self.slot_index(event.output_index, event.item_id.as_deref());
+                if let (Some(Slot::FunctionCall { arguments, .. }), Some(done)) =
+                    (self.slots.get_mut(&index), event.arguments)
+                {
+                    *arguments = done;
+                }
+            }
+            "response.reasoning_summary_text.delta" | "response.reasoning_text.delta" => {
+                if let Some(delta) = event.delta {
+                    events(StreamEvent::ReasoningDelta(delta.into_owned()));
+                }
+            }
+            "response.completed" | "response.incomplete" => {
+                self.terminal(event.response, events);
+                return Ok(true);
+            }
+            "response.failed" => {
+                let error = event.response.and_then(|r| r.error);
+                return Err(WireFailure::Provider(provider_error(
+                    error.as_ref(),
+                    None,
+                    Some("response failed without an error message"),
+                )));
+            }
+            "error" => {
+                return Err(WireFailure::Provider(provider_error(
+                    event.error.as_ref(),
+                    event.code.as_ref(),
+                    event.message.as_deref(),
+                )));
+            }
+            _ => {}
+        }
+        Ok(false)
+    }
+
+    fn has_answer(&self) -> bool {
+        self.completed
+    }
+
+    fn finish(self) -> Result<ModelResponse, WireFailure> {
+        if !self.completed {
+            return Err(WireFailure::Interrupted(
+                "stream closed before response.completed".to_owned(),
+            ));
+        }
+        let items = self
+            .slots
+            .into_values()
+            .filter_map(|slot| match slot {
+                Slot::Done(item) => Some(item),
+                Slot::Message { text } => Some(Item::Message {
+                    role: Role::Assistant,
+                    text,
+                }),
+                Slot::FunctionCall {
+                    call_id,
+                    name,
+                    arguments,
+                } => Some(Item::FunctionCall {
+                    call_id,
+                    name,
+                    arguments,
+                }),
+                Slot::Reasoning { raw } => Some(Item::Reasoning { raw }),
+                Slot::Skipped => None,
+            })
+            .filter(|item| !matches!(item, Item::Message { text, .. } if text.is_empty()))
+            .collect();
+        Ok(ModelResponse {
+            id: self.response_id,
+            items,
+            usage: self.usage,
+            incomplete: self.incomplete,
+        })
+    }
+}

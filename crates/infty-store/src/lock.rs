@@ -1,0 +1,60 @@
+//! The run lock, `run.lock`: held by the one process driving a run.
+//!
+//! It is an operating-system file lock, so a crashed driver never leaves a run blocked:
+//! the OS drops the lock with the process. The file's content (the holder's pid) is only
+//! for the error message; this module must never decide anything from it.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+use crate::StoreError;
+
+/// Proof that this process drives the run; the lock is released when it is dropped.
+#[derive(Debug)]
+pub struct RunLock {
+    path: Utf8PathBuf,
+    // Held for its lock; closing the file releases it.
+    _file: File,
+}
+
+impl RunLock {
+    /// The lock file.
+    pub fn path(&self) -> &Utf8Path {
+        &self.path
+    }
+
+    pub(crate) fn acquire(path: &Utf8Path, run_id: &str) -> Result<RunLock, StoreError> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| StoreError::io("open", path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                // The holder may not have written its pid yet; the message copes.
+                let _ = file.read_to_string(&mut text);
+                return Err(StoreError::Locked {
+                    run_id: run_id.to_owned(),
+                    pid: text.trim().parse().ok(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(StoreError::io("lock", path, e));
+            }
+        }
+        file.set_len(0)
+            .and_then(|()| file.write_all(format!("{}\n", std::process::id()).as_bytes()))
+            .and_then(|()| file.sync_data())
+            .map_err(|e| StoreError::io("write", path, e))?;
+        Ok(RunLock {
+            path: path.to_owned(),
+            _file: file,
+        })
+    }
+}

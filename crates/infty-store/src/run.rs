@@ -1,0 +1,441 @@
+//! [`RunStore`]: one run folder (DESIGN §3.2), its `run.json`, and the doors to its
+//! journal, rollouts, inbox and lock.
+//!
+//! `run.json` is only ever replaced atomically, and the in-memory copy changes only once
+//! the file did, so the two never disagree. This module must never store a secret and
+//! never write outside the run folder.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fs;
+use std::io;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use crate::deliverable;
+use crate::durable::{self, write_atomic};
+use crate::ids::{generate_run_id, validate_role, validate_run_id};
+use crate::inbox::Inbox;
+use crate::journal::Journal;
+use crate::jsonl::JsonlWriter;
+use crate::lock::RunLock;
+use crate::metadata::{RoleRecord, RunMetadata, RunOptions, RunStatus, SCHEMA_VERSION, TokenUsage};
+use crate::{DeliverableError, StoreError};
+
+/// `run.json`.
+pub const RUN_JSON: &str = "run.json";
+/// `events.jsonl`.
+pub const EVENTS_JSONL: &str = "events.jsonl";
+/// `run.lock`.
+pub const RUN_LOCK: &str = "run.lock";
+/// The folders every run has.
+pub const RUN_SUBDIRS: [&str; 6] = [
+    "rollouts",
+    "inbox",
+    "artifacts",
+    "memory",
+    "index",
+    "deliverable",
+];
+
+/// How many fresh ids [`RunStore::create`] tries before giving up on collisions.
+const CREATE_ATTEMPTS: usize = 16;
+
+/// What a new run starts with.
+#[derive(Debug, Clone, Default)]
+pub struct RunInit {
+    /// The objective.
+    pub objective: String,
+    /// The role sessions (names must be `[A-Za-z0-9_-]{1,64}` and distinct).
+    pub roles: Vec<RoleRecord>,
+    /// Settings a resume must reuse.
+    pub options: RunOptions,
+}
+
+/// One run folder and its metadata.
+#[derive(Debug, Clone)]
+pub struct RunStore {
+    dir: Utf8PathBuf,
+    meta: RunMetadata,
+}
+
+impl RunStore {
+    /// Creates `<runs_root>/<run_id>/` with `run.json`, an empty `events.jsonl`, and the
+    /// folders `rollouts/ inbox/ artifacts/ memory/ index/ deliverable/`.
+    ///
+    /// Refuses a run id whose folder already has a `run.json`. With `run_id = None` a fresh
+    /// id is generated, and a collision (another process, same second, same suffix) retries
+    /// with a new one.
+    pub fn create(
+        runs_root: &Utf8Path,
+        run_id: Option<&str>,
+        init: RunInit,
+    ) -> Result<RunStore, StoreError> {
+        if let Some(id) = run_id {
+            validate_run_id(id)?;
+        }
+        let mut seen = Vec::new();
+        for role in &init.roles {
+            validate_role(&role.role)?;
+            if seen.contains(&role.role.as_str()) {
+                return Err(StoreError::InvalidRole {
+                    role: role.role.clone(),
+                    reason: "the run already has a role with this name",
+                });
+            }
+            seen.push(&role.role);
+        }
+        fs::create_dir_all(runs_root).map_err(|e| StoreError::io("create folder", runs_root, e))?;
+        let (run_id, dir) = match run_id {
+            Some(id) => {
+                let dir = runs_root.join(id);
+                match fs::create_dir(&dir) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                        // A folder without run.json is an unfinished creation (or one the
+                        // user prepared): completing it is safe.
+                        if dir.join(RUN_JSON).exists() {
+                            return Err(StoreError::AlreadyExists {
+                                run_id: id.to_owned(),
+                                path: dir,
+                            });
+                        }
+                    }
+                    Err(e) => return Err(StoreError::io("create folder", &dir, e)),
+                }
+                (id.to_owned(), dir)
+            }
+            None => create_fresh_dir(runs_root)?,
+        };
+        let now = OffsetDateTime::now_utc();
+        let meta = RunMetadata {
+            schema_version: SCHEMA_VERSION,
+            run_id,
+            objective: init.objective,
+            status: RunStatus::Created,
+            created_at: now,
+            updated_at: now,
+            roles: init.roles,
+            options: init.options,
+            usage: BTreeMap::new(),
+            outcome: None,
+            error: None,
+        };
+        meta.check_no_secrets()?;
+        for sub in RUN_SUBDIRS {
+            let path = dir.join(sub);
+            fs::create_dir_all(&path).map_err(|e| StoreError::io("create folder", &path, e))?;
+        }
+        let events = dir.join(EVENTS_JSONL);
+        fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&events)
+            .map_err(|e| StoreError::io("create", &events, e))?;
+        let store = RunStore { dir, meta };
+        // run.json comes last: a folder with run.json is a complete run.
+        store.write_metadata(&store.meta)?;
+        durable::sync_dir(runs_root)?;
+        Ok(store)
+    }
+
+    /// Opens the run folder `run_dir`: reads `run.json` and checks its schema version.
+    /// Leftover temp files are ignored here and removed by [`RunStore::lock`].
+    pub fn open(run_dir: &Utf8Path) -> Result<RunStore, StoreError> {
+        let meta = read_metadata(run_dir)?;
+        Ok(RunStore {
+            dir: run_dir.to_owned(),
+            meta,
+        })
+    }
+
+    /// Opens the run `run_id` under `runs_root`.
+    pub fn open_id(runs_root: &Utf8Path, run_id: &str) -> Result<RunStore, StoreError> {
+        validate_run_id(run_id)?;
+        let dir = runs_root.join(run_id);
+        match RunStore::open(&dir) {
+            Err(StoreError::NotARun { .. }) => Err(StoreError::NotFound {
+                run_id: run_id.to_owned(),
+                root: runs_root.to_owned(),
+            }),
+            other => other,
+        }
+    }
+
+    /// The run folder.
+    pub fn dir(&self) -> &Utf8Path {
+        &self.dir
+    }
+
+    /// The run id.
+    pub fn run_id(&self) -> &str {
+        &self.meta.run_id
+    }
+
+    /// The metadata as last written.
+    pub fn metadata(&self) -> &RunMetadata {
+        &self.meta
+    }
+
+    /// Re-reads `run.json`, for a reader following a run another process drives.
+    pub fn reload(&mut self) -> Result<(), StoreError> {
+        self.meta = read_metadata(&self.dir)?;
+        Ok(())
+    }
+
+    /// Applies `f` to a copy of the metadata, bumps `updated_at`, and writes `run.json`
+    /// atomically; the copy in memory changes only if the write succeeded. `run_id`,
+    /// `schema_version` and `created_at` cannot be changed this way.
+    pub fn update(&mut self, f: impl FnOnce(&mut RunMetadata)) -> Result<(), StoreError> {
+        let mut next = self.meta.clone();
+        f(&mut next);
+        next.run_id.clone_from(&self.meta.run_id);
+        next.schema_version = SCHEMA_VERSION;
+        next.created_at = self.meta.created_at;
+        // Never backwards, even if the clock is.
+        next.updated_at = OffsetDateTime::now_utc().max(self.meta.updated_at);
+        next.check_no_secrets()?;
+        self.write_metadata(&next)?;
+        self.meta = next;
+        Ok(())
+    }
+
+    /// Moves the run to `status` if the step is allowed (see [`RunStatus::can_become`]);
+    /// the same status is a no-op. Going back to `running` clears the previous `error`.
+    pub fn set_status(&mut self, status: RunStatus) -> Result<(), StoreError> {
+        let from = self.meta.status;
+        if from == status {
+            return Ok(());
+        }
+        if !from.can_become(status) {
+            return Err(StoreError::InvalidTransition {
+                run_id: self.meta.run_id.clone(),
+                from,
+                to: status,
+            });
+        }
+        self.update(|m| {
+            m.status = status;
+            if status == RunStatus::Running {
+                m.error = None;
+            }
+        })
+    }
+
+    /// Adds `usage` to the tokens recorded for `role`.
+    pub fn add_usage(&mut self, role: &str, usage: TokenUsage) -> Result<(), StoreError> {
+        self.update(|m| *m.usage.entry(role.to_owned()).or_default() += usage)
+    }
+
+    /// Resolves a deliverable path (relative to the run folder, or absolute) to its
+    /// canonical absolute path. It must exist, be a file or a folder, and stay inside the
+    /// run folder with symlinks followed.
+    pub fn resolve_deliverable(&self, candidate: &str) -> Result<Utf8PathBuf, DeliverableError> {
+        deliverable::resolve(&self.dir, candidate)
+    }
+
+    /// The part of a path from [`RunStore::resolve_deliverable`] below the run folder, as
+    /// [`crate::OutcomeRecord::deliverable_path`] wants it.
+    pub fn relative_to_run(&self, resolved: &Utf8Path) -> Option<Utf8PathBuf> {
+        let canon = fs::canonicalize(&self.dir).ok()?;
+        let canon = Utf8PathBuf::from_path_buf(canon).ok()?;
+        resolved
+            .strip_prefix(&canon)
+            .or_else(|_| resolved.strip_prefix(&self.dir))
+            .ok()
+            .map(Utf8Path::to_owned)
+    }
+
+    /// Takes the run's exclusive lock for as long as the returned guard lives. Fails with
+    /// "run <id> is being driven by pid <n>" while another live process holds it; a lock
+    /// left by a crashed process is no obstacle. Holding the lock, it also removes temp
+    /// files that crashed atomic writes left behind.
+    pub fn lock(&self) -> Result<RunLock, StoreError> {
+        let lock = RunLock::acquire(&self.dir.join(RUN_LOCK), &self.meta.run_id)?;
+        durable::remove_stale_temps(&self.dir)?;
+        Ok(lock)
+    }
+
+    /// The journal, opened for append after repairing a torn last line.
+    pub fn journal(&self) -> Result<Journal, StoreError> {
+        Journal::open(&self.events_path())
+    }
+
+    /// `events.jsonl`.
+    pub fn events_path(&self) -> Utf8PathBuf {
+        self.dir.join(EVENTS_JSONL)
+    }
+
+    /// The role's current rollout, relative to the run folder (e.g. `rollouts/solver.jsonl`).
+    pub fn rollout_path(&self, role: &str) -> Option<Utf8PathBuf> {
+        self.meta.role(role).map(|r| r.rollout_path.clone())
+    }
+
+    /// Opens the role's current rollout for append (creating it), after repairing a torn
+    /// last line.
+    pub fn rollout_writer(&self, role: &str) -> Result<JsonlWriter, StoreError> {
+        let relative = self
+            .rollout_path(role)
+            .ok_or_else(|| self.unknown_role(role))?;
+        let path = self.dir.join(relative);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(|e| StoreError::io("create folder", parent, e))?;
+        }
+        JsonlWriter::open(&path)
+    }
+
+    /// Starts a fresh rollout for a replaced session, `rollouts/<role>.<n>.jsonl`; the old
+    /// path moves to [`RoleRecord::previous_rollouts`] and `run.json` is updated. Returns
+    /// the new path, relative to the run folder.
+    pub fn rotate_rollout(&mut self, role: &str) -> Result<Utf8PathBuf, StoreError> {
+        let record = self
+            .meta
+            .role(role)
+            .ok_or_else(|| self.unknown_role(role))?;
+        validate_role(role)?;
+        let mut n = record.previous_rollouts.len() + 1;
+        let next = loop {
+            let candidate = Utf8PathBuf::from(format!("rollouts/{role}.{n}.jsonl"));
+            let taken = candidate == record.rollout_path
+                || record.previous_rollouts.contains(&candidate)
+                || self.dir.join(&candidate).exists();
+            if !taken {
+                break candidate;
+            }
+            n += 1;
+        };
+        let path = self.dir.join(&next);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(|e| StoreError::io("create folder", parent, e))?;
+        }
+        fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| StoreError::io("create", &path, e))?;
+        let role_name = role.to_owned();
+        let new_path = next.clone();
+        self.update(move |m| {
+            if let Some(r) = m.roles.iter_mut().find(|r| r.role == role_name) {
+                let old = std::mem::replace(&mut r.rollout_path, new_path);
+                r.previous_rollouts.push(old);
+            }
+        })?;
+        Ok(next)
+    }
+
+    /// The run's inbox.
+    pub fn inbox(&self) -> Inbox {
+        Inbox::new(self.dir.join("inbox"))
+    }
+
+    fn unknown_role(&self, role: &str) -> StoreError {
+        StoreError::UnknownRole {
+            run_id: self.meta.run_id.clone(),
+            role: role.to_owned(),
+        }
+    }
+
+    fn write_metadata(&self, meta: &RunMetadata) -> Result<(), StoreError> {
+        let path = self.dir.join(RUN_JSON);
+        let mut bytes =
+            serde_json::to_vec_pretty(meta).map_err(|e| StoreError::Unserializable {
+                what: "run metadata",
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        bytes.push(b'\n');
+        write_atomic(&path, &bytes)
+    }
+}
+
+fn create_fresh_dir(runs_root: &Utf8Path) -> Result<(String, Utf8PathBuf), StoreError> {
+    let mut last_error = None;
+    for _ in 0..CREATE_ATTEMPTS {
+        let id = generate_run_id();
+        let dir = runs_root.join(&id);
+        match fs::create_dir(&dir) {
+            Ok(()) => return Ok((id, dir)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_error = Some((dir, e)),
+            Err(e) => return Err(StoreError::io("create folder", &dir, e)),
+        }
+    }
+    match last_error {
+        Some((dir, e)) => Err(StoreError::io("create folder", dir, e)),
+        None => Err(StoreError::io(
+            "create folder",
+            runs_root,
+            io::Error::other("no attempt made"),
+        )),
+    }
+}
+
+/// Reads and checks `<run_dir>/run.json`.
+pub(crate) fn read_metadata(run_dir: &Utf8Path) -> Result<RunMetadata, StoreError> {
+    let path = run_dir.join(RUN_JSON);
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(StoreError::NotARun {
+                path: run_dir.to_owned(),
+            });
+        }
+        Err(e) => return Err(StoreError::io("read", &path, e)),
+    };
+    match serde_json::from_slice::<RunMetadata>(&bytes) {
+        Ok(meta) if meta.schema_version == SCHEMA_VERSION => Ok(meta),
+        Ok(meta) => Err(StoreError::UnsupportedSchema {
+            path,
+            found: u64::from(meta.schema_version),
+            supported: SCHEMA_VERSION,
+        }),
+        Err(e) => {
+            // A newer layout may fail to parse as this one: name the version if it has one.
+            #[derive(Deserialize)]
+            struct VersionOnly {
+                schema_version: u64,
+            }
+            match serde_json::from_slice::<VersionOnly>(&bytes) {
+                Ok(v) if v.schema_version != u64::from(SCHEMA_VERSION) => {
+                    Err(StoreError::UnsupportedSchema {
+                        path,
+                        found: v.schema_version,
+                        supported: SCHEMA_VERSION,
+                    })
+                }
+                _ => Err(StoreError::CorruptMetadata {
+                    path,
+                    reason: e.to_string(),
+                }),
+            }
+        }
+    }
+}
+
+/// The default runs root: `$INFTY_HOME/runs`, with `INFTY_HOME` defaulting to `~/.infty`.
+pub fn default_runs_root() -> Result<Utf8PathBuf, StoreError> {
+    runs_root_from(std::env::var_os("INFTY_HOME"), std::env::var_os("HOME"))
+}
+
+/// [`default_runs_root`] from given variable values, so it can be tested without touching
+/// the process environment.
+pub fn runs_root_from(
+    infty_home: Option<OsString>,
+    home: Option<OsString>,
+) -> Result<Utf8PathBuf, StoreError> {
+    let non_empty = |v: Option<OsString>| v.filter(|v| !v.is_empty());
+    let utf8 = |v: OsString| {
+        v.into_string()
+            .map(Utf8PathBuf::from)
+            .map_err(|_| StoreError::NoHome)
+    };
+    if let Some(infty_home) = non_empty(infty_home) {
+        return Ok(utf8(infty_home)?.join("runs"));
+    }
+    match non_empty(home) {
+        Some(home) => Ok(utf8(home)?.join(".infty").join("runs")),
+        None => Err(StoreError::NoHome),
+    }
+}
