@@ -1,1 +1,2 @@
 //! infty's role sessions, tools, orchestration state machine and driver.
+pub mod tools;
