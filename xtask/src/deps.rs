@@ -26,7 +26,16 @@ fn rules() -> BTreeMap<&'static str, (&'static [&'static str], Option<&'static [
             "infty-store",
             (
                 &["infty-signals"][..],
-                Some(&["serde", "serde_json", "thiserror", "camino", "time", "fastrand"][..]),
+                Some(
+                    &[
+                        "serde",
+                        "serde_json",
+                        "thiserror",
+                        "camino",
+                        "time",
+                        "fastrand",
+                    ][..],
+                ),
             ),
         ),
         ("infty-model", (&[][..], None)),
@@ -69,22 +78,29 @@ pub fn check(root: &Path) -> Result<()> {
                 }
                 continue;
             }
-            if let Some(allowed) = allowed_external {
-                if !allowed.contains(&dep.as_str()) {
-                    problems.push(format!("{name} must depend only on {allowed:?}, not on {dep}"));
-                }
+            if let Some(allowed) = allowed_external
+                && !allowed.contains(&dep.as_str())
+            {
+                problems.push(format!(
+                    "{name} must depend only on {allowed:?}, not on {dep}"
+                ));
             }
             if matches!(name, "infty-signals" | "infty-store")
                 && FORBIDDEN_BELOW_CORE.contains(&dep.as_str())
             {
-                problems.push(format!("{name} must not use {dep} (no async runtime, no HTTP)"));
+                problems.push(format!(
+                    "{name} must not use {dep} (no async runtime, no HTTP)"
+                ));
             }
         }
     }
     if problems.is_empty() {
         Ok(())
     } else {
-        bail!("architecture invariants broken:\n  {}", problems.join("\n  "))
+        bail!(
+            "architecture invariants broken:\n  {}",
+            problems.join("\n  ")
+        )
     }
 }
 
@@ -108,11 +124,21 @@ mod tests {
             } else {
                 "[dependencies]\n"
             };
-            std::fs::write(folder.join("Cargo.toml"), format!("[package]\nname = \"{name}\"\n{deps}")).unwrap();
+            std::fs::write(
+                folder.join("Cargo.toml"),
+                format!("[package]\nname = \"{name}\"\n{deps}"),
+            )
+            .unwrap();
         }
         let error = check(&dir).unwrap_err().to_string();
-        assert!(error.contains("infty-signals must not depend on infty-store"), "{error}");
-        assert!(error.contains("infty-signals must not use tokio"), "{error}");
+        assert!(
+            error.contains("infty-signals must not depend on infty-store"),
+            "{error}"
+        );
+        assert!(
+            error.contains("infty-signals must not use tokio"),
+            "{error}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -69,7 +69,10 @@ pub fn show(runs_root: &Utf8Path, args: &ShowArgs) -> Result<u8> {
             map.insert("outcome".into(), serde_json::to_value(&meta.outcome)?);
             map.insert("error".into(), serde_json::to_value(&meta.error)?);
             map.insert("options".into(), serde_json::to_value(&meta.options)?);
-            map.insert("recent_events".into(), Value::Array(recent.iter().map(|(_, v)| v.clone()).collect()));
+            map.insert(
+                "recent_events".into(),
+                Value::Array(recent.iter().map(|(_, v)| v.clone()).collect()),
+            );
         }
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(0);
@@ -96,7 +99,10 @@ pub fn show(runs_root: &Utf8Path, args: &ShowArgs) -> Result<u8> {
     }
     if let Some(outcome) = &meta.outcome {
         println!();
-        println!("Deliverable: {}", store.dir().join(&outcome.deliverable_path));
+        println!(
+            "Deliverable: {}",
+            store.dir().join(&outcome.deliverable_path)
+        );
         if let Some(summary) = &outcome.summary {
             println!("Summary:     {}", one_line(summary, 200));
         }
@@ -156,25 +162,63 @@ pub fn describe(event: &RunEvent) -> Option<String> {
         RunEvent::Input(_) => return None,
         RunEvent::Note(note) => match note {
             Note::DriverStarted { resumed, pid } => {
-                format!("driver started (pid {pid}{})", if *resumed { ", resumed" } else { "" })
+                format!(
+                    "driver started (pid {pid}{})",
+                    if *resumed { ", resumed" } else { "" }
+                )
             }
             Note::ObjectivePosted { .. } => "objective posted to the solver".to_string(),
-            Note::InvalidSignal { error, .. } => format!("solver reply rejected: {}", one_line(error, 80)),
-            Note::DirectionRequested { prompt } => format!("solver → director: {}", one_line(prompt, 80)),
-            Note::DirectorReasked { .. } => "director asked again (reply did not parse)".to_string(),
-            Note::DirectorFailed { error, .. } => format!("director failed: {}", one_line(error, 80)),
-            Note::DirectiveIssued { directive, .. } => format!("director → solver: {}", one_line(directive, 80)),
-            Note::FinalDelivery { deliverable_path, .. } => format!("solver delivered {deliverable_path}"),
-            Note::DeliverableRejected { reason } => format!("delivery refused: {}", one_line(reason, 80)),
-            Note::VerificationStarted { round, roles } => format!("verification round {round}: {}", roles.join(", ")),
-            Note::VerdictRecorded { role, verdict, .. } => format!("{role}: {}", serde_json::to_value(verdict).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()),
-            Note::VerifierNoVerdict { role, error } => format!("{role} gave no verdict: {}", one_line(error, 60)),
+            Note::InvalidSignal { error, .. } => {
+                format!("solver reply rejected: {}", one_line(error, 80))
+            }
+            Note::DirectionRequested { prompt } => {
+                format!("solver → director: {}", one_line(prompt, 80))
+            }
+            Note::DirectorReasked { .. } => {
+                "director asked again (reply did not parse)".to_string()
+            }
+            Note::DirectorFailed { error, .. } => {
+                format!("director failed: {}", one_line(error, 80))
+            }
+            Note::DirectiveIssued { directive, .. } => {
+                format!("director → solver: {}", one_line(directive, 80))
+            }
+            Note::FinalDelivery {
+                deliverable_path, ..
+            } => format!("solver delivered {deliverable_path}"),
+            Note::DeliverableRejected { reason } => {
+                format!("delivery refused: {}", one_line(reason, 80))
+            }
+            Note::VerificationStarted { round, roles } => {
+                format!("verification round {round}: {}", roles.join(", "))
+            }
+            Note::VerdictRecorded { role, verdict, .. } => format!(
+                "{role}: {}",
+                serde_json::to_value(verdict)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            ),
+            Note::VerifierNoVerdict { role, error } => {
+                format!("{role} gave no verdict: {}", one_line(error, 60))
+            }
             Note::VerifierReplaced { role } => format!("{role} replaced by a fresh session"),
-            Note::VerificationSummary { round, overall, .. } => format!("round {round} overall: {}", if overall.is_pass() { "pass" } else { "fail" }),
+            Note::VerificationSummary { round, overall, .. } => format!(
+                "round {round} overall: {}",
+                if overall.is_pass() { "pass" } else { "fail" }
+            ),
             Note::BudgetWarning { reason } => format!("budget warning: {reason}"),
-            Note::ToolCallStarted { .. } | Note::ToolCallFinished { .. } | Note::ModelRetry { .. } => return None,
-            Note::Compacted { role, prompt_tokens, .. } => format!("{role} compacted at {prompt_tokens} prompt tokens"),
-            Note::RunSucceeded { deliverable_path, .. } => format!("run succeeded: {deliverable_path}"),
+            Note::ToolCallStarted { .. }
+            | Note::ToolCallFinished { .. }
+            | Note::ModelRetry { .. } => return None,
+            Note::Compacted {
+                role,
+                prompt_tokens,
+                ..
+            } => format!("{role} compacted at {prompt_tokens} prompt tokens"),
+            Note::RunSucceeded {
+                deliverable_path, ..
+            } => format!("run succeeded: {deliverable_path}"),
             Note::RunFailed { reason } => format!("run failed: {}", one_line(reason, 80)),
             Note::BudgetExhausted { reason } => format!("budget exhausted: {reason}"),
             Note::RunInterrupted => "run interrupted".to_string(),

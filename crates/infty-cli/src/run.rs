@@ -27,8 +27,14 @@ pub fn create(runs_root: &Utf8Path, args: CreateArgs) -> Result<u8> {
     let (provider, record) = provider::resolve(&args.provider)?;
     let client = ModelClient::new(provider).context("cannot set up the model client")?;
 
-    let director_model = args.director_model.clone().unwrap_or_else(|| args.model.clone());
-    let verifier_model = args.verifier_model.clone().unwrap_or_else(|| args.model.clone());
+    let director_model = args
+        .director_model
+        .clone()
+        .unwrap_or_else(|| args.model.clone());
+    let verifier_model = args
+        .verifier_model
+        .clone()
+        .unwrap_or_else(|| args.model.clone());
     let params = RunParams {
         run_id: args.run_id.clone(),
         run_root: None,
@@ -114,7 +120,9 @@ fn report(
             }
             Err(anyhow::Error::new(Coded {
                 code: EXIT_INTERRUPTED,
-                message: format!("run {run_id} was interrupted; resume it with `infty resume {run_id}`"),
+                message: format!(
+                    "run {run_id} was interrupted; resume it with `infty resume {run_id}`"
+                ),
             }))
         }
         Err(error) => {

@@ -36,7 +36,12 @@ impl TerminalProgress {
 
     fn line(&self, from: &str, to: Option<&str>, text: &str) {
         let elapsed = self.started.elapsed().as_secs();
-        let stamp = format!("[{:02}:{:02}:{:02}]", elapsed / 3600, (elapsed / 60) % 60, elapsed % 60);
+        let stamp = format!(
+            "[{:02}:{:02}:{:02}]",
+            elapsed / 3600,
+            (elapsed / 60) % 60,
+            elapsed % 60
+        );
         let label = match to {
             Some(to) => format!("{} → {}", paint(from), paint(to)),
             None => paint(from),
@@ -84,11 +89,22 @@ impl ProgressReporter for TerminalProgress {
     }
 
     fn objective_posted(&self, objective: &str) {
-        self.line("operator", Some("solver"), &format!("objective: {}", one_line(objective, 100)));
+        self.line(
+            "operator",
+            Some("solver"),
+            &format!("objective: {}", one_line(objective, 100)),
+        );
     }
 
     fn invalid_signal(&self, error: &str, consecutive: u32) {
-        self.line("solver", None, &format!("reply rejected ({consecutive} in a row): {}", one_line(error, 100)));
+        self.line(
+            "solver",
+            None,
+            &format!(
+                "reply rejected ({consecutive} in a row): {}",
+                one_line(error, 100)
+            ),
+        );
     }
 
     fn direction_request(&self, prompt: &str) {
@@ -97,23 +113,41 @@ impl ProgressReporter for TerminalProgress {
 
     fn directive(&self, directive: &str, rationale: Option<&str>) {
         let text = match rationale {
-            Some(rationale) => format!("{} (because: {})", one_line(directive, 100), one_line(rationale, 60)),
+            Some(rationale) => format!(
+                "{} (because: {})",
+                one_line(directive, 100),
+                one_line(rationale, 60)
+            ),
             None => one_line(directive, 120),
         };
         self.line("director", Some("solver"), &text);
     }
 
     fn final_delivery(&self, deliverable_path: &str, summary: Option<&str>) {
-        let summary = summary.map(|s| format!(" — {}", one_line(s, 80))).unwrap_or_default();
-        self.line("solver", Some("verifier"), &format!("delivers {deliverable_path}{summary}"));
+        let summary = summary
+            .map(|s| format!(" — {}", one_line(s, 80)))
+            .unwrap_or_default();
+        self.line(
+            "solver",
+            Some("verifier"),
+            &format!("delivers {deliverable_path}{summary}"),
+        );
     }
 
     fn deliverable_rejected(&self, reason: &str) {
-        self.line("operator", Some("solver"), &format!("delivery refused: {}", one_line(reason, 100)));
+        self.line(
+            "operator",
+            Some("solver"),
+            &format!("delivery refused: {}", one_line(reason, 100)),
+        );
     }
 
     fn verifier_verdict(&self, role: &str, verdict: &VerifierVerdict) {
-        let word = if verdict.verdict.is_pass() { "pass" } else { "fail" };
+        let word = if verdict.verdict.is_pass() {
+            "pass"
+        } else {
+            "fail"
+        };
         let reasons = if verdict.reasons.is_empty() {
             String::new()
         } else {
@@ -123,7 +157,14 @@ impl ProgressReporter for TerminalProgress {
     }
 
     fn verifier_replaced(&self, role: &str, reason: &str) {
-        self.line(role, None, &format!("no verdict, replacing the session: {}", one_line(reason, 80)));
+        self.line(
+            role,
+            None,
+            &format!(
+                "no verdict, replacing the session: {}",
+                one_line(reason, 80)
+            ),
+        );
     }
 
     fn verification_summary(&self, round: u32, overall: VerifierDecision) {
@@ -142,20 +183,45 @@ impl ProgressReporter for TerminalProgress {
     }
 
     fn budget_warning(&self, reason: &str) {
-        self.line("operator", Some("solver"), &format!("budget nearly spent ({reason}): finalize"));
+        self.line(
+            "operator",
+            Some("solver"),
+            &format!("budget nearly spent ({reason}): finalize"),
+        );
     }
 
-    fn model_retry(&self, role: &str, attempt: u32, max: u32, delay: std::time::Duration, reason: &str) {
-        self.line(role, None, &format!("retrying {attempt}/{max} in {:.1}s: {}", delay.as_secs_f64(), one_line(reason, 80)));
+    fn model_retry(
+        &self,
+        role: &str,
+        attempt: u32,
+        max: u32,
+        delay: std::time::Duration,
+        reason: &str,
+    ) {
+        self.line(
+            role,
+            None,
+            &format!(
+                "retrying {attempt}/{max} in {:.1}s: {}",
+                delay.as_secs_f64(),
+                one_line(reason, 80)
+            ),
+        );
     }
 
     fn interrupted(&self) {
-        self.line("operator", None, "interrupted; stopping cleanly (press Ctrl-C again to exit at once)");
+        self.line(
+            "operator",
+            None,
+            "interrupted; stopping cleanly (press Ctrl-C again to exit at once)",
+        );
     }
 
     fn run_finished(&self, terminal: &Terminal) {
         let text = match terminal {
-            Terminal::Succeeded { deliverable_path, .. } => format!("succeeded: {deliverable_path}"),
+            Terminal::Succeeded {
+                deliverable_path, ..
+            } => format!("succeeded: {deliverable_path}"),
             Terminal::Failed { reason } => format!("failed: {}", one_line(reason, 120)),
             Terminal::BudgetExhausted { reason } => format!("budget exhausted: {reason}"),
             Terminal::Interrupted => "interrupted".to_string(),

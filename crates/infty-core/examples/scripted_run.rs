@@ -19,7 +19,11 @@ use serde_json::Value;
 fn role_of(body: &Value) -> String {
     body["instructions"]
         .as_str()
-        .and_then(|text| text.lines().rev().find_map(|l| l.strip_prefix("Your role name in this run: ")))
+        .and_then(|text| {
+            text.lines()
+                .rev()
+                .find_map(|l| l.strip_prefix("Your role name in this run: "))
+        })
         .map(|role| role.trim_end_matches('.').to_string())
         .unwrap_or_default()
 }
@@ -76,7 +80,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
         )
         .await?;
-    println!("run {} succeeded: {}", outcome.run_id, outcome.deliverable_path);
+    println!(
+        "run {} succeeded: {}",
+        outcome.run_id, outcome.deliverable_path
+    );
     println!("{}", std::fs::read_to_string(&outcome.deliverable_path)?);
     std::fs::remove_dir_all(&runs_root)?;
     Ok(())

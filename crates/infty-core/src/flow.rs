@@ -639,12 +639,12 @@ impl Flow {
                     );
                     return;
                 }
-                if let Some(max) = self.config.budgets.max_verification_rounds {
-                    if self.rounds >= max {
-                        let reason = format!("all {max} verification rounds were used");
-                        self.terminate(Terminal::BudgetExhausted { reason }, out);
-                        return;
-                    }
+                if let Some(max) = self.config.budgets.max_verification_rounds
+                    && self.rounds >= max
+                {
+                    let reason = format!("all {max} verification rounds were used");
+                    self.terminate(Terminal::BudgetExhausted { reason }, out);
+                    return;
                 }
                 self.rounds += 1;
                 let request = VerificationRequest {
@@ -709,9 +709,8 @@ impl Flow {
         if retried.insert(role.clone()) {
             self.replacements.insert(role);
         } else {
-            let reason = format!(
-                "verifier {role} gave no verdict, even from a fresh session: {error}"
-            );
+            let reason =
+                format!("verifier {role} gave no verdict, even from a fresh session: {error}");
             self.terminate(Terminal::Failed { reason }, out);
         }
     }
@@ -782,15 +781,15 @@ impl Flow {
             overall,
             verdicts: reports,
         };
-        if let Some(max) = self.config.budgets.max_verification_rounds {
-            if self.rounds >= max {
-                self.phase = Phase::Solver {
-                    message: feedback.to_json(),
-                };
-                let reason = format!("all {max} verification rounds were used");
-                self.terminate(Terminal::BudgetExhausted { reason }, out);
-                return;
-            }
+        if let Some(max) = self.config.budgets.max_verification_rounds
+            && self.rounds >= max
+        {
+            self.phase = Phase::Solver {
+                message: feedback.to_json(),
+            };
+            let reason = format!("all {max} verification rounds were used");
+            self.terminate(Terminal::BudgetExhausted { reason }, out);
+            return;
         }
         self.enter_solver(feedback.to_json(), out);
     }
@@ -798,7 +797,8 @@ impl Flow {
     fn on_message(&mut self, role: String, text: String) {
         let wrapped = prompts::render(prompts::OPERATOR_MESSAGE, &[("message", text.trim())]);
         match (&mut self.phase, role.as_str()) {
-            (Phase::Solver { message }, "solver") | (Phase::Director { message, .. }, "director") => {
+            (Phase::Solver { message }, "solver")
+            | (Phase::Director { message, .. }, "director") => {
                 message.push_str("\n\n");
                 message.push_str(&wrapped);
             }
@@ -827,15 +827,15 @@ impl Flow {
             self.terminate(Terminal::BudgetExhausted { reason }, out);
             return;
         }
-        if !self.finalize_sent {
-            if let Some(reason) = self.nearly_exhausted_budget() {
-                self.finalize_sent = true;
-                out.push(record(Note::BudgetWarning {
-                    reason: reason.clone(),
-                }));
-                message.push_str("\n\n");
-                message.push_str(&prompts::render(prompts::FINALIZE, &[("reason", &reason)]));
-            }
+        if !self.finalize_sent
+            && let Some(reason) = self.nearly_exhausted_budget()
+        {
+            self.finalize_sent = true;
+            out.push(record(Note::BudgetWarning {
+                reason: reason.clone(),
+            }));
+            message.push_str("\n\n");
+            message.push_str(&prompts::render(prompts::FINALIZE, &[("reason", &reason)]));
         }
         self.phase = Phase::Solver { message };
         self.attach_queued("solver");
@@ -843,48 +843,46 @@ impl Flow {
 
     fn exhausted_budget(&self) -> Option<String> {
         let budgets = &self.config.budgets;
-        if let Some(max) = budgets.max_solver_turns {
-            if self.solver_turns >= max {
-                return Some(format!("the Solver used all {max} of its turns"));
-            }
+        if let Some(max) = budgets.max_solver_turns
+            && self.solver_turns >= max
+        {
+            return Some(format!("the Solver used all {max} of its turns"));
         }
-        if let Some(max) = budgets.max_total_tokens {
-            if self.tokens >= max {
-                return Some(format!("{} tokens used of a budget of {max}", self.tokens));
-            }
+        if let Some(max) = budgets.max_total_tokens
+            && self.tokens >= max
+        {
+            return Some(format!("{} tokens used of a budget of {max}", self.tokens));
         }
-        if let Some(max) = budgets.max_wall_clock_secs {
-            if self.active.as_secs() >= max {
-                return Some(format!(
-                    "{}s of driving time used of a budget of {max}s",
-                    self.active.as_secs()
-                ));
-            }
+        if let Some(max) = budgets.max_wall_clock_secs
+            && self.active.as_secs() >= max
+        {
+            return Some(format!(
+                "{}s of driving time used of a budget of {max}s",
+                self.active.as_secs()
+            ));
         }
         None
     }
 
     fn nearly_exhausted_budget(&self) -> Option<String> {
         let budgets = &self.config.budgets;
-        if let Some(max) = budgets.max_solver_turns {
-            if self.solver_turns + 1 >= max {
-                return Some(format!(
-                    "this is the last of the Solver's {max} turns"
-                ));
-            }
+        if let Some(max) = budgets.max_solver_turns
+            && self.solver_turns + 1 >= max
+        {
+            return Some(format!("this is the last of the Solver's {max} turns"));
         }
-        if let Some(max) = budgets.max_total_tokens {
-            if self.tokens.saturating_mul(10) >= max.saturating_mul(9) {
-                return Some(format!("{} of {max} tokens used", self.tokens));
-            }
+        if let Some(max) = budgets.max_total_tokens
+            && self.tokens.saturating_mul(10) >= max.saturating_mul(9)
+        {
+            return Some(format!("{} of {max} tokens used", self.tokens));
         }
-        if let Some(max) = budgets.max_wall_clock_secs {
-            if self.active.as_secs().saturating_mul(10) >= max.saturating_mul(9) {
-                return Some(format!(
-                    "{}s of {max}s of driving time used",
-                    self.active.as_secs()
-                ));
-            }
+        if let Some(max) = budgets.max_wall_clock_secs
+            && self.active.as_secs().saturating_mul(10) >= max.saturating_mul(9)
+        {
+            return Some(format!(
+                "{}s of {max}s of driving time used",
+                self.active.as_secs()
+            ));
         }
         None
     }

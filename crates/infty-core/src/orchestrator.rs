@@ -295,9 +295,9 @@ impl InftyOrchestrator {
         check_roles(&roles)?;
         let (runs_root, run_id) = match (&params.run_root, params.run_id.as_deref()) {
             (Some(dir), id) => {
-                let name = dir.file_name().ok_or_else(|| {
-                    CoreError::Setup(format!("run folder {dir} has no name"))
-                })?;
+                let name = dir
+                    .file_name()
+                    .ok_or_else(|| CoreError::Setup(format!("run folder {dir} has no name")))?;
                 if id.is_some_and(|id| id != name) {
                     return Err(CoreError::Setup(format!(
                         "run id {} does not match the run folder {dir}",
@@ -314,12 +314,12 @@ impl InftyOrchestrator {
             roles: roles
                 .iter()
                 .map(|role| {
-                    RoleRecord::new(&role.role, &role.model, role.reasoning_effort.clone())
+                    RoleRecord::new(&role.role, &role.model, role.reasoning_effort.as_deref())
                 })
                 .collect(),
             options: RunOptions {
-                timeouts: options.timeouts.clone(),
-                budgets: options.budgets.clone(),
+                timeouts: options.timeouts,
+                budgets: options.budgets,
                 verification_policy: options.verification_policy,
                 max_invalid_signals: nonzero(options.max_invalid_signals, 3),
                 max_tool_steps: nonzero(options.max_tool_steps, 200),
@@ -355,10 +355,10 @@ impl InftyOrchestrator {
             });
         }
         store.update(|meta| {
-            if let Some(timeouts) = overrides.timeouts.clone() {
+            if let Some(timeouts) = overrides.timeouts {
                 meta.options.timeouts = timeouts;
             }
-            if let Some(budgets) = overrides.budgets.clone() {
+            if let Some(budgets) = overrides.budgets {
                 meta.options.budgets = budgets;
             }
             if let Some(provider) = overrides.provider.clone() {
@@ -409,7 +409,10 @@ fn check_roles(roles: &[RoleConfig]) -> Result<(), CoreError> {
             )));
         }
         if !seen.insert(role.role.clone()) {
-            return Err(CoreError::Setup(format!("role {} appears twice", role.role)));
+            return Err(CoreError::Setup(format!(
+                "role {} appears twice",
+                role.role
+            )));
         }
         if role.model.trim().is_empty() {
             return Err(CoreError::Setup(format!("role {} has no model", role.role)));
@@ -427,7 +430,9 @@ struct Reporter {
 
 impl Reporter {
     fn journal(&self) -> MutexGuard<'_, Journal> {
-        self.journal.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.journal
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn append(&self, event: &RunEvent, durable: bool) -> Result<(), StoreError> {
@@ -548,7 +553,7 @@ impl Driver {
             base_dir: base_dir.to_string(),
             verifiers,
             policy: options.verification_policy,
-            budgets: options.budgets.clone(),
+            budgets: options.budgets,
             max_invalid_signals: nonzero(options.max_invalid_signals, 3),
         });
         let mut delivered = std::collections::BTreeSet::new();
@@ -637,10 +642,9 @@ impl Driver {
         };
         let writer = self.store.rollout_writer(&role.role)?;
         if restore {
-            let relative = self
-                .store
-                .rollout_path(&role.role)
-                .ok_or_else(|| CoreError::Setup(format!("run.json has no rollout for role {}", role.role)))?;
+            let relative = self.store.rollout_path(&role.role).ok_or_else(|| {
+                CoreError::Setup(format!("run.json has no rollout for role {}", role.role))
+            })?;
             let path = self.store.dir().join(relative);
             Ok(RoleSession::restore(
                 config,
@@ -673,7 +677,8 @@ impl Driver {
                 return self.finish(terminal);
             }
             let Some(mut call) = self.flow.outstanding() else {
-                let reason = "the orchestrator has nothing to do but the run is not over".to_string();
+                let reason =
+                    "the orchestrator has nothing to do but the run is not over".to_string();
                 self.feed_terminal(Terminal::Failed { reason })?;
                 continue;
             };
@@ -713,7 +718,8 @@ impl Driver {
             self.store.add_usage(role, *usage)?;
             self.progress.usage(role, usage);
         }
-        self.reporter.append(&RunEvent::Input(input.clone()), true)?;
+        self.reporter
+            .append(&RunEvent::Input(input.clone()), true)?;
         let actions = self.flow.step(input, OffsetDateTime::now_utc());
         self.apply(actions)
     }
@@ -724,8 +730,11 @@ impl Driver {
             Terminal::Failed { reason } => reason.clone(),
             _ => String::new(),
         };
-        self.record(Note::RunFailed { reason: reason.clone() })?;
-        self.store.update(|meta| meta.error = Some(reason.clone()))?;
+        self.record(Note::RunFailed {
+            reason: reason.clone(),
+        })?;
+        self.store
+            .update(|meta| meta.error = Some(reason.clone()))?;
         self.store.set_status(RunStatus::Failed)?;
         Err(CoreError::RunFailed {
             run_id: self.store.run_id().to_string(),
@@ -776,15 +785,14 @@ impl Driver {
     }
 
     async fn execute(&mut self, call: Call) -> Result<Vec<Input>, CoreError> {
-        let timeouts = self.store.metadata().options.timeouts.clone();
+        let timeouts = self.store.metadata().options.timeouts;
         match call {
             Call::PostToSolver { message } => {
                 let limit = Duration::from_secs(timeouts.solver_turn_secs.max(1));
                 Ok(match self.turn("solver", &message, limit).await {
-                    Ok((text, usage)) => vec![
-                        usage_input("solver", usage),
-                        Input::SolverReplied { text },
-                    ],
+                    Ok((text, usage)) => {
+                        vec![usage_input("solver", usage), Input::SolverReplied { text }]
+                    }
                     Err(error) => vec![Input::SolverFailed { error }],
                 })
             }
@@ -922,12 +930,14 @@ impl Driver {
                 })
             }
             Terminal::Failed { reason } => {
-                self.store.update(|meta| meta.error = Some(reason.clone()))?;
+                self.store
+                    .update(|meta| meta.error = Some(reason.clone()))?;
                 self.store.set_status(RunStatus::Failed)?;
                 Err(CoreError::RunFailed { run_id, reason })
             }
             Terminal::BudgetExhausted { reason } => {
-                self.store.update(|meta| meta.error = Some(reason.clone()))?;
+                self.store
+                    .update(|meta| meta.error = Some(reason.clone()))?;
                 self.store.set_status(RunStatus::BudgetExhausted)?;
                 Err(CoreError::BudgetExhausted { run_id, reason })
             }

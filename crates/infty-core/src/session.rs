@@ -14,7 +14,10 @@
 use std::sync::Arc;
 
 use camino::Utf8Path;
-use infty_model::{Item, ModelApi, ModelError, ModelRequest, OutputSchema, Role, StreamEvent, ToolChoice, ToolSpec, Usage};
+use infty_model::{
+    Item, ModelApi, ModelError, ModelRequest, OutputSchema, Role, StreamEvent, ToolChoice,
+    ToolSpec, Usage,
+};
 use infty_store::{JsonlWriter, StoreError, read_jsonl};
 use serde::{Deserialize, Serialize};
 
@@ -178,7 +181,13 @@ impl RoleSession {
         for entry in entries {
             match entry {
                 RolloutEntry::Item { item } => {
-                    if matches!(&item, Item::Message { role: Role::User, .. }) {
+                    if matches!(
+                        &item,
+                        Item::Message {
+                            role: Role::User,
+                            ..
+                        }
+                    ) {
                         session.in_flight = true;
                     }
                     session.history.push(item);
@@ -252,7 +261,10 @@ impl RoleSession {
         open
     }
 
-    async fn drive_turn(&mut self, observer: &dyn SessionObserver) -> Result<TurnOutput, SessionError> {
+    async fn drive_turn(
+        &mut self,
+        observer: &dyn SessionObserver,
+    ) -> Result<TurnOutput, SessionError> {
         let mut usage = Usage::default();
         let mut steps = 0u32;
         loop {
@@ -288,7 +300,9 @@ impl RoleSession {
             if calls.is_empty() || over_cap {
                 let text = last_assistant_text(&self.history);
                 self.append(&RolloutEntry::TurnCompleted { text: text.clone() })?;
-                self.rollout.sync().map_err(|source| self.rollout_error(source))?;
+                self.rollout
+                    .sync()
+                    .map_err(|source| self.rollout_error(source))?;
                 self.in_flight = false;
                 return Ok(TurnOutput { text, usage });
             }
@@ -367,7 +381,9 @@ impl RoleSession {
             return Ok(());
         };
         let threshold = (window as f64 * self.config.compact_threshold) as u64;
-        if self.last_prompt_tokens < threshold || self.history.len() <= self.config.compact_keep_items {
+        if self.last_prompt_tokens < threshold
+            || self.history.len() <= self.config.compact_keep_items
+        {
             return Ok(());
         }
         let prompt_tokens = self.last_prompt_tokens;
@@ -426,7 +442,10 @@ impl RoleSession {
 fn kept_tail(history: &[Item], keep: usize) -> Vec<Item> {
     let mut start = history.len().saturating_sub(keep);
     while start < history.len() {
-        if matches!(history[start], Item::FunctionOutput { .. } | Item::Reasoning { .. }) {
+        if matches!(
+            history[start],
+            Item::FunctionOutput { .. } | Item::Reasoning { .. }
+        ) {
             start += 1;
         } else {
             break;
@@ -439,7 +458,15 @@ fn last_assistant_text(history: &[Item]) -> String {
     history
         .iter()
         .rev()
-        .take_while(|item| !matches!(item, Item::Message { role: Role::User, .. }))
+        .take_while(|item| {
+            !matches!(
+                item,
+                Item::Message {
+                    role: Role::User,
+                    ..
+                }
+            )
+        })
         .filter_map(|item| match item {
             Item::Message {
                 role: Role::Assistant,

@@ -10,7 +10,10 @@ fn script_happy_path(world: &World) {
         "solver",
         r#"{"type":"direction_request","prompt":"Should the answer be a number or prose?"}"#,
     );
-    world.say("director", r#"{"directive":"A number, with one line of justification.","rationale":null}"#);
+    world.say(
+        "director",
+        r#"{"directive":"A number, with one line of justification.","rationale":null}"#,
+    );
     world.call(
         "solver",
         "call_write",
@@ -21,7 +24,10 @@ fn script_happy_path(world: &World) {
         "solver",
         "Done. ```json\n{\"type\":\"final_delivery\",\"deliverable_path\":\"deliverable/answer.md\",\"summary\":\"The answer is 42.\"}\n```",
     );
-    world.say("verifier-1", r#"{"verdict":"pass","reasons":[],"suggestions":[]}"#);
+    world.say(
+        "verifier-1",
+        r#"{"verdict":"pass","reasons":[],"suggestions":[]}"#,
+    );
 }
 
 #[test]
@@ -62,22 +68,47 @@ fn create_drives_a_whole_run_to_success() {
     });
 
     // Every scripted reply was used, in the expected order of roles.
-    let routes: Vec<String> = world.server.requests().into_iter().map(|(route, _)| route).collect();
-    assert_eq!(routes, ["solver", "director", "solver", "solver", "verifier-1"]);
+    let routes: Vec<String> = world
+        .server
+        .requests()
+        .into_iter()
+        .map(|(route, _)| route)
+        .collect();
+    assert_eq!(
+        routes,
+        ["solver", "director", "solver", "solver", "verifier-1"]
+    );
 
     // The tool output went back to the Solver in the next request.
     let (_, third) = &world.server.requests()[3];
     let input = third["input"].as_array().unwrap();
-    assert!(input.iter().any(|item| item["type"] == "function_call_output"
-        && item["call_id"] == "call_write"));
+    assert!(
+        input
+            .iter()
+            .any(|item| item["type"] == "function_call_output" && item["call_id"] == "call_write")
+    );
 
     // list and show see the run.
-    let list = world.infty().args(["list", "--json"]).assert().success().get_output().stdout.clone();
+    let list = world
+        .infty()
+        .args(["list", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let list: Value = serde_json::from_slice(&list).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["run_id"], "e2e");
     assert_eq!(list[0]["status"], "succeeded");
-    let show = world.infty().args(["show", "e2e", "--json"]).assert().success().get_output().stdout.clone();
+    let show = world
+        .infty()
+        .args(["show", "e2e", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let show: Value = serde_json::from_slice(&show).unwrap();
     assert_eq!(show["outcome"]["deliverable_path"], "deliverable/answer.md");
     assert_eq!(show["roles"].as_array().unwrap().len(), 3);
@@ -90,11 +121,27 @@ fn create_drives_a_whole_run_to_success() {
 fn list_and_show_render_for_people() {
     let world = World::new();
     script_happy_path(&world);
-    let assert = world.create("people", "What is six times seven?", &[]).success();
+    let assert = world
+        .create("people", "What is six times seven?", &[])
+        .success();
     let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
     let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
-    let list = world.infty().arg("list").assert().success().get_output().stdout.clone();
-    let show = world.infty().args(["show", "people"]).assert().success().get_output().stdout.clone();
+    let list = world
+        .infty()
+        .arg("list")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let show = world
+        .infty()
+        .args(["show", "people"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     settings(&world).bind(|| {
         insta::assert_snapshot!("create_stdout", stdout);
         insta::assert_snapshot!("create_progress", stderr);
@@ -120,10 +167,16 @@ fn escape_attempt_in_final_delivery_is_refused_before_verification() {
         "solver",
         r#"{"type":"final_delivery","deliverable_path":"deliverable/ok.txt","summary":null}"#,
     );
-    world.say("verifier-1", r#"{"verdict":"pass","reasons":[],"suggestions":[]}"#);
+    world.say(
+        "verifier-1",
+        r#"{"verdict":"pass","reasons":[],"suggestions":[]}"#,
+    );
     world.create("escape", "Deliver something.", &[]).success();
     let kinds = world.journal_kinds("escape");
-    assert!(kinds.contains(&"deliverable_rejected".to_string()), "{kinds:?}");
+    assert!(
+        kinds.contains(&"deliverable_rejected".to_string()),
+        "{kinds:?}"
+    );
     // Only one verification: the refused path never reached a Verifier.
     let verifier_calls = world
         .server

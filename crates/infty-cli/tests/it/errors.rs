@@ -52,7 +52,15 @@ fn unreachable_server_fails_the_run_with_the_url() {
     // Port 9 (discard) on localhost: nothing listens there.
     let assert = world
         .infty()
-        .args(["create", "--objective", "x", "--run-id", "dead", "--verifiers", "0"])
+        .args([
+            "create",
+            "--objective",
+            "x",
+            "--run-id",
+            "dead",
+            "--verifiers",
+            "0",
+        ])
         .args(["--base-url", "http://127.0.0.1:9/v1"])
         .assert()
         .code(1);

@@ -87,7 +87,12 @@ impl World {
         cmd
     }
 
-    pub fn create(&self, run_id: &str, objective: &str, extra: &[&str]) -> assert_cmd::assert::Assert {
+    pub fn create(
+        &self,
+        run_id: &str,
+        objective: &str,
+        extra: &[&str],
+    ) -> assert_cmd::assert::Assert {
         self.infty()
             .args(["create", "--objective", objective, "--run-id", run_id])
             .args(["--base-url", &self.server.base_url()])
@@ -122,7 +127,11 @@ impl World {
         for path in files_under(self.home.path()) {
             let bytes = std::fs::read(&path).unwrap();
             let text = String::from_utf8_lossy(&bytes);
-            assert!(!text.contains(SECRET), "the API key leaked into {}", path.display());
+            assert!(
+                !text.contains(SECRET),
+                "the API key leaked into {}",
+                path.display()
+            );
         }
     }
 }

@@ -45,9 +45,10 @@ impl Script {
                 .push_str(&format!("  {}\n", serde_json::to_string(&action).unwrap()));
         }
         match self.flow.outstanding() {
-            Some(call) => self
-                .transcript
-                .push_str(&format!("  next {}\n", serde_json::to_string(&call).unwrap())),
+            Some(call) => self.transcript.push_str(&format!(
+                "  next {}\n",
+                serde_json::to_string(&call).unwrap()
+            )),
             None => self.transcript.push_str("  next: nothing\n"),
         }
         self
@@ -197,7 +198,9 @@ fn verifier_replacement_can_rescue_the_round() {
         .replaced(&["verifier-1"])
         .verifier("verifier-1", PASS);
     assert_eq!(
-        s.flow.terminal().map(|t| serde_json::to_value(t).unwrap()["status"].clone()),
+        s.flow
+            .terminal()
+            .map(|t| serde_json::to_value(t).unwrap()["status"].clone()),
         Some(serde_json::json!("succeeded"))
     );
 }
@@ -222,7 +225,10 @@ fn all_policy_fails_with_one_failing_verifier() {
         .accept("deliverable/wc.py")
         .verifier("verifier-1", PASS)
         .verifier("verifier-2", FAIL);
-    assert!(matches!(s.flow.outstanding(), Some(Call::ReplaceVerifiers { .. })));
+    assert!(matches!(
+        s.flow.outstanding(),
+        Some(Call::ReplaceVerifiers { .. })
+    ));
     assert!(s.flow.terminal().is_none());
 }
 
@@ -241,7 +247,12 @@ fn turn_budget_warns_then_exhausts() {
         ..Budgets::default()
     };
     let mut s = Script::new(config);
-    s.solver(ASK).director(DIRECT).solver(ASK).director(DIRECT);
+    s.solver(ASK)
+        .director(DIRECT)
+        .solver(ASK)
+        .director(DIRECT)
+        .solver(ASK)
+        .director(DIRECT);
     insta::assert_snapshot!(s.transcript);
 }
 
@@ -274,7 +285,10 @@ fn token_budget_warns_then_exhausts() {
             ..TokenUsage::default()
         },
     };
-    s.feed(usage(950)).solver(ASK).feed(usage(100)).director(DIRECT);
+    s.feed(usage(950))
+        .solver(ASK)
+        .feed(usage(100))
+        .director(DIRECT);
     insta::assert_snapshot!(s.transcript);
 }
 
@@ -294,7 +308,10 @@ fn wall_clock_budget_counts_driving_time_only() {
 #[test]
 fn cancellation_interrupts_and_resume_continues() {
     let mut s = Script::new(config(&[]));
-    s.solver(ASK).feed(Input::Cancel).feed(Input::Resumed).director(DIRECT);
+    s.solver(ASK)
+        .feed(Input::Cancel)
+        .feed(Input::Resumed)
+        .director(DIRECT);
     insta::assert_snapshot!(s.transcript);
 }
 
@@ -319,9 +336,15 @@ fn operator_messages_ride_on_the_next_turn_of_their_role() {
 fn replaying_the_inputs_rebuilds_the_same_state() {
     let inputs = vec![
         Input::Started,
-        Input::SolverReplied { text: ASK.to_string() },
-        Input::DirectorReplied { text: DIRECT.to_string() },
-        Input::SolverReplied { text: DELIVER.to_string() },
+        Input::SolverReplied {
+            text: ASK.to_string(),
+        },
+        Input::DirectorReplied {
+            text: DIRECT.to_string(),
+        },
+        Input::SolverReplied {
+            text: DELIVER.to_string(),
+        },
         Input::DeliverableChecked {
             check: DeliverableCheck::Accepted {
                 path: "deliverable/wc.py".to_string(),
