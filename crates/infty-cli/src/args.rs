@@ -27,6 +27,10 @@ pub enum Command {
     List(ListArgs),
     /// Show one run: roles, usage, outcome and recent events
     Show(ShowArgs),
+    /// Continue a stopped run (failed, interrupted, budget exhausted, or crashed) from its folder
+    Resume(ResumeArgs),
+    /// Queue a message for a role; it is delivered with that role's next turn
+    Send(SendArgs),
 }
 
 /// Provider flags, shared by `create` (and later `resume`).
@@ -79,12 +83,80 @@ impl EffortArg {
     }
 }
 
+/// Limits of a run, shared by `create` and `resume`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct BudgetArgs {
+    /// Most Solver turns the run may take
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_turns: Option<u32>,
+
+    /// Most verification rounds the run may take
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_rounds: Option<u32>,
+
+    /// Most tokens (all roles together) the run may use
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_tokens: Option<u64>,
+
+    /// Most seconds of driving time the run may take
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_wall_secs: Option<u64>,
+}
+
+impl BudgetArgs {
+    /// Whether any budget flag was given.
+    pub fn any(&self) -> bool {
+        self.max_turns.is_some()
+            || self.max_rounds.is_some()
+            || self.max_tokens.is_some()
+            || self.max_wall_secs.is_some()
+    }
+
+    /// Applies the given flags over `budgets`.
+    pub fn apply(&self, budgets: &mut infty_store::Budgets) {
+        if self.max_turns.is_some() {
+            budgets.max_solver_turns = self.max_turns;
+        }
+        if self.max_rounds.is_some() {
+            budgets.max_verification_rounds = self.max_rounds;
+        }
+        if self.max_tokens.is_some() {
+            budgets.max_total_tokens = self.max_tokens;
+        }
+        if self.max_wall_secs.is_some() {
+            budgets.max_wall_clock_secs = self.max_wall_secs;
+        }
+    }
+}
+
+/// How verdicts are aggregated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PolicyArg {
+    /// Every Verifier must pass
+    All,
+    /// More than half of the Verifiers must pass
+    Majority,
+}
+
 /// `infty create`.
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     /// The objective, as text
-    #[arg(long, value_name = "TEXT", required = true)]
+    #[arg(
+        long,
+        value_name = "TEXT",
+        required_unless_present = "objective_file",
+        conflicts_with = "objective_file"
+    )]
     pub objective: Option<String>,
+
+    /// Read the objective from a file
+    #[arg(long, value_name = "PATH")]
+    pub objective_file: Option<Utf8PathBuf>,
+
+    /// A project folder the Solver works in (its notes and deliverable stay in the run folder)
+    #[arg(long, value_name = "DIR")]
+    pub workspace: Option<Utf8PathBuf>,
 
     /// Run id [default: time-based, e.g. run-20261124-013512-7f3a]
     #[arg(long, value_name = "ID")]
@@ -102,17 +174,25 @@ pub struct CreateArgs {
     #[arg(long, value_enum, value_name = "EFFORT")]
     pub director_effort: Option<EffortArg>,
 
-    /// Model of the Verifiers [default: --model]
+    /// Model of a Verifier; repeat it for several Verifiers with different models [default: --model]
     #[arg(long, value_name = "MODEL")]
-    pub verifier_model: Option<String>,
+    pub verifier_model: Vec<String>,
 
-    /// Number of Verifiers (0 accepts any valid delivery)
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub verifiers: u32,
+    /// Number of Verifiers; 0 accepts any valid delivery [default: 1, or one per --verifier-model]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=16))]
+    pub verifiers: Option<u32>,
+
+    /// How verdicts are aggregated
+    #[arg(long, value_enum, value_name = "POLICY", default_value = "all")]
+    pub verification_policy: PolicyArg,
 
     /// Provider settings
     #[command(flatten)]
     pub provider: ProviderArgs,
+
+    /// Limits
+    #[command(flatten)]
+    pub budgets: BudgetArgs,
 
     /// Print the result as JSON on stdout
     #[arg(long)]
@@ -136,4 +216,60 @@ pub struct ShowArgs {
     /// Print one JSON object
     #[arg(long)]
     pub json: bool,
+}
+
+/// `infty resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The run id
+    pub run_id: String,
+
+    /// Provider settings (default: what the run recorded)
+    #[command(flatten)]
+    pub provider: ProviderArgs,
+
+    /// New limits (default: what the run recorded)
+    #[command(flatten)]
+    pub budgets: BudgetArgs,
+
+    /// New model for every role
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<String>,
+
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `infty send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The run id
+    pub run_id: String,
+
+    /// The role the message is for
+    #[arg(long, value_enum, default_value = "solver")]
+    pub role: SendRole,
+
+    /// The message
+    pub message: String,
+}
+
+/// Roles that take operator messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SendRole {
+    /// The Solver, with its next turn
+    Solver,
+    /// The Director, with its next direction request
+    Director,
+}
+
+impl SendRole {
+    /// The role name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SendRole::Solver => "solver",
+            SendRole::Director => "director",
+        }
+    }
 }

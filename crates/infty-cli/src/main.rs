@@ -8,6 +8,7 @@ mod args;
 mod inspect;
 mod provider;
 mod run;
+mod send;
 mod terminal;
 
 use std::process::ExitCode;
@@ -68,6 +69,8 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Command::Create(args) => run::create(&runs_root, args),
         Command::List(args) => inspect::list(&runs_root, &args),
         Command::Show(args) => inspect::show(&runs_root, &args),
+        Command::Resume(args) => run::resume(&runs_root, args),
+        Command::Send(args) => send::send(&runs_root, &args),
     }
 }
 

@@ -17,11 +17,20 @@ pub const BASE_URL_ENV: &str = "OPENAI_BASE_URL";
 /// OpenAI's API.
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 
-/// The provider to use, and what `run.json` records of it.
-pub fn resolve(args: &ProviderArgs) -> Result<(ProviderConfig, ProviderRecord)> {
+/// The provider to use, and what `run.json` records of it. A resumed run passes what it
+/// recorded, which wins over the environment but not over flags.
+pub fn resolve(
+    args: &ProviderArgs,
+    recorded: Option<&ProviderRecord>,
+) -> Result<(ProviderConfig, ProviderRecord)> {
     let base_url = args
         .base_url
         .clone()
+        .or_else(|| {
+            recorded
+                .map(|r| r.base_url.clone())
+                .filter(|url| !url.is_empty())
+        })
         .or_else(|| non_blank_env(BASE_URL_ENV))
         .unwrap_or_else(|| OPENAI_BASE_URL.to_string());
     let base_url = base_url.trim_end_matches('/').to_string();
@@ -33,7 +42,10 @@ pub fn resolve(args: &ProviderArgs) -> Result<(ProviderConfig, ProviderRecord)> 
     }
     let wire_api = match args.wire_api {
         Some(WireApiArg::Chat) => WireApi::Chat,
-        Some(WireApiArg::Responses) | None => WireApi::Responses,
+        Some(WireApiArg::Responses) => WireApi::Responses,
+        None => recorded
+            .and_then(|r| r.wire_api.parse().ok())
+            .unwrap_or(WireApi::Responses),
     };
     let mut provider = if is_openai(&base_url) {
         ProviderConfig::openai()
