@@ -87,6 +87,63 @@ impl World {
         cmd
     }
 
+    /// Starts `infty create` in the background (stdout and stderr discarded).
+    pub fn spawn_create(
+        &self,
+        run_id: &str,
+        objective: &str,
+        extra: &[&str],
+    ) -> std::process::Child {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("infty"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.home.path())
+            .env("INFTY_HOME", self.home.path())
+            .env("NO_COLOR", "1")
+            .env("OPENAI_API_KEY", SECRET)
+            .arg("--runs-root")
+            .arg(self.runs_root())
+            .args(["create", "--objective", objective, "--run-id", run_id])
+            .args(["--base-url", &self.server.base_url()])
+            .args(["--timeout-secs", "60"])
+            .args(extra)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        cmd.spawn().unwrap()
+    }
+
+    /// Waits until the run's journal has an event for which `ready` holds; fails after a
+    /// generous deadline with the journal in the message.
+    pub fn wait_for_event(&self, run_id: &str, ready: impl Fn(&Value) -> bool) {
+        let path = self.run_dir(run_id).join("events.jsonl");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let found = text
+                .lines()
+                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                .any(|event| ready(&event));
+            if found {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "event never came; journal:\n{text}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// `infty resume` against this world's server.
+    pub fn resume(&self, run_id: &str, extra: &[&str]) -> assert_cmd::assert::Assert {
+        self.infty()
+            .args(["resume", run_id])
+            .args(["--base-url", &self.server.base_url()])
+            .args(extra)
+            .assert()
+    }
+
     pub fn create(
         &self,
         run_id: &str,

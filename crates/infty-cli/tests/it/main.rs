@@ -5,3 +5,4 @@ mod harness;
 
 mod create;
 mod errors;
+mod resume;
