@@ -8,12 +8,15 @@
 //! a fenced block is found like any other, whatever the fence says or how lines end.
 //!
 //! Why this stays linear: a failing attempt only reads as far as its JSON stays valid, and
-//! [`crate::fields::MAX_DEPTH`] bounds how many attempts can be nested around any byte.
+//! [`MAX_DEPTH`] bounds how many attempts can be nested around any byte. Before the
+//! attempts, one structural pass ([`hopeless_starts`]) marks the `{`s that provably cannot
+//! open a valid object (never closed, or nested too deep); those are not attempted, which
+//! makes walls of `{"a":` or `{"a":[` cost one pass instead of one parse per brace.
 //! This module must never judge what a candidate means; it only finds them.
 
 use serde_json::Deserializer;
 
-use crate::fields::Fields;
+use crate::fields::{Fields, MAX_DEPTH};
 
 /// The last place where something that looked like a JSON object failed to parse.
 #[derive(Debug)]
@@ -28,7 +31,12 @@ pub(crate) struct Failure {
 /// last failed attempt. Nothing is collected, so memory stays flat whatever the reply.
 pub(crate) fn scan(text: &str, mut on_object: impl FnMut(Fields)) -> Option<Failure> {
     let bytes = text.as_bytes();
+    // The structural pass costs about as much as parsing a typical reply, so it only runs
+    // once a reply has shown itself hostile by failing many attempts.
+    let mut hopeless = None;
+    let mut failures = 0_usize;
     let mut last_failure = None;
+    let mut last_hopeless = None;
     let mut from = 0;
     while let Some(offset) = bytes.get(from..).and_then(find_brace) {
         let start = from + offset;
@@ -36,21 +44,157 @@ pub(crate) fn scan(text: &str, mut on_object: impl FnMut(Fields)) -> Option<Fail
         if !opens_object(bytes, from) {
             continue;
         }
-        // `{` is ASCII, so `start` is always a char boundary.
-        let Some(rest) = text.get(start..) else {
+        if hopeless
+            .as_ref()
+            .is_some_and(|marks: &Marks| marks.contains(start))
+        {
+            last_hopeless = Some(start);
             continue;
-        };
-        let mut stream = Deserializer::from_str(rest).into_iter::<Fields>();
-        match stream.next() {
-            Some(Ok(fields)) => {
+        }
+        match attempt(text, start) {
+            Some(Ok((fields, len))) => {
                 on_object(fields);
-                from = start + stream.byte_offset().max(1);
+                from = start + len.max(1);
             }
-            Some(Err(error)) => last_failure = Some(Failure { start, error }),
+            Some(Err(failure)) => {
+                last_failure = Some(failure);
+                failures += 1;
+                if failures == FAILURES_BEFORE_STRUCTURAL_PASS {
+                    hopeless = Some(hopeless_starts(bytes));
+                }
+            }
+            None => {}
+        }
+    }
+    // A hopeless start after the last failure is the last broken object (often a reply cut
+    // short); parse it once, only to say what is wrong with it.
+    if let Some(start) =
+        last_hopeless.filter(|&s| last_failure.as_ref().is_none_or(|f| f.start < s))
+    {
+        match attempt(text, start) {
+            Some(Ok((fields, _))) => on_object(fields),
+            Some(Err(failure)) => last_failure = Some(failure),
             None => {}
         }
     }
     last_failure
+}
+
+/// How many failed attempts make a reply worth the structural pass.
+const FAILURES_BEFORE_STRUCTURAL_PASS: usize = 32;
+
+/// Reads one object starting at byte `start`: its fields and length, or why it failed.
+fn attempt(text: &str, start: usize) -> Option<Result<(Fields, usize), Failure>> {
+    // `{` is ASCII, so a `start` found at one is always a char boundary.
+    let rest = text.get(start..)?;
+    let mut stream = Deserializer::from_str(rest).into_iter::<Fields>();
+    Some(match stream.next()? {
+        Ok(fields) => Ok((fields, stream.byte_offset())),
+        Err(error) => Err(Failure { start, error }),
+    })
+}
+
+/// A set of byte positions, one bit each.
+struct Marks(Vec<u64>);
+
+impl Marks {
+    fn new(len: usize) -> Self {
+        Self(vec![0; len / 64 + 1])
+    }
+
+    fn insert(&mut self, at: usize) {
+        if let Some(word) = self.0.get_mut(at / 64) {
+            *word |= 1 << (at % 64);
+        }
+    }
+
+    fn contains(&self, at: usize) -> bool {
+        self.0
+            .get(at / 64)
+            .is_some_and(|word| word & (1 << (at % 64)) != 0)
+    }
+}
+
+/// An open `{` or `[` during the structural pass.
+struct Open {
+    at: usize,
+    brace: bool,
+    /// The deepest stack level reached while this was open.
+    deepest: usize,
+}
+
+/// Marks every `{` that cannot open a valid JSON object of at most [`MAX_DEPTH`] levels.
+///
+/// One pass with a stack of open `{`/`[`, tracking strings while anything is open (prose
+/// quotes outside any bracket are ignored). Only a `{` seen outside a string is pushed:
+/// from there on the pass reads strings exactly as a JSON parser starting at it would, so
+/// a valid object there would be closed by its matching `}` with the nesting the pass
+/// measured. A pushed `{` that is never closed, closed by a mismatched bracket, or nested
+/// deeper than the cap is hopeless. A `{` the pass saw inside a string (its quotes may be
+/// prose) proves nothing, is not pushed, and is never marked.
+fn hopeless_starts(bytes: &[u8]) -> Marks {
+    let mut hopeless = Marks::new(bytes.len());
+    let mut stack: Vec<Open> = Vec::new();
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
+        at += 1;
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                // Jump to the next byte that can end the string or escape.
+                _ => {
+                    at += bytes.get(at..).map_or(0, |rest| {
+                        rest.iter()
+                            .position(|&b| b == b'"' || b == b'\\')
+                            .unwrap_or(rest.len())
+                    })
+                }
+            }
+            continue;
+        }
+        let at = at - 1;
+        match byte {
+            b'"' if !stack.is_empty() => in_string = true,
+            b'{' | b'[' => {
+                let level = stack.len() + 1;
+                stack.push(Open {
+                    at,
+                    brace: byte == b'{',
+                    deepest: level,
+                });
+            }
+            b'}' | b']' => close(&mut stack, &mut hopeless, byte == b'}'),
+            _ => {}
+        }
+    }
+    for open in stack {
+        if open.brace {
+            hopeless.insert(open.at);
+        }
+    }
+    hopeless
+}
+
+/// Closes the innermost open bracket of the kind of `brace`; any other kind popped on the
+/// way was closed by a mismatched bracket, which no valid object contains.
+fn close(stack: &mut Vec<Open>, hopeless: &mut Marks, brace: bool) {
+    while let Some(open) = stack.pop() {
+        let level = stack.len() + 1;
+        if let Some(parent) = stack.last_mut() {
+            parent.deepest = parent.deepest.max(open.deepest);
+        }
+        let matched = open.brace == brace;
+        if open.brace && (!matched || open.deepest - level + 1 > MAX_DEPTH) {
+            hopeless.insert(open.at);
+        }
+        if matched {
+            return;
+        }
+    }
 }
 
 fn find_brace(bytes: &[u8]) -> Option<usize> {
@@ -145,6 +289,44 @@ mod tests {
             let failure = failure(text).unwrap();
             assert_eq!(position_in(text, &failure), expected, "{text:?}");
         }
+    }
+
+    fn hopeless(text: &str) -> Vec<usize> {
+        let marks = hopeless_starts(text.as_bytes());
+        (0..text.len()).filter(|&at| marks.contains(at)).collect()
+    }
+
+    #[test]
+    fn hopeless_starts_are_unclosed_mismatched_or_too_deep() {
+        let deep = format!(
+            "{}{}",
+            "{\"a\":".repeat(MAX_DEPTH + 1),
+            "}".repeat(MAX_DEPTH + 1)
+        );
+        let cases: &[(&str, &[usize])] = &[
+            (r#"{"a":1}"#, &[]),
+            (r#"{"a":1"#, &[0]),
+            (r#"{"a":{"b":2}"#, &[0]),
+            (r#"{"a":[}"#, &[]),
+            (r#"[{"a":1]"#, &[1]),
+            (r#"say "{" {"a":"}"}"#, &[]),
+            (r#"{"s":"{"}"#, &[]),
+            (r#"{"s":"\"{"}"#, &[]),
+            (&deep, &[0]),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(hopeless(text), *expected, "{text}");
+        }
+        let ok = format!("{}{}", "{\"a\":".repeat(MAX_DEPTH), "}".repeat(MAX_DEPTH));
+        assert!(hopeless(&ok).is_empty());
+    }
+
+    #[test]
+    fn a_hopeless_last_object_still_reports_its_error() {
+        let text = r#"{"ok":1} then {"type":"final_delivery","deliverable_path":"a.md""#;
+        let failure = failure(text).unwrap();
+        assert_eq!(failure.start, 14);
+        assert_eq!(message_of(&failure.error), "EOF while parsing an object");
     }
 
     #[test]
