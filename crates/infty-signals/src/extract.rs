@@ -41,7 +41,14 @@ pub(crate) fn scan(text: &str, mut on_object: impl FnMut(Fields)) -> Option<Fail
     while let Some(offset) = bytes.get(from..).and_then(find_brace) {
         let start = from + offset;
         from = start + 1;
-        if !opens_object(bytes, from) {
+        let opening = opening(bytes, from);
+        if let Opening::Empty { len } = opening {
+            // `{}` needs no parser; walls of them are a cheap way to make one do work.
+            on_object(Fields::default());
+            from = start + len;
+            continue;
+        }
+        if opening == Opening::Prose {
             continue;
         }
         if hopeless
@@ -201,15 +208,28 @@ fn find_brace(bytes: &[u8]) -> Option<usize> {
     bytes.iter().position(|&b| b == b'{')
 }
 
-/// Whether the `{` just before `at` can start an object: prose braces (`{this}`, `{{`)
-/// are skipped without a parse attempt, which keeps walls of `{` cheap and keeps them
-/// out of the error report.
-fn opens_object(bytes: &[u8], at: usize) -> bool {
+/// What the `{` just before `at` opens, judged by the next non-blank byte.
+#[derive(Debug, PartialEq, Eq)]
+enum Opening {
+    /// `{` then `}`: an empty object `len` bytes long, counted from the `{`.
+    Empty { len: usize },
+    /// `{` then `"`: maybe an object; worth a parse attempt.
+    Keys,
+    /// Anything else (`{this}`, `{{`): prose, skipped without an attempt, which keeps
+    /// walls of `{` cheap and keeps them out of the error report.
+    Prose,
+}
+
+fn opening(bytes: &[u8], at: usize) -> Opening {
     let rest = bytes.get(at..).unwrap_or_default();
     let next = rest
         .iter()
-        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
-    matches!(next, Some(b'"' | b'}'))
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    match next.and_then(|i| Some((i, *rest.get(i)?))) {
+        Some((_, b'"')) => Opening::Keys,
+        Some((i, b'}')) => Opening::Empty { len: i + 2 },
+        _ => Opening::Prose,
+    }
 }
 
 /// 1-based line and byte column of a serde_json error inside `text`, given the byte offset
@@ -269,6 +289,22 @@ mod tests {
         let text = r#"{"outer": {"type":"x"} oops"#;
         assert_eq!(kinds(text), [Some("\"x\"".into())]);
         assert!(failure(text).is_some());
+    }
+
+    #[test]
+    fn openings_are_judged_by_the_next_non_blank_byte() {
+        let cases = [
+            ("{\"a\"", Opening::Keys),
+            ("{ \r\n\"a\"", Opening::Keys),
+            ("{}", Opening::Empty { len: 2 }),
+            ("{ \n }", Opening::Empty { len: 5 }),
+            ("{this}", Opening::Prose),
+            ("{{", Opening::Prose),
+            ("{", Opening::Prose),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(opening(text.as_bytes(), 1), expected, "{text:?}");
+        }
     }
 
     #[test]
