@@ -162,3 +162,8 @@ fn parse<T>(text: &str, kind: &ReplyKind<T>) -> Result<T, SignalError> {
         expected: kind.expected,
     })
 }
+
+/// Compiles and runs the README's examples with the doctests, so they cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
