@@ -36,6 +36,12 @@ fn hostile_replies() -> Vec<(&'static str, String)> {
         ("open_braces", repeat_to("{", HOSTILE_LEN)),
         ("open_quoted_braces", repeat_to("{\"", HOSTILE_LEN)),
         ("open_keys", repeat_to("{\"a\":", HOSTILE_LEN)),
+        // A stray quote first, so the structural pass sees every other `{` inside a string
+        // and can prove nothing about it: the worst case known for this design.
+        (
+            "open_keys_after_stray_quote",
+            format!("{{\"{}", repeat_to("{\"a\":", HOSTILE_LEN)),
+        ),
         ("open_arrays_of_objects", repeat_to("{\"a\":[", HOSTILE_LEN)),
         ("unterminated_strings", repeat_to("{\"a\":\"", HOSTILE_LEN)),
         (

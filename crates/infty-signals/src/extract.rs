@@ -126,59 +126,41 @@ impl Marks {
 struct Open {
     at: usize,
     brace: bool,
-    /// The deepest stack level reached while this was open.
-    deepest: usize,
+    /// How many levels of brackets this one holds, itself included.
+    height: usize,
 }
+
+/// How many structural passes may run side by side (see [`hopeless_starts`]).
+const MAX_PASSES: usize = 4;
 
 /// Marks every `{` that cannot open a valid JSON object of at most [`MAX_DEPTH`] levels.
 ///
-/// One pass with a stack of open `{`/`[`, tracking strings while anything is open (prose
-/// quotes outside any bracket are ignored). Only a `{` seen outside a string is pushed:
-/// from there on the pass reads strings exactly as a JSON parser starting at it would, so
-/// a valid object there would be closed by its matching `}` with the nesting the pass
-/// measured. A pushed `{` that is never closed, closed by a mismatched bracket, or nested
-/// deeper than the cap is hopeless. A `{` the pass saw inside a string (its quotes may be
-/// prose) proves nothing, is not pushed, and is never marked.
+/// A pass keeps a stack of open `{`/`[` and tracks strings while anything is open (prose
+/// quotes outside any bracket are ignored). A pass pushes only a `{` it sees outside a
+/// string: from there on it reads strings exactly as a JSON parser starting at that `{`
+/// would, so a valid object there would be closed by its matching `}`, with the nesting
+/// the pass measured. A pushed `{` that is never closed, closed by a mismatched bracket,
+/// or nested deeper than the cap is hopeless.
+///
+/// A stray prose quote can put a pass out of step, so that it sees every later `{` inside
+/// a string and proves nothing about them. So when no running pass sees a `{` outside a
+/// string, a new pass starts at it (up to [`MAX_PASSES`]); a `{` no pass sees outside a
+/// string is never marked, and is simply attempted.
 fn hopeless_starts(bytes: &[u8]) -> Marks {
     let mut hopeless = Marks::new(bytes.len());
-    let mut stack: Vec<Open> = Vec::new();
-    let mut in_string = false;
-    let mut escaped = false;
-    let mut at = 0;
-    while let Some(&byte) = bytes.get(at) {
-        at += 1;
-        if in_string {
-            match (escaped, byte) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                // Jump to the next byte that can end the string or escape.
-                _ => {
-                    at += bytes.get(at..).map_or(0, |rest| {
-                        rest.iter()
-                            .position(|&b| b == b'"' || b == b'\\')
-                            .unwrap_or(rest.len())
-                    })
-                }
-            }
-            continue;
+    let mut passes = vec![Pass::default()];
+    for (at, &byte) in bytes.iter().enumerate() {
+        let mut pushed = false;
+        for pass in &mut passes {
+            pushed |= pass.step(at, byte, &mut hopeless);
         }
-        let at = at - 1;
-        match byte {
-            b'"' if !stack.is_empty() => in_string = true,
-            b'{' | b'[' => {
-                let level = stack.len() + 1;
-                stack.push(Open {
-                    at,
-                    brace: byte == b'{',
-                    deepest: level,
-                });
-            }
-            b'}' | b']' => close(&mut stack, &mut hopeless, byte == b'}'),
-            _ => {}
+        if byte == b'{' && !pushed && passes.len() < MAX_PASSES {
+            let mut pass = Pass::default();
+            pass.step(at, byte, &mut hopeless);
+            passes.push(pass);
         }
     }
-    for open in stack {
+    for open in passes.into_iter().flat_map(|pass| pass.stack) {
         if open.brace {
             hopeless.insert(open.at);
         }
@@ -186,20 +168,56 @@ fn hopeless_starts(bytes: &[u8]) -> Marks {
     hopeless
 }
 
-/// Closes the innermost open bracket of the kind of `brace`; any other kind popped on the
-/// way was closed by a mismatched bracket, which no valid object contains.
-fn close(stack: &mut Vec<Open>, hopeless: &mut Marks, brace: bool) {
-    while let Some(open) = stack.pop() {
-        let level = stack.len() + 1;
-        if let Some(parent) = stack.last_mut() {
-            parent.deepest = parent.deepest.max(open.deepest);
+/// One structural pass: its string state and its stack of open brackets.
+#[derive(Default)]
+struct Pass {
+    in_string: bool,
+    escaped: bool,
+    stack: Vec<Open>,
+}
+
+impl Pass {
+    /// Reads the byte at `at`; returns whether it was a `{` outside a string (pushed).
+    fn step(&mut self, at: usize, byte: u8, hopeless: &mut Marks) -> bool {
+        if self.in_string {
+            match (self.escaped, byte) {
+                (true, _) => self.escaped = false,
+                (false, b'\\') => self.escaped = true,
+                (false, b'"') => self.in_string = false,
+                _ => {}
+            }
+            return false;
         }
-        let matched = open.brace == brace;
-        if open.brace && (!matched || open.deepest - level + 1 > MAX_DEPTH) {
-            hopeless.insert(open.at);
+        match byte {
+            b'"' if !self.stack.is_empty() => self.in_string = true,
+            b'{' | b'[' => {
+                self.stack.push(Open {
+                    at,
+                    brace: byte == b'{',
+                    height: 1,
+                });
+                return byte == b'{';
+            }
+            b'}' | b']' => self.close(byte == b'}', hopeless),
+            _ => {}
         }
-        if matched {
-            return;
+        false
+    }
+
+    /// Closes the innermost open bracket of the kind of `brace`; any other kind popped on
+    /// the way was closed by a mismatched bracket, which no valid object contains.
+    fn close(&mut self, brace: bool, hopeless: &mut Marks) {
+        while let Some(open) = self.stack.pop() {
+            if let Some(parent) = self.stack.last_mut() {
+                parent.height = parent.height.max(open.height + 1);
+            }
+            let matched = open.brace == brace;
+            if open.brace && (!matched || open.height > MAX_DEPTH) {
+                hopeless.insert(open.at);
+            }
+            if matched {
+                return;
+            }
         }
     }
 }
@@ -346,8 +364,14 @@ mod tests {
             (r#"{"a":[}"#, &[]),
             (r#"[{"a":1]"#, &[1]),
             (r#"say "{" {"a":"}"}"#, &[]),
-            (r#"{"s":"{"}"#, &[]),
-            (r#"{"s":"\"{"}"#, &[]),
+            // A `{` inside a string gets a pass of its own, which proves these unclosed.
+            (r#"{"s":"{"}"#, &[6]),
+            (r#"{"s":"\"{"}"#, &[8]),
+            (r#"{"s":"{}"}"#, &[]),
+            // A stray quote: the first pass sees the inner `{` in a string, a second
+            // pass starts there and proves it unclosed, or leaves it.
+            (r#"{" {"a":1"#, &[0, 3]),
+            (r#"{" {"a":1}"#, &[0]),
             (&deep, &[0]),
         ];
         for (text, expected) in cases {
@@ -355,6 +379,43 @@ mod tests {
         }
         let ok = format!("{}{}", "{\"a\":".repeat(MAX_DEPTH), "}".repeat(MAX_DEPTH));
         assert!(hopeless(&ok).is_empty());
+    }
+
+    /// Bytes that steer the structural pass, with some valid objects mixed in.
+    fn jsonish() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        proptest::collection::vec(
+            prop_oneof![
+                Just("{"),
+                Just("}"),
+                Just("["),
+                Just("]"),
+                Just("\""),
+                Just("\\"),
+                Just(":"),
+                Just(","),
+                Just("1"),
+                Just(" "),
+                Just(r#"{"a":1}"#),
+                Just(r#"{"a":[{"b":"}"}]}"#),
+            ],
+            0..48,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    proptest::proptest! {
+        /// Soundness: a `{` marked hopeless never opens an object the parser accepts.
+        #[test]
+        fn hopeless_marks_never_hide_a_valid_object(text in jsonish()) {
+            let marks = hopeless_starts(text.as_bytes());
+            for (at, _) in text.match_indices('{') {
+                if marks.contains(at) {
+                    let parsed = attempt(&text, at).map(|r| r.is_ok());
+                    proptest::prop_assert_eq!(parsed, Some(false), "{} at {}", text, at);
+                }
+            }
+        }
     }
 
     #[test]
