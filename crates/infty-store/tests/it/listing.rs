@@ -69,3 +69,50 @@ fn ties_break_by_id_and_a_missing_root_is_empty() {
     let missing = list_runs(&s.path.join("nope")).unwrap();
     assert!(missing.runs.is_empty() && missing.skipped.is_empty());
 }
+
+#[test]
+fn many_runs_are_all_listed_in_order() {
+    // Enough runs for the listing to spread over threads; copies of one run.json with their
+    // own ids and times, a few of them broken.
+    let s = scratch();
+    let template = sample_run(&s.path, "template");
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(template.dir().join("run.json")).unwrap())
+            .unwrap();
+    for i in 0..700 {
+        let dir = s.path.join(format!("run-{i:04}"));
+        fs::create_dir(&dir).unwrap();
+        let mut v = json.clone();
+        v["run_id"] = format!("run-{i:04}").into();
+        v["updated_at"] = format!("2020-01-01T00:{:02}:{:02}Z", i / 60, i % 60).into();
+        let content = if i % 100 == 7 {
+            "{".to_owned()
+        } else {
+            v.to_string()
+        };
+        fs::write(dir.join("run.json"), content).unwrap();
+    }
+    let listing = list_runs(&s.path).unwrap();
+    assert_eq!(listing.runs.len(), 701 - 7);
+    assert_eq!(listing.skipped.len(), 7);
+    assert_eq!(listing.runs[0].run_id, "template");
+    assert_eq!(listing.runs[1].run_id, "run-0699");
+    assert_eq!(listing.runs.last().unwrap().run_id, "run-0000");
+    assert!(
+        listing
+            .runs
+            .windows(2)
+            .all(|w| w[0].updated_at >= w[1].updated_at)
+    );
+    let skipped: Vec<String> = listing
+        .skipped
+        .iter()
+        .map(|(p, _)| p.file_name().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            "run-0007", "run-0107", "run-0207", "run-0307", "run-0407", "run-0507", "run-0607"
+        ]
+    );
+}
