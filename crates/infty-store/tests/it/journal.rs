@@ -282,3 +282,76 @@ fn fixture_journal_with_a_torn_tail() {
         ]
     );
 }
+
+#[test]
+fn following_a_live_journal_returns_each_event_once() {
+    let s = scratch();
+    let path = s.path.join("events.jsonl");
+    let mut journal = Journal::open(&path).unwrap();
+    let all = script();
+    let mut seen: Vec<Event> = Vec::new();
+    let mut reader = infty_store::read_journal::<Event>(&path).unwrap();
+    seen.extend(reader.by_ref().map(|e| e.unwrap().event));
+    let mut cursor = reader.cursor();
+    assert_eq!(cursor, infty_store::JournalCursor::default());
+    for (i, event) in all.iter().enumerate() {
+        journal.append(event, false).unwrap();
+        if i == 2 {
+            // A writer caught mid-line: half a line is on disk, not yet its newline.
+            let line = fs::read(&path).unwrap();
+            let mut file = fs::OpenOptions::new().append(true).open(&path).unwrap();
+            std::io::Write::write_all(
+                &mut file,
+                b"{\"seq\":4,\"at\":\"2026-11-24T01:35:12Z\",\"kind\":\"run_finis",
+            )
+            .unwrap();
+            let mut follow = infty_store::read_journal_after::<Event>(&path, cursor).unwrap();
+            seen.extend(follow.by_ref().map(|e| e.unwrap().event));
+            cursor = follow.cursor();
+            assert_eq!(
+                cursor.offset,
+                line.len() as u64,
+                "the partial line is left for later"
+            );
+            // The writer's crash is repaired by the next Journal::open.
+            drop(journal);
+            journal = Journal::open(&path).unwrap();
+            continue;
+        }
+        let mut follow = infty_store::read_journal_after::<Event>(&path, cursor).unwrap();
+        seen.extend(follow.by_ref().map(|e| e.unwrap().event));
+        cursor = follow.cursor();
+    }
+    assert_eq!(seen, all);
+    assert_eq!(cursor.last_seq, 5);
+    assert_eq!(cursor.line, 5);
+    assert_eq!(cursor.offset, fs::metadata(&path).unwrap().len());
+}
+
+#[test]
+fn a_cursor_never_counts_an_unterminated_line() {
+    // The whole-file reader accepts a last line that lacks only its newline; a follower
+    // starting from its cursor must not see that event a second time as a repeated seq.
+    let s = scratch();
+    let path = s.path.join("events.jsonl");
+    let mut journal = Journal::open(&path).unwrap();
+    journal.append(&script()[0], false).unwrap();
+    let first_len = fs::metadata(&path).unwrap().len();
+    journal.append(&script()[1], false).unwrap();
+    drop(journal);
+    let full = fs::read(&path).unwrap();
+    fs::write(&path, &full[..full.len() - 1]).unwrap();
+    let mut reader = read_journal::<Event>(&path).unwrap();
+    assert_eq!(reader.by_ref().count(), 2);
+    let cursor = reader.cursor();
+    assert_eq!(
+        (cursor.offset, cursor.line, cursor.last_seq),
+        (first_len, 1, 1)
+    );
+    fs::write(&path, &full).unwrap();
+    let rest: Vec<u64> = infty_store::read_journal_after::<Event>(&path, cursor)
+        .unwrap()
+        .map(|e| e.unwrap().seq)
+        .collect();
+    assert_eq!(rest, [2]);
+}
