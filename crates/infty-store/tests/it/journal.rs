@@ -79,7 +79,8 @@ fn journal_lines_snapshot() {
 }
 
 /// Writes the script, then for every possible crash point (the file cut after `n` bytes)
-/// checks what a reader sees and that a reopened journal continues cleanly.
+/// checks what a reader sees and (for a sample of them) that a reopened journal continues
+/// cleanly.
 #[test]
 fn a_crash_at_any_byte_loses_at_most_the_line_being_written() {
     let s = scratch();
@@ -111,16 +112,18 @@ fn a_crash_at_any_byte_loses_at_most_the_line_being_written() {
             script()[..expected],
             "cut at {cut}"
         );
+        // Reopening repairs with an fsync; a sample of cuts (every boundary case and every
+        // 8th byte) keeps the test quick on slow disks.
+        let near_boundary = line_ends.iter().any(|&end| cut.abs_diff(end) <= 1);
+        if !(near_boundary || cut % 8 == 0) {
+            continue;
+        }
         let mut reopened = Journal::open(&cut_path).unwrap();
         assert_eq!(reopened.next_seq(), expected as u64 + 1, "cut at {cut}");
-        reopened
-            .append(
-                &Event::RunFinished {
-                    status: "interrupted".into(),
-                },
-                true,
-            )
-            .unwrap();
+        let event = Event::RunFinished {
+            status: "interrupted".into(),
+        };
+        reopened.append(&event, false).unwrap();
         let after = events(&cut_path);
         let seqs: Vec<u64> = after.iter().map(|e| e.seq).collect();
         assert_eq!(
