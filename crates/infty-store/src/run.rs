@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
 use std::io;
+use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Deserialize;
@@ -39,6 +40,9 @@ pub const RUN_SUBDIRS: [&str; 6] = [
     "index",
     "deliverable",
 ];
+
+/// Age after which an inbox temp file is taken to be left by a crashed `infty send`.
+const STALE_INBOX_TEMP_AGE: Duration = Duration::from_secs(3600);
 
 /// How many fresh ids [`RunStore::create`] tries before giving up on collisions.
 const CREATE_ATTEMPTS: usize = 16;
@@ -254,7 +258,11 @@ impl RunStore {
     /// files that crashed atomic writes left behind.
     pub fn lock(&self) -> Result<RunLock, StoreError> {
         let lock = RunLock::acquire(&self.dir.join(RUN_LOCK), &self.meta.run_id)?;
-        durable::remove_stale_temps(&self.dir)?;
+        // run.json is written only by the lock holder (and by create, before any lock).
+        durable::remove_stale_temps(&self.dir, Duration::ZERO)?;
+        // Inbox messages are written by `infty send` without the lock: only old temp files
+        // can be from a crash rather than a write in flight.
+        durable::remove_stale_temps(self.inbox().dir(), STALE_INBOX_TEMP_AGE)?;
         Ok(lock)
     }
 

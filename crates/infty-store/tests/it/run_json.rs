@@ -394,8 +394,23 @@ fn temp_files_left_by_a_crash_are_ignored_then_cleaned_by_the_lock_holder() {
         stale.exists(),
         "a reader must not delete another writer's temp file"
     );
+    // Inbox temp files may belong to an `infty send` in flight: only old ones are removed.
+    let inbox = store.dir().join("inbox");
+    let old_send = inbox.join(".20261124T013512.000000000Z-00000001.json.tmp-0badc0de");
+    let fresh_send = inbox.join(".20261124T013512.000000000Z-00000002.json.tmp-00c0ffee");
+    fs::write(&old_send, "{").unwrap();
+    fs::write(&fresh_send, "{").unwrap();
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    fs::File::options()
+        .write(true)
+        .open(&old_send)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
     let _lock = reopened.lock().unwrap();
     assert!(!stale.exists());
+    assert!(!old_send.exists());
+    assert!(fresh_send.exists());
     assert_eq!(
         fs::read_to_string(store.dir().join("run.json")).unwrap(),
         good
