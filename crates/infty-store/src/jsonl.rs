@@ -18,6 +18,9 @@ use crate::durable::DurableWrite;
 
 /// Appends one JSON value per line. Each append is a single write of the whole line,
 /// rolled back if it fails part-way, so the file never holds a torn line in the middle.
+///
+/// Append objects or arrays: a cut-off object never parses, so a torn line is always
+/// recognised, whereas a number cut short (`12` of `123`) would still be valid JSON.
 #[derive(Debug)]
 pub struct JsonlWriter<W = File> {
     path: Utf8PathBuf,

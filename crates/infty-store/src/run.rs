@@ -11,7 +11,7 @@ use std::fs;
 use std::io;
 use std::time::Duration;
 
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::{Utf8Component, Utf8Path, Utf8PathBuf};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
@@ -287,7 +287,7 @@ impl RunStore {
         let relative = self
             .rollout_path(role)
             .ok_or_else(|| self.unknown_role(role))?;
-        let path = self.dir.join(relative);
+        let path = self.inside_run(&relative, role)?;
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(|e| StoreError::io("create folder", parent, e))?;
         }
@@ -337,6 +337,24 @@ impl RunStore {
     /// The run's inbox.
     pub fn inbox(&self) -> Inbox {
         Inbox::new(self.dir.join("inbox"))
+    }
+
+    /// Joins a path taken from run.json to the run folder, refusing one that could leave it
+    /// (a hand-edited `"../../x"` must not make the store write elsewhere).
+    fn inside_run(&self, relative: &Utf8Path, role: &str) -> Result<Utf8PathBuf, StoreError> {
+        let plain = relative
+            .components()
+            .all(|c| matches!(c, Utf8Component::Normal(_)));
+        if plain && !relative.as_str().is_empty() {
+            Ok(self.dir.join(relative))
+        } else {
+            Err(StoreError::CorruptMetadata {
+                path: self.dir.join(RUN_JSON),
+                reason: format!(
+                    "the rollout path `{relative}` of role `{role}` is not a plain path inside the run folder"
+                ),
+            })
+        }
     }
 
     fn unknown_role(&self, role: &str) -> StoreError {

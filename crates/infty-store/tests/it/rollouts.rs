@@ -142,3 +142,31 @@ fn missing_rollout_reads_as_empty_and_corruption_names_the_line() {
     writer.append(&1).unwrap();
     assert_eq!(writer.len(), 2);
 }
+
+#[test]
+fn a_rollout_path_leaving_the_run_folder_is_refused() {
+    let s = scratch();
+    let store = sample_run(&s.path, "r");
+    let path = store.dir().join("run.json");
+    // Each would land in the scratch folder if the guard failed.
+    let absolute = format!("{}/escape.jsonl", s.path);
+    for evil in [
+        "../escape.jsonl",
+        &absolute,
+        "rollouts/../../escape.jsonl",
+        "",
+    ] {
+        let mut v: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        v["roles"][0]["rollout_path"] = evil.into();
+        fs::write(&path, v.to_string()).unwrap();
+        let reopened = RunStore::open(store.dir()).unwrap();
+        let err = reopened.rollout_writer("solver").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "run metadata {path} is corrupt: the rollout path `{evil}` of role `solver` is not a plain path inside the run folder"
+            )
+        );
+    }
+    assert!(!s.path.join("escape.jsonl").exists());
+}
