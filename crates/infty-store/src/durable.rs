@@ -6,6 +6,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::time::{Duration, SystemTime};
 
 use camino::{Utf8Path, Utf8PathBuf};
 
@@ -109,9 +110,14 @@ pub(crate) fn parent_dir(path: &Utf8Path) -> &Utf8Path {
     }
 }
 
-/// Removes temp files that crashed atomic writes left in `dir` (names `.<x>.tmp-<rand>`).
-/// Only a process holding the run's lock may call this: another writer may be mid-write.
-pub(crate) fn remove_stale_temps(dir: &Utf8Path) -> Result<Vec<Utf8PathBuf>, StoreError> {
+/// Removes temp files that crashed atomic writes left in `dir` (names `.<x>.tmp-<rand>`)
+/// and that are at least `min_age` old. Only a process holding the run's lock may call
+/// this, and only with a zero age for files no one else writes: a writer in another
+/// process may be mid-write (the inbox is written by `infty send` without the lock).
+pub(crate) fn remove_stale_temps(
+    dir: &Utf8Path,
+    min_age: Duration,
+) -> Result<Vec<Utf8PathBuf>, StoreError> {
     let mut removed = Vec::new();
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -123,10 +129,26 @@ pub(crate) fn remove_stale_temps(dir: &Utf8Path) -> Result<Vec<Utf8PathBuf>, Sto
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
             continue;
         };
-        if name.starts_with('.') && name.contains(TEMP_MARKER) {
-            let path = dir.join(&name);
-            fs::remove_file(&path).map_err(|e| StoreError::io("remove", &path, e))?;
-            removed.push(path);
+        if !(name.starts_with('.') && name.contains(TEMP_MARKER)) {
+            continue;
+        }
+        let path = dir.join(&name);
+        if !min_age.is_zero() {
+            let age = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| SystemTime::now().duration_since(t).ok());
+            // Unknown age: leave it; it is skipped by readers anyway.
+            if age.is_none_or(|age| age < min_age) {
+                continue;
+            }
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => removed.push(path),
+            // Renamed into place or removed by its writer meanwhile.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::io("remove", &path, e)),
         }
     }
     Ok(removed)
@@ -216,7 +238,13 @@ pub(crate) mod tests {
         fs::write(&stale, "half").unwrap();
         fs::write(dir.join("run.json"), "{}").unwrap();
         fs::write(dir.join(".hidden"), "keep").unwrap();
-        let removed = remove_stale_temps(&dir).unwrap();
+        assert!(
+            remove_stale_temps(&dir, Duration::from_secs(3600))
+                .unwrap()
+                .is_empty()
+        );
+        assert!(stale.exists(), "too young to be stale");
+        let removed = remove_stale_temps(&dir, Duration::ZERO).unwrap();
         assert_eq!(removed, [stale]);
         assert_eq!(names(&dir), [".hidden", "run.json"]);
     }

@@ -205,7 +205,7 @@ pub enum DeliverableError {
     #[error("the deliverable path is empty")]
     Blank,
     /// The path contains a NUL byte, which no file name can.
-    #[error("the deliverable path `{candidate}` contains a NUL byte")]
+    #[error("the deliverable path contains a NUL byte")]
     NulByte {
         /// The path as given.
         candidate: String,

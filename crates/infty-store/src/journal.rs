@@ -163,14 +163,49 @@ pub struct JournalEntry<E> {
 pub struct JournalReader<E> {
     lines: Option<Lines>,
     last_seq: u64,
+    /// `seq` of the last complete line, where a [`JournalCursor`] resumes.
+    cursor_seq: u64,
+    /// Set when following a live journal: a last line without its newline may still be
+    /// being written, so it is left for the next read instead of being judged.
+    complete_only: bool,
     event: PhantomData<fn() -> E>,
+}
+
+/// Where a [`JournalReader`] stopped: pass it to [`read_journal_after`] to read only what
+/// was appended since (for `infty logs --follow`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct JournalCursor {
+    /// Byte offset just past the last complete line read.
+    pub offset: u64,
+    /// Number of that line (0 before the first).
+    pub line: u64,
+    /// Its `seq` (0 before the first).
+    pub last_seq: u64,
 }
 
 /// Opens a journal for streaming; a missing journal reads as empty.
 pub fn read_journal<E: DeserializeOwned>(path: &Utf8Path) -> Result<JournalReader<E>, StoreError> {
     Ok(JournalReader {
-        lines: Lines::open(path)?,
+        lines: Lines::open_at(path, 0, 0)?,
         last_seq: 0,
+        cursor_seq: 0,
+        complete_only: false,
+        event: PhantomData,
+    })
+}
+
+/// Streams the events appended after `cursor`, for following a journal another process
+/// is writing. Only complete lines are read: a last line still missing its newline is
+/// left for the next call, so no event is returned twice or cut short.
+pub fn read_journal_after<E: DeserializeOwned>(
+    path: &Utf8Path,
+    cursor: JournalCursor,
+) -> Result<JournalReader<E>, StoreError> {
+    Ok(JournalReader {
+        lines: Lines::open_at(path, cursor.offset, cursor.line)?,
+        last_seq: cursor.last_seq,
+        cursor_seq: cursor.last_seq,
+        complete_only: true,
         event: PhantomData,
     })
 }
@@ -180,6 +215,19 @@ impl<E> JournalReader<E> {
     pub fn path(&self) -> Option<Utf8PathBuf> {
         self.lines.as_ref().map(|l| l.path().to_owned())
     }
+
+    /// Where the reader stands: just past the last complete line it returned. A torn or
+    /// unfinished last line is not counted, so following from here picks it up once whole.
+    pub fn cursor(&self) -> JournalCursor {
+        match &self.lines {
+            Some(lines) => JournalCursor {
+                offset: lines.offset(),
+                line: lines.complete_lines(),
+                last_seq: self.cursor_seq,
+            },
+            None => JournalCursor::default(),
+        }
+    }
 }
 
 impl<E: DeserializeOwned> Iterator for JournalReader<E> {
@@ -187,9 +235,17 @@ impl<E: DeserializeOwned> Iterator for JournalReader<E> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let lines = self.lines.as_mut()?;
+        let mut complete = false;
         let parsed = match lines.next_line()? {
             Err(e) => return Some(Err(e)),
-            Ok(RawLine::Complete(bytes)) => parse_entry::<E>(bytes),
+            Ok(RawLine::Complete(bytes)) => {
+                complete = true;
+                parse_entry::<E>(bytes)
+            }
+            Ok(RawLine::Unterminated(_)) if self.complete_only => {
+                lines.finish();
+                return None;
+            }
             Ok(RawLine::Unterminated(bytes)) => match parse_entry::<E>(bytes) {
                 Ok(entry) => Ok(entry),
                 Err(_) => {
@@ -207,6 +263,9 @@ impl<E: DeserializeOwned> Iterator for JournalReader<E> {
             return Some(Err(lines.corrupt(reason)));
         }
         self.last_seq = entry.seq;
+        if complete {
+            self.cursor_seq = entry.seq;
+        }
         Some(Ok(entry))
     }
 }

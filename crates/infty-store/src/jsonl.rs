@@ -18,6 +18,9 @@ use crate::durable::DurableWrite;
 
 /// Appends one JSON value per line. Each append is a single write of the whole line,
 /// rolled back if it fails part-way, so the file never holds a torn line in the middle.
+///
+/// Append objects or arrays: a cut-off object never parses, so a torn line is always
+/// recognised, whereas a number cut short (`12` of `123`) would still be valid JSON.
 #[derive(Debug)]
 pub struct JsonlWriter<W = File> {
     path: Utf8PathBuf,
@@ -221,27 +224,52 @@ pub(crate) struct Lines {
     path: Utf8PathBuf,
     reader: BufReader<File>,
     buf: Vec<u8>,
+    /// 1-based number of the line last returned.
     line: u64,
+    /// Complete (newline-terminated) lines read, counting those before the start.
+    complete: u64,
+    /// Bytes before the first line not yet fully read (past the last complete line).
+    offset: u64,
     done: bool,
 }
 
 impl Lines {
-    pub(crate) fn open(path: &Utf8Path) -> Result<Option<Lines>, StoreError> {
-        match File::open(path) {
-            Ok(file) => Ok(Some(Lines {
-                path: path.to_owned(),
-                reader: BufReader::with_capacity(64 * 1024, file),
-                buf: Vec::new(),
-                line: 0,
-                done: false,
-            })),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StoreError::io("read", path, e)),
+    /// Opens `path` at byte `offset` (a line boundary), where line `line + 1` starts.
+    pub(crate) fn open_at(
+        path: &Utf8Path,
+        offset: u64,
+        line: u64,
+    ) -> Result<Option<Lines>, StoreError> {
+        let mut file = match File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::io("read", path, e)),
+        };
+        if offset > 0 {
+            file.seek(SeekFrom::Start(offset))
+                .map_err(|e| StoreError::io("read", path, e))?;
         }
+        Ok(Some(Lines {
+            path: path.to_owned(),
+            reader: BufReader::with_capacity(64 * 1024, file),
+            buf: Vec::new(),
+            line,
+            complete: line,
+            offset,
+            done: false,
+        }))
     }
 
     pub(crate) fn path(&self) -> &Utf8Path {
         &self.path
+    }
+
+    pub(crate) fn complete_lines(&self) -> u64 {
+        self.complete
+    }
+
+    pub(crate) fn offset(&self) -> u64 {
+        self.offset
     }
 
     pub(crate) fn corrupt(&mut self, reason: impl Into<String>) -> StoreError {
@@ -267,9 +295,11 @@ impl Lines {
                 self.done = true;
                 None
             }
-            Ok(_) => {
+            Ok(n) => {
                 self.line += 1;
                 if self.buf.last() == Some(&b'\n') {
+                    self.offset += n as u64;
+                    self.complete += 1;
                     self.buf.pop();
                     if self.buf.last() == Some(&b'\r') {
                         self.buf.pop();
@@ -299,7 +329,7 @@ impl<T: DeserializeOwned> JsonlReader<T> {
     /// Opens `path`; a missing file reads as empty.
     pub fn open(path: &Utf8Path) -> Result<Self, StoreError> {
         Ok(JsonlReader {
-            lines: Lines::open(path)?,
+            lines: Lines::open_at(path, 0, 0)?,
             item: PhantomData,
         })
     }

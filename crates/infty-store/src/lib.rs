@@ -35,7 +35,9 @@ pub use durable::{DurableWrite, write_atomic};
 pub use error::{DeliverableError, StoreError};
 pub use ids::{MAX_ROLE_LEN, MAX_RUN_ID_LEN, generate_run_id, validate_role, validate_run_id};
 pub use inbox::{Inbox, InboxMessage};
-pub use journal::{Journal, JournalEntry, JournalReader, read_journal};
+pub use journal::{
+    Journal, JournalCursor, JournalEntry, JournalReader, read_journal, read_journal_after,
+};
 pub use jsonl::{JsonlReader, JsonlWriter, read_jsonl};
 pub use listing::{RunListing, list_runs};
 pub use lock::RunLock;

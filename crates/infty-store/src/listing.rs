@@ -30,6 +30,7 @@ pub fn list_runs(runs_root: &Utf8Path) -> Result<RunListing, StoreError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(listing),
         Err(e) => return Err(StoreError::io("list", runs_root, e)),
     };
+    let mut dirs = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| StoreError::io("list", runs_root, e))?;
         let name = entry.file_name();
@@ -49,12 +50,14 @@ pub fn list_runs(runs_root: &Utf8Path) -> Result<RunListing, StoreError> {
             Ok(t) => t.is_dir(),
             Err(_) => dir.is_dir(),
         };
-        if !is_dir {
-            continue;
+        if is_dir {
+            dirs.push(dir);
         }
-        match read_metadata(&dir) {
+    }
+    for (dir, read) in dirs.iter().zip(read_all(&dirs)) {
+        match read {
             Ok(meta) => listing.runs.push(meta),
-            Err(e) => listing.skipped.push((dir, e.to_string())),
+            Err(e) => listing.skipped.push((dir.clone(), e.to_string())),
         }
     }
     listing.runs.sort_by(|a, b| {
@@ -64,4 +67,39 @@ pub fn list_runs(runs_root: &Utf8Path) -> Result<RunListing, StoreError> {
     });
     listing.skipped.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(listing)
+}
+
+/// Below this many runs, threads cost more than they save.
+const PARALLEL_THRESHOLD: usize = 512;
+
+/// Reads each folder's `run.json`, spreading the work over the available cores: reading
+/// and parsing ten thousand small files is mostly per-file overhead that parallelises well.
+fn read_all(dirs: &[Utf8PathBuf]) -> Vec<Result<RunMetadata, StoreError>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if threads == 1 || dirs.len() < PARALLEL_THRESHOLD {
+        return dirs.iter().map(|d| read_metadata(d)).collect();
+    }
+    let chunk = dirs.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = dirs
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || part.iter().map(|d| read_metadata(d)).collect::<Vec<_>>())
+            })
+            .collect();
+        workers
+            .into_iter()
+            .zip(dirs.chunks(chunk))
+            .flat_map(|(worker, part)| {
+                worker.join().unwrap_or_else(|_| {
+                    part.iter()
+                        .map(|d| {
+                            let e = io::Error::other("the reading thread panicked");
+                            Err(StoreError::io("read", d.join(crate::RUN_JSON), e))
+                        })
+                        .collect()
+                })
+            })
+            .collect()
+    })
 }

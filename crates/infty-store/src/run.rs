@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
 use std::io;
+use std::time::Duration;
 
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::{Utf8Component, Utf8Path, Utf8PathBuf};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
@@ -39,6 +40,9 @@ pub const RUN_SUBDIRS: [&str; 6] = [
     "index",
     "deliverable",
 ];
+
+/// Age after which an inbox temp file is taken to be left by a crashed `infty send`.
+const STALE_INBOX_TEMP_AGE: Duration = Duration::from_secs(3600);
 
 /// How many fresh ids [`RunStore::create`] tries before giving up on collisions.
 const CREATE_ATTEMPTS: usize = 16;
@@ -254,7 +258,11 @@ impl RunStore {
     /// files that crashed atomic writes left behind.
     pub fn lock(&self) -> Result<RunLock, StoreError> {
         let lock = RunLock::acquire(&self.dir.join(RUN_LOCK), &self.meta.run_id)?;
-        durable::remove_stale_temps(&self.dir)?;
+        // run.json is written only by the lock holder (and by create, before any lock).
+        durable::remove_stale_temps(&self.dir, Duration::ZERO)?;
+        // Inbox messages are written by `infty send` without the lock: only old temp files
+        // can be from a crash rather than a write in flight.
+        durable::remove_stale_temps(self.inbox().dir(), STALE_INBOX_TEMP_AGE)?;
         Ok(lock)
     }
 
@@ -279,7 +287,7 @@ impl RunStore {
         let relative = self
             .rollout_path(role)
             .ok_or_else(|| self.unknown_role(role))?;
-        let path = self.dir.join(relative);
+        let path = self.inside_run(&relative, role)?;
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(|e| StoreError::io("create folder", parent, e))?;
         }
@@ -329,6 +337,24 @@ impl RunStore {
     /// The run's inbox.
     pub fn inbox(&self) -> Inbox {
         Inbox::new(self.dir.join("inbox"))
+    }
+
+    /// Joins a path taken from run.json to the run folder, refusing one that could leave it
+    /// (a hand-edited `"../../x"` must not make the store write elsewhere).
+    fn inside_run(&self, relative: &Utf8Path, role: &str) -> Result<Utf8PathBuf, StoreError> {
+        let plain = relative
+            .components()
+            .all(|c| matches!(c, Utf8Component::Normal(_)));
+        if plain && !relative.as_str().is_empty() {
+            Ok(self.dir.join(relative))
+        } else {
+            Err(StoreError::CorruptMetadata {
+                path: self.dir.join(RUN_JSON),
+                reason: format!(
+                    "the rollout path `{relative}` of role `{role}` is not a plain path inside the run folder"
+                ),
+            })
+        }
     }
 
     fn unknown_role(&self, role: &str) -> StoreError {
