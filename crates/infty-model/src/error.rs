@@ -23,7 +23,7 @@ pub enum ModelError {
     },
     /// The server answered with a transient failure (408, 409, 429 rate limit, 5xx, or the
     /// same inside a stream). Wait `delay` if given (the server's hint), then retry.
-    #[error("{url} answered{}: {message}{}", status_text(*status), request_id_text(request_id.as_deref()))]
+    #[error("transient failure at {url}{}: {message}{}", status_text(*status), request_id_text(request_id.as_deref()))]
     Retryable {
         /// Endpoint that was being called.
         url: String,
@@ -213,7 +213,7 @@ mod tests {
         };
         assert_eq!(
             err.to_string(),
-            "http://127.0.0.1:9/v1/responses answered with status 503: overloaded (request id req_1)"
+            "transient failure at http://127.0.0.1:9/v1/responses with status 503: overloaded (request id req_1)"
         );
         let err = ModelError::Connect {
             url: "http://127.0.0.1:9/v1/responses".into(),

@@ -1,15 +1,34 @@
 //! Drives a decoder over an SSE byte stream: framing by `eventsource-stream` (comments,
-//! CRLF, split UTF-8), an idle timeout between events, and the rule that a stream ending
-//! before its terminal event is a failure. Must never retry: that is the client's job.
+//! CRLF, split UTF-8), an idle timeout on the bytes (so keep-alive comments count as
+//! life), and the rule that a stream ending before its terminal event is a failure.
+//! Must never retry: that is the client's job.
 
-use std::fmt::Display;
+use std::fmt::{self, Display};
 use std::time::Duration;
 
-use eventsource_stream::Eventsource;
+use eventsource_stream::{EventStreamError, Eventsource};
 use futures::{Stream, StreamExt};
 
 use crate::response::{ModelResponse, StreamEvent};
 use crate::wire::{Decoder, WireFailure};
+
+/// Why the byte stream stopped early.
+#[derive(Debug)]
+enum ChunkError {
+    Idle(Duration),
+    Transport(String),
+}
+
+impl Display for ChunkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Idle(timeout) => {
+                write!(f, "no data for {} ms (idle timeout)", timeout.as_millis())
+            }
+            Self::Transport(message) => f.write_str(message),
+        }
+    }
+}
 
 /// Reads `body` to its terminal event (or its end) through `decoder`.
 pub(crate) async fn decode_stream<S, B, E, D>(
@@ -24,26 +43,32 @@ where
     E: Display,
     D: Decoder,
 {
-    let mut stream = body.eventsource();
-    loop {
-        let event = match tokio::time::timeout(idle_timeout, stream.next()).await {
-            Err(_) if decoder.has_answer() => return decoder.finish(),
-            Err(_) => {
-                return Err(WireFailure::Interrupted(format!(
-                    "no data for {} ms (idle timeout)",
-                    idle_timeout.as_millis()
-                )));
+    // Each chunk must arrive within the idle timeout; a miss ends the stream with an error.
+    let timed = futures::stream::unfold(Some(body), move |state| async move {
+        let mut body = state?;
+        match tokio::time::timeout(idle_timeout, body.next()).await {
+            Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(body))),
+            Ok(Some(Err(err))) => Some((Err(ChunkError::Transport(err.to_string())), None)),
+            Ok(None) => None,
+            Err(_) => Some((Err(ChunkError::Idle(idle_timeout)), None)),
+        }
+    });
+    let mut stream = Box::pin(timed).eventsource();
+    while let Some(next) = stream.next().await {
+        let event = match next {
+            Ok(event) => event,
+            Err(_) if decoder.has_answer() => break,
+            Err(EventStreamError::Transport(err)) => {
+                return Err(WireFailure::Interrupted(err.to_string()));
             }
-            Ok(None) => return decoder.finish(),
-            Ok(Some(Err(_))) if decoder.has_answer() => return decoder.finish(),
-            Ok(Some(Err(err))) => return Err(WireFailure::Interrupted(err.to_string())),
-            Ok(Some(Ok(event))) => event,
+            Err(err) => return Err(WireFailure::Interrupted(err.to_string())),
         };
         if event.data.is_empty() {
             continue;
         }
         if decoder.feed(&event.data, events)? {
-            return decoder.finish();
+            break;
         }
     }
+    decoder.finish()
 }
