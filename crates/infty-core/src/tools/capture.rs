@@ -99,6 +99,7 @@ impl OutputCapture {
         };
         let head = cut_head(&head_src[..head_budget.min(head_src.len())]);
         let tail = cut_tail(&tail_src);
+        let (head, tail) = (whole_lines_head(head), whole_lines_tail(tail));
         let omitted = self.total - head.len() as u64 - tail.len() as u64;
         let mut out = String::from_utf8_lossy(head).into_owned();
         if !out.is_empty() && !out.ends_with('\n') {
@@ -117,6 +118,23 @@ fn cut_head(bytes: &[u8]) -> &[u8] {
         // An error with no length is an incomplete sequence at the very end: the cut.
         Err(error) if error.error_len().is_none() => &bytes[..error.valid_up_to()],
         Err(_) => bytes,
+    }
+}
+
+/// Ends `head` after its last newline, unless that would drop more than a quarter of it
+/// (one long line is better cut mid-line than lost).
+fn whole_lines_head(head: &[u8]) -> &[u8] {
+    match head.iter().rposition(|byte| *byte == b'\n') {
+        Some(at) if (head.len() - at - 1) * 4 <= head.len() => &head[..=at],
+        _ => head,
+    }
+}
+
+/// Starts `tail` after its first newline, unless that would drop more than a quarter of it.
+fn whole_lines_tail(tail: &[u8]) -> &[u8] {
+    match tail.iter().position(|byte| *byte == b'\n') {
+        Some(at) if (at + 1) * 4 <= tail.len() => &tail[at + 1..],
+        _ => tail,
     }
 }
 
@@ -149,6 +167,10 @@ mod tests {
         assert_eq!(capture.total_bytes(), 11);
     }
 
+    const LINES: &str = "line 1\nline 2\nline 3\nline 4\nline 5\nline 6\nline 7\nline 8\nline 9\n\
+        line 10\nline 11\nline 12\nline 13\nline 14\nline 15\nline 16\nline 17\nline 18\n\
+        line 19\nline 20\n";
+
     #[test]
     fn keeps_head_and_tail_with_marker() {
         let cases: &[(usize, &[&[u8]], &str)] = &[
@@ -173,6 +195,20 @@ mod tests {
                 "ab\n[... 5 bytes omitted ...]\nf\n",
             ),
             (0, &[b"abc"], "[... 3 bytes omitted ...]\n"),
+            // A newline near the cut: whole lines on both sides.
+            (
+                100,
+                &[LINES.as_bytes()],
+                "line 1\nline 2\nline 3\nline 4\nline 5\nline 6\nline 7\n\
+                 [... 54 bytes omitted ...]\n\
+                 line 15\nline 16\nline 17\nline 18\nline 19\nline 20\n",
+            ),
+            // A newline far from the cut: cut mid-line rather than lose most of the head.
+            (
+                20,
+                &[b"ab\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"],
+                "ab\nxxxxxxx\n[... 13 bytes omitted ...]\nxxxxxxxxxx",
+            ),
         ];
         for (budget, chunks, expected) in cases {
             let capture = captured(*budget, chunks);

@@ -266,7 +266,7 @@ pub enum ToolError {
         available: String,
     },
     /// The arguments did not parse or did not fit the schema: resend them fixed.
-    #[error("invalid arguments for `{tool}`: {problem}; expected {expected}")]
+    #[error("invalid arguments for `{tool}`: {problem}; the arguments look like {expected}")]
     InvalidArguments {
         /// The tool called.
         tool: ToolName,
@@ -439,7 +439,7 @@ impl ToolSet {
         ToolName::ALL
             .into_iter()
             .filter(|tool| self.inner.policy.allows(*tool))
-            .map(schema::definition)
+            .map(|tool| schema::definition(tool, &self.inner.policy))
             .collect()
     }
 

@@ -8,31 +8,40 @@
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::{ToolDefinition, ToolError, ToolName};
+use super::{ToolDefinition, ToolError, ToolName, ToolPolicy};
 
-/// The definition of `tool`.
-pub(crate) fn definition(tool: ToolName) -> ToolDefinition {
+/// The definition of `tool` under `policy` (whose bounds the descriptions quote).
+pub(crate) fn definition(tool: ToolName, policy: &ToolPolicy) -> ToolDefinition {
     ToolDefinition {
         name: tool.as_str().to_owned(),
-        description: description(tool).to_owned(),
+        description: description(tool, policy),
         parameters: parameters(tool),
     }
 }
 
-fn description(tool: ToolName) -> &'static str {
-    match tool {
+fn description(tool: ToolName, policy: &ToolPolicy) -> String {
+    let text = match tool {
         ToolName::Shell => {
-            "Run a command with `bash -c` and return its exit status and output. The command \
-             starts in the base folder (or `workdir`), reads no input, and is killed with \
-             everything it started when it exceeds `timeout_ms` (default 120000) or finishes; \
-             long output keeps its beginning and its end. Secrets are removed from the \
-             environment. Prefer non-interactive flags (no pagers, no prompts)."
+            return format!(
+                "Run a command with `bash -c` and return its exit status and output. The \
+                 command starts in the base folder (or `workdir`), reads no input, and is \
+                 killed with everything it started when it finishes or exceeds `timeout_ms` \
+                 (default {}, at most {}); output beyond {} bytes keeps its beginning and its \
+                 end. Secrets are removed from the environment. Prefer non-interactive flags \
+                 (no pagers, no prompts).",
+                policy.shell_default_timeout.as_millis(),
+                policy.shell_max_timeout.as_millis(),
+                policy.max_output_bytes,
+            );
         }
         ToolName::ReadFile => {
-            "Read a UTF-8 text file as numbered lines. `offset` is the first line to show \
-             (1-based, default 1) and `limit` how many lines (default and maximum 2000); very \
-             long lines are shortened. The output says when more lines follow and which \
-             offset reads them. Binary files are refused."
+            return format!(
+                "Read a UTF-8 text file as numbered lines. `offset` is the first line to show \
+                 (1-based, default 1) and `limit` how many lines (default and maximum {}); \
+                 very long lines are shortened. The output says when more lines follow and \
+                 which offset reads them. Binary files are refused.",
+                policy.read_max_lines
+            );
         }
         ToolName::WriteFile => {
             "Create or overwrite a file with `content`, creating missing parent folders. The \
@@ -44,16 +53,21 @@ fn description(tool: ToolName) -> &'static str {
              whitespace and enough surrounding lines to make it unique."
         }
         ToolName::ListDir => {
-            "List a folder as an indented tree, folders marked with a trailing `/` and \
-             symbolic links shown as `name -> target`. `path` defaults to the base folder, \
-             `depth` to 2 (maximum 5)."
+            return format!(
+                "List a folder as a sorted, indented tree, folders marked with a trailing `/` \
+                 and symbolic links shown as `name -> target` (not followed; `.git` is not \
+                 opened). `path` defaults to the base folder, `depth` to 2 (maximum 5); at \
+                 most {} entries are shown.",
+                policy.list_max_entries
+            );
         }
         ToolName::UpdatePlan => {
             "Record your plan as a list of steps with their status (pending, in_progress, \
              completed), keeping at most one step in progress. Send the whole plan each time; \
              it is saved to memory/plan.json in the run folder and shown as progress."
         }
-    }
+    };
+    text.to_owned()
 }
 
 fn parameters(tool: ToolName) -> Value {
@@ -75,7 +89,7 @@ fn parameters(tool: ToolName) -> Value {
         ToolName::ReadFile => object(&[
             (
                 "path",
-                json!({"type": "string", "description": "File to read, relative to the base folder or absolute inside it."}),
+                json!({"type": "string", "description": "File to read, relative to the base folder, or absolute inside an allowed folder."}),
             ),
             (
                 "offset",
@@ -89,7 +103,7 @@ fn parameters(tool: ToolName) -> Value {
         ToolName::WriteFile => object(&[
             (
                 "path",
-                json!({"type": "string", "description": "File to write, relative to the base folder or absolute inside it."}),
+                json!({"type": "string", "description": "File to write, relative to the base folder, or absolute inside an allowed folder."}),
             ),
             (
                 "content",
@@ -99,7 +113,7 @@ fn parameters(tool: ToolName) -> Value {
         ToolName::EditFile => object(&[
             (
                 "path",
-                json!({"type": "string", "description": "File to edit, relative to the base folder or absolute inside it."}),
+                json!({"type": "string", "description": "File to edit, relative to the base folder, or absolute inside an allowed folder."}),
             ),
             (
                 "old_string",
@@ -214,18 +228,42 @@ pub(crate) fn parse_arguments<T: DeserializeOwned>(
     } else {
         arguments
     };
-    serde_json::from_str(text).map_err(|error| ToolError::InvalidArguments {
+    let invalid = |problem: String| ToolError::InvalidArguments {
         tool,
-        problem: describe_json_error(&error),
+        problem,
         expected: signature(tool),
-    })
+    };
+    // Parsed as a value first: serde would also accept a struct written as an array.
+    let value: Value =
+        serde_json::from_str(text).map_err(|error| invalid(describe_json_error(&error)))?;
+    if !value.is_object() {
+        return Err(invalid(format!(
+            "the arguments must be a JSON object, not {}",
+            kind_of(&value)
+        )));
+    }
+    serde_json::from_value(value).map_err(|error| invalid(describe_json_error(&error)))
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 fn describe_json_error(error: &serde_json::Error) -> String {
     use serde_json::error::Category;
     match error.classify() {
         Category::Syntax | Category::Eof => format!("not valid JSON ({error})"),
-        Category::Data | Category::Io => error.to_string(),
+        // Serde names Rust types; the model knows JSON ones.
+        Category::Data | Category::Io => error
+            .to_string()
+            .replace("expected u64", "expected a non-negative integer"),
     }
 }
 
