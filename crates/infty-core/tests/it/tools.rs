@@ -710,6 +710,10 @@ async fn write_file_creates_and_replaces_atomically() {
         ),
         ("write_file", json!({"path": "a/b", "content": "x"})),
         ("write_file", json!({"path": "a/b/c.txt/d", "content": "x"})),
+        (
+            "write_file",
+            json!({"path": "a/b/c.txt/d/e", "content": "x"}),
+        ),
         ("write_file", json!({"path": "empty.txt", "content": ""})),
     ];
     let out = world.transcript(&tools, &calls).await;
