@@ -133,6 +133,15 @@ fn tool_sets_are_shareable() {
 }
 
 #[test]
+fn debug_output_hides_the_environment() {
+    let world = World::new();
+    let shown = format!("{:?}", world.tools());
+    assert!(!shown.contains("sk-fake"), "{shown}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("8 variables"), "{shown}");
+}
+
+#[test]
 fn tool_names_round_trip() {
     let cases = [
         (ToolName::Shell, "shell"),
