@@ -8,10 +8,11 @@
 //! a fenced block is found like any other, whatever the fence says or how lines end.
 //!
 //! Why this stays linear: a failing attempt only reads as far as its JSON stays valid, and
-//! [`MAX_DEPTH`] bounds how many attempts can be nested around any byte. Before the
-//! attempts, one structural pass ([`hopeless_starts`]) marks the `{`s that provably cannot
-//! open a valid object (never closed, or nested too deep); those are not attempted, which
-//! makes walls of `{"a":` or `{"a":[` cost one pass instead of one parse per brace.
+//! [`MAX_DEPTH`] bounds how many attempts can be nested around any byte. Once a reply has
+//! failed [`FAILURES_BEFORE_STRUCTURAL_PASS`] attempts, a structural pass
+//! ([`hopeless_starts`]) marks the `{`s that provably cannot open a valid object (never
+//! closed, closed by a mismatched bracket, or nested too deep); those are not attempted,
+//! which makes walls of `{"a":` or `{"a":[` cost a few passes instead of a parse per brace.
 //! This module must never judge what a candidate means; it only finds them.
 
 use serde_json::Deserializer;

@@ -263,6 +263,9 @@ pub(crate) fn write_file(
         });
     }
     if let Some(parent) = resolved.real.parent() {
+        if let Some(blocker) = file_in_the_way(&resolved, parent) {
+            return Err(ToolError::NotAFolder { path: blocker });
+        }
         fs::create_dir_all(parent).map_err(io_error("create the folders of", raw))?;
     }
     write_atomically(&resolved.real, args.content.as_bytes()).map_err(io_error("write", raw))?;
@@ -276,6 +279,23 @@ pub(crate) fn write_file(
         resolved.display,
         args.content.len()
     )))
+}
+
+/// The nearest existing ancestor of `parent`, named as the model would, when it is not a
+/// folder (so the file cannot be created below it).
+fn file_in_the_way(resolved: &Resolved, parent: &Utf8Path) -> Option<String> {
+    let (depth, existing) = parent
+        .ancestors()
+        .enumerate()
+        .find(|(_, ancestor)| ancestor.exists())?;
+    if existing.is_dir() {
+        return None;
+    }
+    // `display` names `real`; `parent` is one level up, `existing` `depth` more.
+    Utf8Path::new(&resolved.display)
+        .ancestors()
+        .nth(depth + 1)
+        .map(|name| name.to_string())
 }
 
 pub(crate) fn edit_file(

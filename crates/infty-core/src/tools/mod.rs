@@ -396,13 +396,30 @@ pub struct ToolSet {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
     context: ToolContext,
     policy: ToolPolicy,
     /// The environment `shell` starts from (before secrets are stripped); `None` means the
     /// current process's environment, read at each call.
     base_env: Option<Vec<(OsString, OsString)>>,
+}
+
+impl fmt::Debug for Inner {
+    /// Names how many variables the base environment holds, never their values: it may
+    /// hold the very secrets `shell` strips.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ToolSet")
+            .field("context", &self.context)
+            .field("policy", &self.policy)
+            .field(
+                "base_env",
+                &self
+                    .base_env
+                    .as_ref()
+                    .map(|env| format!("{} variables", env.len())),
+            )
+            .finish()
+    }
 }
 
 impl ToolSet {

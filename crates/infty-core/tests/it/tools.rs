@@ -133,6 +133,15 @@ fn tool_sets_are_shareable() {
 }
 
 #[test]
+fn debug_output_hides_the_environment() {
+    let world = World::new();
+    let shown = format!("{:?}", world.tools());
+    assert!(!shown.contains("sk-fake"), "{shown}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("8 variables"), "{shown}");
+}
+
+#[test]
 fn tool_names_round_trip() {
     let cases = [
         (ToolName::Shell, "shell"),
@@ -710,6 +719,10 @@ async fn write_file_creates_and_replaces_atomically() {
         ),
         ("write_file", json!({"path": "a/b", "content": "x"})),
         ("write_file", json!({"path": "a/b/c.txt/d", "content": "x"})),
+        (
+            "write_file",
+            json!({"path": "a/b/c.txt/d/e", "content": "x"}),
+        ),
         ("write_file", json!({"path": "empty.txt", "content": ""})),
     ];
     let out = world.transcript(&tools, &calls).await;
