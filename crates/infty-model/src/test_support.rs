@@ -535,7 +535,9 @@ fn lock(script: &Mutex<Script>) -> MutexGuard<'_, Script> {
 pub struct ScriptedServer {
     server: mockito::ServerGuard,
     script: Arc<Mutex<Script>>,
+    router: Arc<Router>,
     _mock: mockito::Mock,
+    stalls: Vec<mockito::Mock>,
 }
 
 impl std::fmt::Debug for ScriptedServer {
@@ -564,9 +566,14 @@ impl ScriptedServer {
         // mockito calls the status callback, then the header callbacks in order, then the
         // body callback, all under its state lock: the status callback picks the reply.
         let status_script = Arc::clone(&script);
+        let main_router = Arc::clone(&router);
+        // `expect_at_least(0)`: this mock never claims priority, so a stall mock that still
+        // expects its hit always wins the request it matches.
         let mut mock = server
             .mock("POST", mockito::Matcher::Any)
+            .expect_at_least(0)
             .with_status_code_from_request(move |request| {
+                let router = &main_router;
                 let bytes = request.body().cloned().unwrap_or_default();
                 let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
                 let route = router(&body);
@@ -617,8 +624,51 @@ impl ScriptedServer {
         Self {
             server,
             script,
+            router,
             _mock: mock,
+            stalls: Vec::new(),
         }
+    }
+
+    /// Makes the first request for `route` once its queue is empty hang: the server sends `partial_body` (for example
+    /// the first events of an SSE stream) with status 200, then stays silent for `silence`
+    /// without ending the response. For tests that kill a client mid-stream. The stalled
+    /// request is recorded like any other; the route's queue is left untouched.
+    pub fn stall_next(&mut self, route: &str, partial_body: String, silence: Duration) {
+        let armed = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let router = Arc::clone(&self.router);
+        let script = Arc::clone(&self.script);
+        let wanted = route.to_owned();
+        let mock = self
+            .server
+            .mock("POST", mockito::Matcher::Any)
+            .match_request(move |request| {
+                let bytes = request.body().cloned().unwrap_or_default();
+                let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                let route = router(&body);
+                let mut script = lock(&script);
+                let queued = script.queues.get(&route).is_some_and(|queue| !queue.is_empty());
+                if route != wanted
+                    || queued
+                    || !armed.swap(false, std::sync::atomic::Ordering::SeqCst)
+                {
+                    return false;
+                }
+                script.requests.push((route, body));
+                true
+            })
+            .expect(1)
+            .with_status(200)
+            .with_header("content-type", "text/event-stream")
+            .with_chunked_body(move |writer| {
+                use std::io::Write as _;
+                writer.write_all(partial_body.as_bytes())?;
+                writer.flush()?;
+                std::thread::sleep(silence);
+                Ok(())
+            })
+            .create();
+        self.stalls.push(mock);
     }
 
     /// The base URL to configure a provider with: `http://127.0.0.1:PORT/v1`.

@@ -248,3 +248,192 @@ fn an_exhausted_budget_can_be_raised_on_resume() {
     assert_eq!(run["status"], "succeeded");
     assert_eq!(run["options"]["budgets"]["max_solver_turns"], 5);
 }
+
+/// Where a run is killed, and the replies it needs to finish after the resume.
+struct KillPoint {
+    name: &'static str,
+    /// Scripts the run up to the stall (the stalled request must be the last one made).
+    before: fn(&mut World),
+    /// The event kind (and count) that shows the stalled request was made.
+    wait_for: (&'static str, usize),
+    /// Scripts the rest of the run, answered after the resume.
+    after: fn(&World),
+}
+
+fn stalled_text(text: &str) -> String {
+    infty_model::test_support::ResponsesSse::new("resp_stalled")
+        .text(text)
+        .build_without_terminal()
+}
+
+const SILENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn kill_points() -> Vec<KillPoint> {
+    vec![
+        KillPoint {
+            name: "mid_stream_of_the_solver",
+            before: |world| {
+                let text = r#"{"type":"final_delivery","deliverable_path":"deliverable/a.txt"#;
+                world
+                    .server
+                    .stall_next("solver", stalled_text(text), SILENCE);
+            },
+            wait_for: ("objective_posted", 1),
+            after: |world| {
+                world.call(
+                    "solver",
+                    "call_write",
+                    "write_file",
+                    &json!({"path": "deliverable/a.txt", "content": "a"}),
+                );
+                world.say(
+                    "solver",
+                    r#"{"type":"final_delivery","deliverable_path":"deliverable/a.txt","summary":null}"#,
+                );
+                world.say("verifier-1", PASS);
+            },
+        },
+        KillPoint {
+            name: "after_a_tool_executed",
+            before: |world| {
+                world.call(
+                    "solver",
+                    "call_count",
+                    "shell",
+                    &json!({"command": "echo ran >> artifacts/marker.txt", "timeout_ms": null, "workdir": null}),
+                );
+                world
+                    .server
+                    .stall_next("solver", stalled_text("thinking"), SILENCE);
+            },
+            wait_for: ("tool_call_finished", 1),
+            after: |world| {
+                world.say("solver", DELIVER_MARKER);
+                world.say("verifier-1", PASS);
+            },
+        },
+        KillPoint {
+            name: "while_the_director_answers",
+            before: |world| {
+                world.say(
+                    "solver",
+                    r#"{"type":"direction_request","prompt":"Which file?"}"#,
+                );
+                world
+                    .server
+                    .stall_next("director", stalled_text("{\"directive\":"), SILENCE);
+            },
+            wait_for: ("direction_requested", 1),
+            after: |world| {
+                world.say(
+                    "director",
+                    r#"{"directive":"Write a.txt.","rationale":null}"#,
+                );
+                world.call(
+                    "solver",
+                    "call_write",
+                    "write_file",
+                    &json!({"path": "deliverable/a.txt", "content": "a"}),
+                );
+                world.say(
+                    "solver",
+                    r#"{"type":"final_delivery","deliverable_path":"deliverable/a.txt","summary":null}"#,
+                );
+                world.say("verifier-1", PASS);
+            },
+        },
+        KillPoint {
+            name: "during_verification",
+            before: |world| {
+                world.call(
+                    "solver",
+                    "call_write",
+                    "write_file",
+                    &json!({"path": "deliverable/a.txt", "content": "a"}),
+                );
+                world.say(
+                    "solver",
+                    r#"{"type":"final_delivery","deliverable_path":"deliverable/a.txt","summary":null}"#,
+                );
+                world
+                    .server
+                    .stall_next("verifier-1", stalled_text("{\"verdict\":"), SILENCE);
+            },
+            wait_for: ("verification_started", 1),
+            after: |world| world.say("verifier-1", PASS),
+        },
+    ]
+}
+
+#[test]
+fn sigkill_at_each_point_then_resume_succeeds_with_nothing_lost_or_done_twice() {
+    for point in kill_points() {
+        let mut world = World::new();
+        (point.before)(&mut world);
+        let run_id = point.name.replace('_', "-");
+        let mut child = world.spawn_create(&run_id, "Write deliverable/a.txt.", &[]);
+        let (kind, count) = point.wait_for;
+        world.wait_for_event(&run_id, |e| is_kind(e, kind));
+        // The stalled request is the last one; wait until the server has seen it.
+        let expected = world.server.requests().len().max(count);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while world.server.remaining().values().sum::<usize>() > 0
+            || world.server.requests().len() < expected
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{}: the stalled request never came",
+                point.name
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(
+            world.run_json(&run_id)["status"],
+            "running",
+            "{}",
+            point.name
+        );
+
+        (point.after)(&world);
+        world.resume(&run_id, &[]).success();
+        let run = world.run_json(&run_id);
+        assert_eq!(run["status"], "succeeded", "{}", point.name);
+        assert!(
+            marker_lines(&world, &run_id) <= 1,
+            "{}: a tool ran twice",
+            point.name
+        );
+        assert_eq!(
+            world.server.remaining().values().sum::<usize>(),
+            0,
+            "{}: unused replies",
+            point.name
+        );
+
+        let kinds = world.journal_kinds(&run_id);
+        insta::assert_debug_snapshot!(point.name, kinds);
+        let rollout =
+            std::fs::read_to_string(world.run_dir(&run_id).join("rollouts/solver.jsonl")).unwrap();
+        let entries: Vec<String> = rollout
+            .lines()
+            .map(|line| {
+                let value: Value = serde_json::from_str(line).unwrap();
+                match value["entry"].as_str().unwrap() {
+                    "item" => format!(
+                        "item {} {}",
+                        value["item"]["type"].as_str().unwrap_or("?"),
+                        value["item"]["role"]
+                            .as_str()
+                            .or(value["item"]["name"].as_str())
+                            .unwrap_or("")
+                    ),
+                    other => other.to_string(),
+                }
+            })
+            .collect();
+        insta::assert_debug_snapshot!(format!("{}_solver_rollout", point.name), entries);
+    }
+}
