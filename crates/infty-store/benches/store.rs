@@ -55,8 +55,14 @@ fn listing(c: &mut Criterion) {
     let (_guard, root) = utf8_tempdir();
     populate(&root, 10_000);
     assert_eq!(list_runs(&root).unwrap().runs.len(), 10_000);
-    c.bench_function("list_runs/10000", |b| {
-        b.iter(|| black_box(list_runs(&root).unwrap()))
+    let mut group = c.benchmark_group("list_runs");
+    group.sample_size(20);
+    group.bench_function("10000", |b| b.iter(|| black_box(list_runs(&root).unwrap())));
+    group.finish();
+    // The per-run cost the listing pays (read + parse one run.json).
+    let one = root.join("run-000001");
+    c.bench_function("run_store/open", |b| {
+        b.iter(|| black_box(RunStore::open(&one).unwrap()))
     });
 }
 

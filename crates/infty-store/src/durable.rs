@@ -56,6 +56,49 @@ pub(crate) fn write_atomic_via<W: DurableWrite>(
     contents: &[u8],
     wrap: impl FnOnce(File) -> W,
 ) -> Result<(), StoreError> {
+    let temp = write_temp(path, contents, wrap)?;
+    if let Err(e) = fs::rename(&temp, path) {
+        let _ = fs::remove_file(&temp);
+        return Err(StoreError::io("replace", path, e));
+    }
+    sync_dir(parent_dir(path))
+}
+
+/// Creates `path` with `contents` atomically, only if it does not exist yet, even when
+/// another process tries at the same moment. Returns `false` (writing nothing) if it
+/// existed.
+pub(crate) fn create_atomic(path: &Utf8Path, contents: &[u8]) -> Result<bool, StoreError> {
+    let temp = write_temp(path, contents, |file| file)?;
+    // A hard link, unlike a rename, refuses to replace: the first creator wins.
+    let created = match fs::hard_link(&temp, path) {
+        Ok(()) => true,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+        // File systems without hard links: check, then rename (a narrow race remains).
+        Err(_) if path.exists() => false,
+        Err(_) => match fs::rename(&temp, path) {
+            Ok(()) => true,
+            Err(e) => {
+                let _ = fs::remove_file(&temp);
+                return Err(StoreError::io("create", path, e));
+            }
+        },
+    };
+    match fs::remove_file(&temp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(StoreError::io("remove", &temp, e)),
+    }
+    sync_dir(parent_dir(path))?;
+    Ok(created)
+}
+
+/// Writes `contents` to a fresh temp file beside `path` and makes it durable; on failure
+/// the temp file is removed and the error names `path`.
+fn write_temp<W: DurableWrite>(
+    path: &Utf8Path,
+    contents: &[u8],
+    wrap: impl FnOnce(File) -> W,
+) -> Result<Utf8PathBuf, StoreError> {
     let dir = parent_dir(path);
     let file_name = path.file_name().unwrap_or("file");
     let temp = dir.join(temp_name(file_name));
@@ -75,16 +118,14 @@ pub(crate) fn write_atomic_via<W: DurableWrite>(
                 .map_err(|e| StoreError::io("sync", path, e))
         });
     drop(writer);
-    if let Err(e) = written {
-        // Best effort: the write already failed, and the temp name is recognisable anyway.
-        let _ = fs::remove_file(&temp);
-        return Err(e);
+    match written {
+        Ok(()) => Ok(temp),
+        Err(e) => {
+            // Best effort: the write already failed, and the temp name is recognisable anyway.
+            let _ = fs::remove_file(&temp);
+            Err(e)
+        }
     }
-    if let Err(e) = fs::rename(&temp, path) {
-        let _ = fs::remove_file(&temp);
-        return Err(StoreError::io("replace", path, e));
-    }
-    sync_dir(dir)
 }
 
 /// Makes a rename or a creation inside `dir` durable.
@@ -228,6 +269,16 @@ pub(crate) mod tests {
         .unwrap_err();
         assert_eq!(err.to_string(), format!("cannot write {path}"));
         assert_eq!(fs::read_to_string(&path).unwrap(), "old content");
+        assert_eq!(names(&dir), ["run.json"]);
+    }
+
+    #[test]
+    fn create_only_once() {
+        let (_guard, dir) = utf8_tempdir();
+        let path = dir.join("run.json");
+        assert!(create_atomic(&path, b"first").unwrap());
+        assert!(!create_atomic(&path, b"second").unwrap());
+        assert_eq!(fs::read_to_string(&path).unwrap(), "first");
         assert_eq!(names(&dir), ["run.json"]);
     }
 

@@ -76,21 +76,7 @@ impl RunMetadata {
 
     /// Refuses values that look like secrets: `run.json` is meant to be shared and audited.
     pub fn check_no_secrets(&self) -> Result<(), StoreError> {
-        if let Some(name) = &self.options.provider.api_key_env
-            && !is_env_var_name(name)
-        {
-            return Err(StoreError::SecretRefused {
-                field: "options.provider.api_key_env",
-                reason: "it must be the NAME of an environment variable (letters, digits, `_`), not a key",
-            });
-        }
-        if url_has_userinfo(&self.options.provider.base_url) {
-            return Err(StoreError::SecretRefused {
-                field: "options.provider.base_url",
-                reason: "it carries credentials before `@`",
-            });
-        }
-        Ok(())
+        self.options.check_no_secrets()
     }
 }
 
@@ -304,6 +290,25 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
+    /// Refuses values that look like secrets: `run.json` is meant to be shared and audited.
+    pub fn check_no_secrets(&self) -> Result<(), StoreError> {
+        if let Some(name) = &self.provider.api_key_env
+            && !is_env_var_name(name)
+        {
+            return Err(StoreError::SecretRefused {
+                field: "options.provider.api_key_env",
+                reason: "it must be the NAME of an environment variable (letters, digits, `_`), not a key",
+            });
+        }
+        if url_has_userinfo(&self.provider.base_url) {
+            return Err(StoreError::SecretRefused {
+                field: "options.provider.base_url",
+                reason: "it carries credentials before `@`",
+            });
+        }
+        Ok(())
+    }
+
     /// Default for [`RunOptions::max_invalid_signals`].
     pub const DEFAULT_MAX_INVALID_SIGNALS: u32 = 3;
     /// Default for [`RunOptions::max_tool_steps`].

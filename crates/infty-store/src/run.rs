@@ -80,6 +80,7 @@ impl RunStore {
         if let Some(id) = run_id {
             validate_run_id(id)?;
         }
+        init.options.check_no_secrets()?;
         let mut seen = Vec::new();
         for role in &init.roles {
             validate_role(&role.role)?;
@@ -127,7 +128,6 @@ impl RunStore {
             outcome: None,
             error: None,
         };
-        meta.check_no_secrets()?;
         for sub in RUN_SUBDIRS {
             let path = dir.join(sub);
             fs::create_dir_all(&path).map_err(|e| StoreError::io("create folder", &path, e))?;
@@ -138,11 +138,17 @@ impl RunStore {
             .append(true)
             .open(&events)
             .map_err(|e| StoreError::io("create", &events, e))?;
-        let store = RunStore { dir, meta };
-        // run.json comes last: a folder with run.json is a complete run.
-        store.write_metadata(&store.meta)?;
+        // run.json comes last: a folder with run.json is a complete run. Created only if
+        // absent, so two processes racing for the same id cannot both win.
+        let path = dir.join(RUN_JSON);
+        if !durable::create_atomic(&path, &render_metadata(&meta, &path)?)? {
+            return Err(StoreError::AlreadyExists {
+                run_id: meta.run_id,
+                path: dir,
+            });
+        }
         durable::sync_dir(runs_root)?;
-        Ok(store)
+        Ok(RunStore { dir, meta })
     }
 
     /// Opens the run folder `run_dir`: reads `run.json` and checks its schema version.
@@ -253,7 +259,7 @@ impl RunStore {
     }
 
     /// Takes the run's exclusive lock for as long as the returned guard lives. Fails with
-    /// "run <id> is being driven by pid <n>" while another live process holds it; a lock
+    /// `run <id> is being driven by pid <n>` while another live process holds it; a lock
     /// left by a crashed process is no obstacle. Holding the lock, it also removes temp
     /// files that crashed atomic writes left behind.
     pub fn lock(&self) -> Result<RunLock, StoreError> {
@@ -366,15 +372,19 @@ impl RunStore {
 
     fn write_metadata(&self, meta: &RunMetadata) -> Result<(), StoreError> {
         let path = self.dir.join(RUN_JSON);
-        let mut bytes =
-            serde_json::to_vec_pretty(meta).map_err(|e| StoreError::Unserializable {
-                what: "run metadata",
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
-        bytes.push(b'\n');
-        write_atomic(&path, &bytes)
+        write_atomic(&path, &render_metadata(meta, &path)?)
     }
+}
+
+/// `run.json` as written: pretty, for the people who read it, with a final newline.
+fn render_metadata(meta: &RunMetadata, path: &Utf8Path) -> Result<Vec<u8>, StoreError> {
+    let mut bytes = serde_json::to_vec_pretty(meta).map_err(|e| StoreError::Unserializable {
+        what: "run metadata",
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    bytes.push(b'\n');
+    Ok(bytes)
 }
 
 fn create_fresh_dir(runs_root: &Utf8Path) -> Result<(String, Utf8PathBuf), StoreError> {

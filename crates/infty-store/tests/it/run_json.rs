@@ -226,7 +226,10 @@ fn secrets_are_refused_and_nothing_is_written() {
             ..
         }
     ));
-    assert!(!s.path.join("r2/run.json").exists());
+    assert!(
+        !s.path.join("r2").exists(),
+        "a refused run leaves no folder"
+    );
 }
 
 #[test]
@@ -270,6 +273,30 @@ fn create_refusals() {
         assert_eq!(err.to_string(), message);
     }
     assert!(!s.path.join("d").exists());
+}
+
+#[test]
+fn racing_creators_of_one_id_have_one_winner() {
+    let s = scratch();
+    let results: Vec<bool> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| RunStore::create(&s.path, Some("contested"), sample_init())))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| match w.join().unwrap() {
+                Ok(_) => true,
+                Err(StoreError::AlreadyExists { .. }) => false,
+                Err(e) => panic!("unexpected error: {e}"),
+            })
+            .collect()
+    });
+    assert_eq!(results.iter().filter(|won| **won).count(), 1, "{results:?}");
+    assert!(
+        entries(&s.path.join("contested"))
+            .iter()
+            .all(|n| !n.contains(".tmp-"))
+    );
 }
 
 #[test]
