@@ -647,7 +647,10 @@ impl ScriptedServer {
                 let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
                 let route = router(&body);
                 let mut script = lock(&script);
-                let queued = script.queues.get(&route).is_some_and(|queue| !queue.is_empty());
+                let queued = script
+                    .queues
+                    .get(&route)
+                    .is_some_and(|queue| !queue.is_empty());
                 if route != wanted
                     || queued
                     || !armed.swap(false, std::sync::atomic::Ordering::SeqCst)

@@ -5,4 +5,5 @@ mod harness;
 
 mod create;
 mod errors;
+mod policies;
 mod resume;
