@@ -163,8 +163,8 @@ fn messages(request: &ModelRequest) -> Vec<Value> {
 
 #[derive(Deserialize)]
 struct Chunk<'a> {
-    #[serde(default)]
-    id: Option<String>,
+    #[serde(default, borrow)]
+    id: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     choices: Option<Vec<Choice<'a>>>,
     #[serde(default)]
@@ -187,8 +187,8 @@ struct Choice<'a> {
     index: Option<u64>,
     #[serde(default, borrow)]
     delta: Option<Delta<'a>>,
-    #[serde(default)]
-    finish_reason: Option<String>,
+    #[serde(default, borrow)]
+    finish_reason: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -409,7 +409,7 @@ impl Decoder for ChatDecoder {
             return Err(WireFailure::Provider(error));
         }
         if self.response_id.is_none()
-            && let Some(id) = chunk.id.filter(|id| !id.is_empty())
+            && let Some(id) = chunk.id.filter(|id| !id.is_empty()).map(Cow::into_owned)
         {
             events(StreamEvent::Created {
                 response_id: id.clone(),
@@ -448,7 +448,7 @@ impl Decoder for ChatDecoder {
                         ..ProviderError::default()
                     }));
                 }
-                self.finish_reason = Some(reason);
+                self.finish_reason = Some(reason.into_owned());
             }
         }
         if let Some(usage) = chunk.usage {
