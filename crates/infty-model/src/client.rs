@@ -16,7 +16,7 @@ use futures::{FutureExt, TryStreamExt};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 use crate::error::{ModelError, display_url};
-use crate::provider::ProviderConfig;
+use crate::provider::{ProviderConfig, is_sensitive_header};
 use crate::request::ModelRequest;
 use crate::response::{ModelResponse, StreamEvent};
 use crate::retry::{self, FailureContext, ProviderError};
@@ -26,6 +26,9 @@ use crate::wire::{self, AnyDecoder, WireFailure};
 /// The seam the orchestrator calls, so tests and benchmarks can plug in an in-process model.
 pub trait ModelApi: Send + Sync {
     /// Runs one model call to completion, reporting progress through `events`.
+    ///
+    /// [`ModelClient`]'s future must run inside a tokio runtime with time enabled (it uses
+    /// tokio timers for idle timeouts and backoff).
     fn complete<'a>(
         &'a self,
         request: &'a ModelRequest,
@@ -122,12 +125,13 @@ impl ModelClient {
                     provider.name
                 ))
             })?;
-            let header_value = HeaderValue::try_from(value.as_str()).map_err(|_| {
+            let mut header_value = HeaderValue::try_from(value.as_str()).map_err(|_| {
                 ModelError::Config(format!(
                     "value of header `{name}` of provider {} is invalid",
                     provider.name
                 ))
             })?;
+            header_value.set_sensitive(is_sensitive_header(name));
             headers.insert(header_name, header_value);
         }
         let http = reqwest::Client::builder()
@@ -258,6 +262,7 @@ impl ModelClient {
                 Ok(Ok(text)) => text,
                 _ => String::new(),
             };
+            let text = self.scrub(text);
             let error = if text.trim().is_empty() {
                 ProviderError {
                     message: status
@@ -291,7 +296,8 @@ impl ModelClient {
                         message,
                         request_id: request_id.clone(),
                     },
-                    WireFailure::Provider(error) => {
+                    WireFailure::Provider(mut error) => {
+                        error.message = self.scrub(error.message);
                         let context = FailureContext {
                             url,
                             request_id: request_id.as_deref(),
@@ -302,6 +308,18 @@ impl ModelClient {
                 };
                 (err, Phase::Stream)
             })
+    }
+}
+
+impl ModelClient {
+    /// Removes the API key from text a server sent back (some echo it in auth errors).
+    fn scrub(&self, text: String) -> String {
+        match &self.provider.api_key {
+            Some(key) if !key.expose().is_empty() && text.contains(key.expose()) => {
+                text.replace(key.expose(), "[redacted]")
+            }
+            _ => text,
+        }
     }
 }
 

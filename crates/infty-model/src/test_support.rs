@@ -468,12 +468,11 @@ pub struct ScriptedReply {
 }
 
 /// Header names a [`ScriptedServer`] can send (mockito needs them declared up front).
-pub const SCRIPTED_HEADER_NAMES: [&str; 6] = [
+pub const SCRIPTED_HEADER_NAMES: [&str; 5] = [
     "content-type",
     "retry-after",
     "retry-after-ms",
     "x-request-id",
-    "x-should-retry",
     "x-generation-id",
 ];
 
