@@ -283,31 +283,47 @@ impl ModelClient {
             return Err((err, Phase::Request));
         }
         tracing::debug!(provider = %provider.name, request_id = ?request_id, "streaming response");
-        let bytes = response
-            .bytes_stream()
-            .map_err(|err| error_chain(&err.without_url()));
-        let decoder = AnyDecoder::new(provider.wire_api);
-        decode_stream(bytes, decoder, provider.idle_timeout, events)
-            .await
-            .map_err(|failure| {
-                let err = match failure {
-                    WireFailure::Interrupted(message) => ModelError::StreamInterrupted {
-                        url: url.to_owned(),
-                        message,
-                        request_id: request_id.clone(),
-                    },
-                    WireFailure::Provider(mut error) => {
-                        error.message = self.scrub(error.message);
-                        let context = FailureContext {
-                            url,
-                            request_id: request_id.as_deref(),
-                            header_delay: None,
-                        };
-                        retry::classify(None, error, &context)
-                    }
-                };
-                (err, Phase::Stream)
-            })
+        let is_json = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().starts_with("application/json"));
+        let decoded = if is_json {
+            // A server (or proxy) that ignored `stream: true` sends the whole response at once.
+            match tokio::time::timeout(provider.idle_timeout, response.text()).await {
+                Ok(Ok(text)) => wire::decode_whole(provider.wire_api, &text, events),
+                Ok(Err(err)) => Err(WireFailure::Interrupted(error_chain(&err.without_url()))),
+                Err(_) => Err(WireFailure::Interrupted(format!(
+                    "no complete body within {} ms",
+                    provider.idle_timeout.as_millis()
+                ))),
+            }
+        } else {
+            let bytes = response
+                .bytes_stream()
+                .map_err(|err| error_chain(&err.without_url()));
+            let decoder = AnyDecoder::new(provider.wire_api);
+            decode_stream(bytes, decoder, provider.idle_timeout, events).await
+        };
+        decoded.map_err(|failure| {
+            let err = match failure {
+                WireFailure::Interrupted(message) => ModelError::StreamInterrupted {
+                    url: url.to_owned(),
+                    message,
+                    request_id: request_id.clone(),
+                },
+                WireFailure::Provider(mut error) => {
+                    error.message = self.scrub(error.message);
+                    let context = FailureContext {
+                        url,
+                        request_id: request_id.as_deref(),
+                        header_delay: None,
+                    };
+                    retry::classify(None, error, &context)
+                }
+            };
+            (err, Phase::Stream)
+        })
     }
 }
 

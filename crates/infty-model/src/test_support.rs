@@ -495,6 +495,11 @@ impl ScriptedReply {
         }
     }
 
+    /// A 200 reply with a whole JSON body, as from a server that ignores `stream: true`.
+    pub fn json(json_body: &str) -> Self {
+        Self::error(200, json_body)
+    }
+
     /// Adds (or replaces) a header.
     pub fn with_header(mut self, key: &str, value: &str) -> Self {
         let key = key.to_ascii_lowercase();

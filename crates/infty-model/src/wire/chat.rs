@@ -161,6 +161,27 @@ fn messages(request: &ModelRequest) -> Vec<Value> {
     messages
 }
 
+/// The chunk a streaming server would have sent for a complete `chat.completion`: each
+/// choice's `message` becomes its `delta`.
+pub(crate) fn whole_as_chunks(mut completion: Value) -> Vec<Value> {
+    if let Some(Value::Array(choices)) = completion.get_mut("choices") {
+        for choice in choices {
+            if let Some(message) = choice.get_mut("message").map(Value::take) {
+                choice["delta"] = message;
+            }
+            // Whole tool calls carry no index: number them in order.
+            if let Some(Value::Array(calls)) = choice.pointer_mut("/delta/tool_calls") {
+                for (index, call) in calls.iter_mut().enumerate() {
+                    if call.get("index").is_none() {
+                        call["index"] = json!(index);
+                    }
+                }
+            }
+        }
+    }
+    vec![completion]
+}
+
 #[derive(Deserialize)]
 struct Chunk<'a> {
     #[serde(default, borrow)]
