@@ -16,7 +16,7 @@ use futures::{FutureExt, TryStreamExt};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 use crate::error::{ModelError, display_url};
-use crate::provider::ProviderConfig;
+use crate::provider::{ProviderConfig, is_sensitive_header};
 use crate::request::ModelRequest;
 use crate::response::{ModelResponse, StreamEvent};
 use crate::retry::{self, FailureContext, ProviderError};
@@ -26,6 +26,9 @@ use crate::wire::{self, AnyDecoder, WireFailure};
 /// The seam the orchestrator calls, so tests and benchmarks can plug in an in-process model.
 pub trait ModelApi: Send + Sync {
     /// Runs one model call to completion, reporting progress through `events`.
+    ///
+    /// [`ModelClient`]'s future must run inside a tokio runtime with time enabled (it uses
+    /// tokio timers for idle timeouts and backoff).
     fn complete<'a>(
         &'a self,
         request: &'a ModelRequest,
@@ -122,12 +125,13 @@ impl ModelClient {
                     provider.name
                 ))
             })?;
-            let header_value = HeaderValue::try_from(value.as_str()).map_err(|_| {
+            let mut header_value = HeaderValue::try_from(value.as_str()).map_err(|_| {
                 ModelError::Config(format!(
                     "value of header `{name}` of provider {} is invalid",
                     provider.name
                 ))
             })?;
+            header_value.set_sensitive(is_sensitive_header(name));
             headers.insert(header_name, header_value);
         }
         let http = reqwest::Client::builder()
@@ -258,6 +262,7 @@ impl ModelClient {
                 Ok(Ok(text)) => text,
                 _ => String::new(),
             };
+            let text = self.scrub(text);
             let error = if text.trim().is_empty() {
                 ProviderError {
                     message: status
@@ -278,30 +283,59 @@ impl ModelClient {
             return Err((err, Phase::Request));
         }
         tracing::debug!(provider = %provider.name, request_id = ?request_id, "streaming response");
-        let bytes = response
-            .bytes_stream()
-            .map_err(|err| error_chain(&err.without_url()));
-        let decoder = AnyDecoder::new(provider.wire_api);
-        decode_stream(bytes, decoder, provider.idle_timeout, events)
-            .await
-            .map_err(|failure| {
-                let err = match failure {
-                    WireFailure::Interrupted(message) => ModelError::StreamInterrupted {
-                        url: url.to_owned(),
-                        message,
-                        request_id: request_id.clone(),
-                    },
-                    WireFailure::Provider(error) => {
-                        let context = FailureContext {
-                            url,
-                            request_id: request_id.as_deref(),
-                            header_delay: None,
-                        };
-                        retry::classify(None, error, &context)
-                    }
-                };
-                (err, Phase::Stream)
-            })
+        let is_json = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().starts_with("application/json"));
+        let decoded = if is_json {
+            // A server (or proxy) that ignored `stream: true` sends the whole response at once.
+            match tokio::time::timeout(provider.idle_timeout, response.text()).await {
+                Ok(Ok(text)) => wire::decode_whole(provider.wire_api, &text, events),
+                Ok(Err(err)) => Err(WireFailure::Interrupted(error_chain(&err.without_url()))),
+                Err(_) => Err(WireFailure::Interrupted(format!(
+                    "no complete body within {} ms",
+                    provider.idle_timeout.as_millis()
+                ))),
+            }
+        } else {
+            let bytes = response
+                .bytes_stream()
+                .map_err(|err| error_chain(&err.without_url()));
+            let decoder = AnyDecoder::new(provider.wire_api);
+            decode_stream(bytes, decoder, provider.idle_timeout, events).await
+        };
+        decoded.map_err(|failure| {
+            let err = match failure {
+                WireFailure::Interrupted(message) => ModelError::StreamInterrupted {
+                    url: url.to_owned(),
+                    message,
+                    request_id: request_id.clone(),
+                },
+                WireFailure::Provider(mut error) => {
+                    error.message = self.scrub(error.message);
+                    let context = FailureContext {
+                        url,
+                        request_id: request_id.as_deref(),
+                        header_delay: None,
+                    };
+                    retry::classify(None, error, &context)
+                }
+            };
+            (err, Phase::Stream)
+        })
+    }
+}
+
+impl ModelClient {
+    /// Removes the API key from text a server sent back (some echo it in auth errors).
+    fn scrub(&self, text: String) -> String {
+        match &self.provider.api_key {
+            Some(key) if !key.expose().is_empty() && text.contains(key.expose()) => {
+                text.replace(key.expose(), "[redacted]")
+            }
+            _ => text,
+        }
     }
 }
 

@@ -175,7 +175,10 @@ impl Default for Capabilities {
 }
 
 /// One model provider: endpoint, credentials, timeouts, retry budget, capabilities.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// `Debug` shows the key as `[redacted]`, and the values of headers whose names suggest a
+/// secret (`authorization`, `*key*`, `*token*`, `*secret*`, ...) likewise.
+#[derive(Clone, PartialEq)]
 pub struct ProviderConfig {
     /// Short name shown in messages (`openai`, `ollama`, ...).
     pub name: String,
@@ -197,6 +200,50 @@ pub struct ProviderConfig {
     pub retry: RetryPolicy,
     /// What the provider accepts.
     pub capabilities: Capabilities,
+}
+
+/// True for header names that usually carry a credential.
+pub(crate) fn is_sensitive_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "authorization",
+        "key",
+        "token",
+        "secret",
+        "password",
+        "cookie",
+    ]
+    .iter()
+    .any(|needle| name.contains(needle))
+}
+
+impl fmt::Debug for ProviderConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                let shown = if is_sensitive_header(name) {
+                    "[redacted]"
+                } else {
+                    value.as_str()
+                };
+                (name.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("ProviderConfig")
+            .field("name", &self.name)
+            .field("base_url", &self.base_url)
+            .field("wire_api", &self.wire_api)
+            .field("api_key_env", &self.api_key_env)
+            .field("api_key", &self.api_key)
+            .field("headers", &headers)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("retry", &self.retry)
+            .field("capabilities", &self.capabilities)
+            .finish()
+    }
 }
 
 /// Names accepted by [`ProviderConfig::preset`].
@@ -410,7 +457,13 @@ mod tests {
         assert_eq!(format!("{key} {key:?}"), "[redacted] [redacted]");
         let mut config = ProviderConfig::openai();
         config.api_key = Some(key);
-        assert!(!format!("{config:?}").contains("sk-secret"));
+        config.headers = vec![
+            ("X-Api-Key".into(), "sk-secret".into()),
+            ("X-Title".into(), "infty".into()),
+        ];
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("sk-secret"), "{shown}");
+        assert!(shown.contains("\"X-Title\", \"infty\""), "{shown}");
     }
 
     #[test]

@@ -30,6 +30,23 @@ impl Display for ChunkError {
     }
 }
 
+/// A chunk of the body, or the blank line added at its end: `eventsource-stream` drops a
+/// last event that lacks its closing blank line, and a server that forgets it has still
+/// sent a complete event. (A truncated event stays truncated JSON and is skipped.)
+enum Chunk<B> {
+    Body(B),
+    Tail,
+}
+
+impl<B: AsRef<[u8]>> AsRef<[u8]> for Chunk<B> {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Self::Body(bytes) => bytes.as_ref(),
+            Self::Tail => b"\n\n",
+        }
+    }
+}
+
 /// Reads `body` to its terminal event (or its end) through `decoder`.
 pub(crate) async fn decode_stream<S, B, E, D>(
     body: S,
@@ -47,9 +64,9 @@ where
     let timed = futures::stream::unfold(Some(body), move |state| async move {
         let mut body = state?;
         match tokio::time::timeout(idle_timeout, body.next()).await {
-            Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(body))),
+            Ok(Some(Ok(chunk))) => Some((Ok(Chunk::Body(chunk)), Some(body))),
             Ok(Some(Err(err))) => Some((Err(ChunkError::Transport(err.to_string())), None)),
-            Ok(None) => None,
+            Ok(None) => Some((Ok(Chunk::Tail), None)),
             Err(_) => Some((Err(ChunkError::Idle(idle_timeout)), None)),
         }
     });

@@ -468,12 +468,11 @@ pub struct ScriptedReply {
 }
 
 /// Header names a [`ScriptedServer`] can send (mockito needs them declared up front).
-pub const SCRIPTED_HEADER_NAMES: [&str; 6] = [
+pub const SCRIPTED_HEADER_NAMES: [&str; 5] = [
     "content-type",
     "retry-after",
     "retry-after-ms",
     "x-request-id",
-    "x-should-retry",
     "x-generation-id",
 ];
 
@@ -494,6 +493,11 @@ impl ScriptedReply {
             headers: vec![("content-type".to_owned(), "application/json".to_owned())],
             body: json_body.to_owned(),
         }
+    }
+
+    /// A 200 reply with a whole JSON body, as from a server that ignores `stream: true`.
+    pub fn json(json_body: &str) -> Self {
+        Self::error(200, json_body)
     }
 
     /// Adds (or replaces) a header.

@@ -161,10 +161,31 @@ fn messages(request: &ModelRequest) -> Vec<Value> {
     messages
 }
 
+/// The chunk a streaming server would have sent for a complete `chat.completion`: each
+/// choice's `message` becomes its `delta`.
+pub(crate) fn whole_as_chunks(mut completion: Value) -> Vec<Value> {
+    if let Some(Value::Array(choices)) = completion.get_mut("choices") {
+        for choice in choices {
+            if let Some(message) = choice.get_mut("message").map(Value::take) {
+                choice["delta"] = message;
+            }
+            // Whole tool calls carry no index: number them in order.
+            if let Some(Value::Array(calls)) = choice.pointer_mut("/delta/tool_calls") {
+                for (index, call) in calls.iter_mut().enumerate() {
+                    if call.get("index").is_none() {
+                        call["index"] = json!(index);
+                    }
+                }
+            }
+        }
+    }
+    vec![completion]
+}
+
 #[derive(Deserialize)]
 struct Chunk<'a> {
-    #[serde(default)]
-    id: Option<String>,
+    #[serde(default, borrow)]
+    id: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     choices: Option<Vec<Choice<'a>>>,
     #[serde(default)]
@@ -187,8 +208,8 @@ struct Choice<'a> {
     index: Option<u64>,
     #[serde(default, borrow)]
     delta: Option<Delta<'a>>,
-    #[serde(default)]
-    finish_reason: Option<String>,
+    #[serde(default, borrow)]
+    finish_reason: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -273,10 +294,12 @@ impl WireUsage {
 
 struct CallSlot {
     index: Option<u64>,
+    /// The id the server sent; empty until it does.
     id: String,
     name: String,
     arguments: String,
-    announced: bool,
+    /// The id given in `ToolCallStarted` (synthetic when the server had sent none yet).
+    announced: Option<String>,
 }
 
 /// Assembles a Chat Completions stream.
@@ -317,15 +340,17 @@ impl ChatDecoder {
             call.name = name;
         }
         call.arguments.push_str(&arguments);
-        if !call.announced && !call.name.is_empty() {
-            call.announced = true;
-            if call.id.is_empty() {
-                call.id = synthetic_call_id(self.response_id.as_deref(), slot);
-            }
+        if call.announced.is_none() && !call.name.is_empty() {
+            let call_id = if call.id.is_empty() {
+                synthetic_call_id(self.response_id.as_deref(), slot)
+            } else {
+                call.id.clone()
+            };
             events(StreamEvent::ToolCallStarted {
-                call_id: call.id.clone(),
+                call_id: call_id.clone(),
                 name: call.name.clone(),
             });
+            call.announced = Some(call_id);
         }
     }
 
@@ -354,7 +379,7 @@ impl ChatDecoder {
             id: String::new(),
             name: String::new(),
             arguments: String::new(),
-            announced: false,
+            announced: None,
         });
         self.calls.len() - 1
     }
@@ -409,7 +434,7 @@ impl Decoder for ChatDecoder {
             return Err(WireFailure::Provider(error));
         }
         if self.response_id.is_none()
-            && let Some(id) = chunk.id.filter(|id| !id.is_empty())
+            && let Some(id) = chunk.id.filter(|id| !id.is_empty()).map(Cow::into_owned)
         {
             events(StreamEvent::Created {
                 response_id: id.clone(),
@@ -448,7 +473,7 @@ impl Decoder for ChatDecoder {
                         ..ProviderError::default()
                     }));
                 }
-                self.finish_reason = Some(reason);
+                self.finish_reason = Some(reason.into_owned());
             }
         }
         if let Some(usage) = chunk.usage {
@@ -485,12 +510,15 @@ impl Decoder for ChatDecoder {
             if call.name.is_empty() && call.arguments.is_empty() {
                 continue;
             }
+            // The server's id wins over the one announced before it arrived.
+            let call_id = if !call.id.is_empty() {
+                call.id
+            } else {
+                call.announced
+                    .unwrap_or_else(|| synthetic_call_id(self.response_id.as_deref(), slot))
+            };
             items.push(Item::FunctionCall {
-                call_id: if call.id.is_empty() {
-                    synthetic_call_id(self.response_id.as_deref(), slot)
-                } else {
-                    call.id
-                },
+                call_id,
                 name: call.name,
                 arguments: call.arguments,
             });
@@ -506,5 +534,123 @@ impl Decoder for ChatDecoder {
             usage: self.usage,
             incomplete,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds tool-call fragments (one chunk each), then `finish_reason`; returns the calls
+    /// as `id name arguments` lines.
+    fn calls(fragments: &[Value]) -> Vec<String> {
+        let mut decoder = ChatDecoder::default();
+        for fragment in fragments {
+            let chunk = json!({"choices": [{"index": 0, "delta": {"tool_calls": [fragment]}}]});
+            decoder.feed(&chunk.to_string(), &|_| {}).expect("feed");
+        }
+        let done = json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]});
+        decoder
+            .feed(&done.to_string(), &|_| {})
+            .expect("finish chunk");
+        decoder
+            .finish()
+            .expect("finish")
+            .function_calls()
+            .map(|c| format!("{} {} {}", c.call_id, c.name, c.arguments))
+            .collect()
+    }
+
+    #[test]
+    fn tool_call_fragment_table() {
+        let f = |index: Option<u64>, id: Option<&str>, name: Option<&str>, args: &str| {
+            let mut fragment = json!({"function": {"arguments": args}});
+            if let Some(index) = index {
+                fragment["index"] = json!(index);
+            }
+            if let Some(id) = id {
+                fragment["id"] = json!(id);
+            }
+            if let Some(name) = name {
+                fragment["function"]["name"] = json!(name);
+            }
+            fragment
+        };
+        let cases: Vec<(&str, Vec<Value>, Vec<&str>)> = vec![
+            (
+                "openai: first fragment has id and name, then argument pieces",
+                vec![
+                    f(Some(0), Some("c1"), Some("ls"), ""),
+                    f(Some(0), None, None, "{\"a\""),
+                    f(Some(0), None, None, ":1}"),
+                ],
+                vec!["c1 ls {\"a\":1}"],
+            ),
+            (
+                "two indexes interleaved",
+                vec![
+                    f(Some(0), Some("c1"), Some("a"), "{"),
+                    f(Some(1), Some("c2"), Some("b"), "{"),
+                    f(Some(0), None, None, "}"),
+                    f(Some(1), None, None, "}"),
+                ],
+                vec!["c1 a {}", "c2 b {}"],
+            ),
+            (
+                "ollama: parallel calls all at index 0 with different ids",
+                vec![
+                    f(Some(0), Some("c1"), Some("a"), "{}"),
+                    f(Some(0), Some("c2"), Some("a"), "{}"),
+                ],
+                vec!["c1 a {}", "c2 a {}"],
+            ),
+            (
+                "no ids, no indexes, whole calls",
+                vec![
+                    f(None, None, Some("a"), "{\"x\":1}"),
+                    f(None, None, Some("a"), "{\"x\":2}"),
+                ],
+                vec!["call_0 a {\"x\":1}", "call_1 a {\"x\":2}"],
+            ),
+            (
+                "no index, pieces after a named first fragment",
+                vec![
+                    f(None, Some("c1"), Some("a"), "{\"x\""),
+                    f(None, None, None, ":1}"),
+                ],
+                vec!["c1 a {\"x\":1}"],
+            ),
+            (
+                "id arrives after the name",
+                vec![
+                    f(Some(0), None, Some("a"), ""),
+                    f(Some(0), Some("c9"), None, "{}"),
+                ],
+                vec!["c9 a {}"],
+            ),
+            (
+                "repeated id on every fragment",
+                vec![
+                    f(Some(0), Some("c1"), Some("a"), "{"),
+                    f(Some(0), Some("c1"), None, "}"),
+                ],
+                vec!["c1 a {}"],
+            ),
+            (
+                "arguments as an object",
+                vec![
+                    json!({"index": 0, "id": "c1", "function": {"name": "a", "arguments": {"x": 1}}}),
+                ],
+                vec!["c1 a {\"x\":1}"],
+            ),
+            (
+                "empty fragment is dropped",
+                vec![json!({"index": 0})],
+                vec![],
+            ),
+        ];
+        for (name, fragments, expected) in cases {
+            assert_eq!(calls(&fragments), expected, "{name}");
+        }
     }
 }

@@ -75,6 +75,36 @@ impl Decoder for AnyDecoder {
     }
 }
 
+/// Decodes a complete, non-streamed response body (a server that ignored `stream: true`)
+/// by replaying it to the streaming decoder as the events it would have sent.
+pub(crate) fn decode_whole(
+    wire_api: WireApi,
+    body: &str,
+    events: &dyn Fn(StreamEvent),
+) -> Result<ModelResponse, WireFailure> {
+    let value: serde_json::Value = serde_json::from_str(body).map_err(|err| {
+        WireFailure::Interrupted(format!("response body is not valid json: {err}"))
+    })?;
+    if let Some(error) = value
+        .get("error")
+        .filter(|e| !e.is_null())
+        .and_then(|_| ProviderError::from_json(&value))
+    {
+        return Err(WireFailure::Provider(error));
+    }
+    let mut decoder = AnyDecoder::new(wire_api);
+    let payloads = match wire_api {
+        WireApi::Responses => responses::whole_as_events(value),
+        WireApi::Chat => chat::whole_as_chunks(value),
+    };
+    for payload in payloads {
+        if decoder.feed(&payload.to_string(), events)? {
+            break;
+        }
+    }
+    decoder.finish()
+}
+
 /// Builds the JSON request body for `wire_api`.
 pub(crate) fn request_body(
     wire_api: WireApi,

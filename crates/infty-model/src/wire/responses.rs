@@ -135,6 +135,28 @@ fn input_item(item: &Item) -> Option<Value> {
     })
 }
 
+/// The events a streaming server would have sent for a complete Response object.
+pub(crate) fn whole_as_events(mut response: Value) -> Vec<Value> {
+    let output = match response.get_mut("output").map(Value::take) {
+        Some(Value::Array(items)) => items,
+        _ => Vec::new(),
+    };
+    let mut events = Vec::with_capacity(output.len() + 2);
+    events.push(json!({"type": "response.created", "response": {"id": response.get("id")}}));
+    for (index, item) in output.into_iter().enumerate() {
+        events.push(
+            json!({"type": "response.output_item.done", "output_index": index, "item": item}),
+        );
+    }
+    let terminal = match response.get("status").and_then(Value::as_str) {
+        Some("incomplete") => "response.incomplete",
+        Some("failed") => "response.failed",
+        _ => "response.completed",
+    };
+    events.push(json!({"type": terminal, "response": response}));
+    events
+}
+
 #[derive(Deserialize)]
 struct Event<'a> {
     #[serde(rename = "type", borrow)]

@@ -1,5 +1,6 @@
-//! Recorded streams decode the same whatever the framing: whole, CRLF line endings, or cut
-//! into tiny chunks that split lines, events and multi-byte characters.
+//! Recorded streams decode the same whatever the framing: whole, CRLF line endings, no
+//! blank line after the last event, or cut into tiny chunks that split lines, events and
+//! multi-byte characters.
 
 use std::time::Duration;
 
@@ -55,7 +56,9 @@ async fn fixtures_decode_identically_under_any_framing() {
         let body = fixture(name);
         let expected = decode(*wire_api, body.as_bytes(), 0).await;
         let crlf = body.replace('\n', "\r\n");
+        let no_final_blank_line = body.trim_end_matches('\n');
         for (label, bytes, chunk) in [
+            ("no final blank line", no_final_blank_line.as_bytes(), 0),
             ("1-byte chunks", body.as_bytes(), 1),
             ("7-byte chunks", body.as_bytes(), 7),
             ("crlf", crlf.as_bytes(), 0),

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod decode;
+mod presets;
 mod request_bodies;
 mod retries;
 mod scripted;

@@ -292,3 +292,26 @@ async fn bad_configuration_is_refused() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_echoed_key_is_scrubbed_from_errors() {
+    let server = ScriptedServer::start_async(|_| "r".to_owned()).await;
+    server.push(
+        "r",
+        ScriptedReply::error(
+            401,
+            r#"{"error":{"message":"Incorrect API key provided: sk-live-123. Check it.","code":"invalid_api_key"}}"#,
+        ),
+    );
+    let mut provider = fast_provider(server.base_url(), WireApi::Responses);
+    provider.api_key = Some(infty_model::ApiKey::new("sk-live-123"));
+    let client = ModelClient::new(provider).unwrap();
+    let err = client.complete(&request(), &|_| {}).await.unwrap_err();
+    let shown = format!("{err} {err:?} {client:?}");
+    assert!(!shown.contains("sk-live-123"), "{shown}");
+    assert!(
+        err.to_string()
+            .contains("Incorrect API key provided: [redacted]. Check it."),
+        "{err}"
+    );
+}

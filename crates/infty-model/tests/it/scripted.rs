@@ -1,6 +1,6 @@
 //! The scripted server answers per route, records bodies, and fails clearly when empty.
 
-use infty_model::test_support::{ResponsesSse, ScriptedReply, ScriptedServer};
+use infty_model::test_support::{ChatSse, ResponsesSse, ScriptedReply, ScriptedServer};
 use infty_model::{Item, ModelApi, ModelClient, ModelRequest, ProviderConfig, WireApi};
 
 fn provider(base_url: String, wire_api: WireApi) -> ProviderConfig {
@@ -39,4 +39,73 @@ async fn routes_replies_and_records_requests() {
     let routes: Vec<String> = server.requests().into_iter().map(|(r, _)| r).collect();
     assert_eq!(routes, ["solver", "solver"]);
     assert_eq!(server.remaining().get("solver"), Some(&0));
+}
+
+#[tokio::test]
+async fn concurrent_callers_get_their_own_scripts() {
+    let server = ScriptedServer::start_async(|body| {
+        body["messages"][0]["content"]
+            .as_str()
+            .unwrap_or("none")
+            .to_owned()
+    })
+    .await;
+    let roles = ["verifier-1", "verifier-2", "verifier-3"];
+    for role in roles {
+        for turn in 0..2 {
+            server.push(
+                role,
+                ScriptedReply::sse(
+                    ChatSse::new(role)
+                        .text(&format!("{role} turn {turn}"))
+                        .build(),
+                ),
+            );
+        }
+    }
+    let client = ModelClient::new(provider(server.base_url(), WireApi::Chat)).unwrap();
+    let calls = roles.map(|role| {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let request = ModelRequest {
+                model: "m".into(),
+                instructions: role.into(),
+                input: vec![Item::user("judge")],
+                ..ModelRequest::default()
+            };
+            let first = client.complete(&request, &|_| {}).await.unwrap().text();
+            let second = client.complete(&request, &|_| {}).await.unwrap().text();
+            (first, second)
+        })
+    });
+    for (role, call) in roles.into_iter().zip(calls) {
+        let (first, second) = call.await.unwrap();
+        assert_eq!(first, format!("{role} turn 0"));
+        assert_eq!(second, format!("{role} turn 1"));
+    }
+    assert_eq!(server.requests().len(), 6);
+    assert!(server.remaining().values().all(|left| *left == 0));
+}
+
+#[test]
+fn starts_outside_a_runtime_and_serves_error_replies_with_headers() {
+    let server = ScriptedServer::start(|_| "only".to_owned());
+    server.push(
+        "only",
+        ScriptedReply::error(400, r#"{"error":{"message":"nope"}}"#)
+            .with_header("x-request-id", "req_9"),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = ModelClient::new(provider(server.base_url(), WireApi::Chat)).unwrap();
+    let request = ModelRequest {
+        model: "m".into(),
+        ..ModelRequest::default()
+    };
+    let err = rt.block_on(client.complete(&request, &|_| {})).unwrap_err();
+    assert_eq!(err.request_id(), Some("req_9"));
+    assert_eq!(err.status(), Some(400));
+    assert!(err.to_string().contains("nope"), "{err}");
 }

@@ -323,3 +323,51 @@ async fn chat_answer_complete_before_a_stall_is_kept() {
     assert_eq!(response.text(), "kept");
     assert!(recorder.retries().is_empty());
 }
+
+#[tokio::test]
+async fn servers_that_ignore_stream_true_are_understood() {
+    let cases = [
+        (
+            "responses",
+            WireApi::Responses,
+            r#"{"id":"resp_w","object":"response","status":"completed","output":[
+                {"id":"rs_1","type":"reasoning","summary":[],"encrypted_content":"e"},
+                {"id":"msg_1","type":"message","role":"assistant","content":[{"type":"output_text","text":"whole"}]},
+                {"id":"fc_1","type":"function_call","call_id":"call_1","name":"shell","arguments":"{}"}],
+              "usage":{"input_tokens":3,"output_tokens":2,"total_tokens":5}}"#,
+        ),
+        (
+            "chat",
+            WireApi::Chat,
+            r#"{"id":"chatcmpl-w","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"whole",
+                "tool_calls":[{"id":"call_1","type":"function","function":{"name":"shell","arguments":"{}"}}]},"finish_reason":"tool_calls"}],
+              "usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#,
+        ),
+    ];
+    for (name, wire_api, body) in cases {
+        let server = ScriptedServer::start_async(|_| "r".to_owned()).await;
+        server.push("r", ScriptedReply::json(body));
+        let client = ModelClient::new(fast_provider(server.base_url(), wire_api)).unwrap();
+        let response = client.complete(&request(), &|_| {}).await.unwrap();
+        assert_eq!(response.text(), "whole", "{name}");
+        let calls: Vec<_> = response
+            .function_calls()
+            .map(|c| (c.call_id, c.name))
+            .collect();
+        assert_eq!(calls, [("call_1", "shell")], "{name}");
+        assert_eq!(response.usage.map(|u| u.total_tokens), Some(5), "{name}");
+        assert_eq!(server.requests().len(), 1, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn an_error_object_in_a_200_json_body_is_classified() {
+    let server = ScriptedServer::start_async(|_| "r".to_owned()).await;
+    server.push(
+        "r",
+        ScriptedReply::json(r#"{"error":{"code":"context_length_exceeded","message":"too long"}}"#),
+    );
+    let client = ModelClient::new(fast_provider(server.base_url(), WireApi::Chat)).unwrap();
+    let err = client.complete(&request(), &|_| {}).await.unwrap_err();
+    assert!(err.is_context_overflow(), "{err}");
+}
