@@ -668,7 +668,6 @@ impl ScriptedServer {
             .with_status(200)
             .with_header("content-type", "text/event-stream")
             .with_chunked_body(move |writer| {
-                use std::io::Write as _;
                 writer.write_all(partial_body.as_bytes())?;
                 writer.flush()?;
                 std::thread::sleep(silence);
