@@ -59,6 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut provider = ProviderConfig::openai();
     provider.base_url = server.base_url();
+    provider.api_key = Some(infty_model::ApiKey::new("sk-scripted"));
     provider.wire_api = WireApi::Responses;
     let client = ModelClient::new(provider)?;
 

@@ -1,5 +1,6 @@
 //! infty-core's integration tests: one binary, one module per feature.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod driver;
 mod flow;
 mod tools;

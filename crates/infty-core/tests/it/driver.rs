@@ -1,0 +1,350 @@
+//! The async driver through whole runs against a scripted server: every progress callback
+//! fires, the journal and run.json follow the run, cancellation leaves a resumable run.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use infty_core::flow::Terminal;
+use infty_core::tools::Plan;
+use infty_core::{
+    CoreError, InftyOrchestrator, ProgressReporter, RoleConfig, RunExecutionOptions, RunParams,
+};
+use infty_model::test_support::{ResponsesSse, ScriptedReply, ScriptedServer};
+use infty_model::{ModelClient, ProviderConfig, RetryPolicy};
+use infty_signals::{VerifierDecision, VerifierVerdict};
+use infty_store::{Budgets, TokenUsage};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+/// Records the name of every callback it receives.
+#[derive(Default)]
+struct Recorder {
+    seen: Mutex<BTreeSet<&'static str>>,
+}
+
+impl Recorder {
+    fn saw(&self, name: &'static str) {
+        self.seen.lock().unwrap().insert(name);
+    }
+
+    fn names(&self) -> BTreeSet<&'static str> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl ProgressReporter for Recorder {
+    fn run_started(&self, _: &str, _: &Utf8Path, _: bool) {
+        self.saw("run_started");
+    }
+    fn objective_posted(&self, _: &str) {
+        self.saw("objective_posted");
+    }
+    fn role_thinking(&self, _: &str) {
+        self.saw("role_thinking");
+    }
+    fn text_delta(&self, _: &str, _: &str) {
+        self.saw("text_delta");
+    }
+    fn role_message(&self, _: &str, _: &str) {
+        self.saw("role_message");
+    }
+    fn invalid_signal(&self, _: &str, _: u32) {
+        self.saw("invalid_signal");
+    }
+    fn direction_request(&self, _: &str) {
+        self.saw("direction_request");
+    }
+    fn directive(&self, _: &str, _: Option<&str>) {
+        self.saw("directive");
+    }
+    fn final_delivery(&self, _: &str, _: Option<&str>) {
+        self.saw("final_delivery");
+    }
+    fn deliverable_rejected(&self, _: &str) {
+        self.saw("deliverable_rejected");
+    }
+    fn verifier_verdict(&self, _: &str, _: &VerifierVerdict) {
+        self.saw("verifier_verdict");
+    }
+    fn verifier_replaced(&self, _: &str, _: &str) {
+        self.saw("verifier_replaced");
+    }
+    fn verification_summary(&self, _: u32, _: VerifierDecision) {
+        self.saw("verification_summary");
+    }
+    fn tool_call_started(&self, _: &str, _: &str, _: &str) {
+        self.saw("tool_call_started");
+    }
+    fn tool_call_finished(&self, _: &str, _: &str, _: bool, _: &str) {
+        self.saw("tool_call_finished");
+    }
+    fn plan_updated(&self, _: &str, _: &Plan) {
+        self.saw("plan_updated");
+    }
+    fn compaction(&self, _: &str, _: u64, _: usize) {
+        self.saw("compaction");
+    }
+    fn usage(&self, _: &str, _: &TokenUsage) {
+        self.saw("usage");
+    }
+    fn budget_warning(&self, _: &str) {
+        self.saw("budget_warning");
+    }
+    fn model_retry(&self, _: &str, _: u32, _: u32, _: Duration, _: &str) {
+        self.saw("model_retry");
+    }
+    fn interrupted(&self) {
+        self.saw("interrupted");
+    }
+    fn run_finished(&self, _: &Terminal) {
+        self.saw("run_finished");
+    }
+}
+
+fn route(body: &Value) -> String {
+    body["instructions"]
+        .as_str()
+        .and_then(|text| {
+            text.lines()
+                .rev()
+                .find_map(|line| line.strip_prefix("Your role name in this run: "))
+        })
+        .map(|role| role.trim_end_matches('.').to_string())
+        .unwrap_or_default()
+}
+
+fn text(id: &str, text: &str, input_tokens: u64) -> ScriptedReply {
+    ScriptedReply::sse(
+        ResponsesSse::new(id)
+            .text(text)
+            .usage(input_tokens, 10)
+            .build(),
+    )
+}
+
+fn call(id: &str, call_id: &str, tool: &str, args: Value) -> ScriptedReply {
+    ScriptedReply::sse(
+        ResponsesSse::new(id)
+            .function_call(call_id, tool, &args.to_string())
+            .usage(100, 10)
+            .build(),
+    )
+}
+
+fn client(server: &ScriptedServer) -> Arc<ModelClient> {
+    let mut provider = ProviderConfig::openai();
+    provider.base_url = server.base_url();
+    provider.api_key = Some(infty_model::ApiKey::new("sk-scripted"));
+    provider.retry = RetryPolicy {
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+        ..RetryPolicy::default()
+    };
+    Arc::new(ModelClient::new(provider).unwrap())
+}
+
+fn params(verifiers: usize) -> RunParams {
+    RunParams {
+        run_id: Some("run".to_string()),
+        run_root: None,
+        solver: RoleConfig::new("solver", "m").with_context_window(Some(1000)),
+        director: RoleConfig::new("director", "m"),
+        verifiers: (1..=verifiers)
+            .map(|n| RoleConfig::new(format!("verifier-{n}"), "m"))
+            .collect(),
+    }
+}
+
+fn root(dir: &tempfile::TempDir) -> Utf8PathBuf {
+    Utf8PathBuf::try_from(dir.path().to_path_buf()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_progress_callback_fires_over_a_run() {
+    let server = ScriptedServer::start_async(route).await;
+    let s = |reply| server.push("solver", reply);
+    // A 503 first (model_retry), then a reply without a signal (invalid_signal).
+    server.push(
+        "solver",
+        ScriptedReply::error(503, r#"{"error":{"message":"overloaded"}}"#),
+    );
+    s(text("r1", "Working on it.", 100));
+    s(call(
+        "r2",
+        "c_plan",
+        "update_plan",
+        json!({"explanation": null, "plan": [{"step": "write", "status": "in_progress"}]}),
+    ));
+    s(text(
+        "r3",
+        r#"{"type":"direction_request","prompt":"ok?"}"#,
+        100,
+    ));
+    server.push(
+        "director",
+        text("d1", r#"{"directive":"Go.","rationale":null}"#, 100),
+    );
+    // A prompt of 900 tokens crosses 80 % of the 1000-token window: the next call compacts.
+    s(ScriptedReply::sse(
+        ResponsesSse::new("r4")
+            .function_call(
+                "c_write",
+                "write_file",
+                &json!({"path": "deliverable/x.txt", "content": "x"}).to_string(),
+            )
+            .usage(900, 10)
+            .build(),
+    ));
+    s(text("r5", "Summary: x is written; deliver it next.", 100));
+    s(text(
+        "r6",
+        r#"{"type":"final_delivery","deliverable_path":"missing.txt"}"#,
+        100,
+    ));
+    s(text(
+        "r7",
+        r#"{"type":"final_delivery","deliverable_path":"deliverable/x.txt"}"#,
+        100,
+    ));
+    server.push("verifier-1", text("v1", "no verdict here", 100));
+    server.push(
+        "verifier-1",
+        text(
+            "v2",
+            r#"{"verdict":"pass","reasons":[],"suggestions":[]}"#,
+            100,
+        ),
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let orchestrator = InftyOrchestrator::with_runs_root(client(&server), root(&dir))
+        .with_progress(recorder.clone());
+    let outcome = orchestrator
+        .execute_new_run(
+            params(1),
+            RunExecutionOptions {
+                objective: "Write x.".to_string(),
+                budgets: Budgets {
+                    max_total_tokens: Some(1700),
+                    ..Budgets::default()
+                },
+                ..RunExecutionOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(outcome.deliverable_path.ends_with("deliverable/x.txt"));
+    assert_eq!(server.remaining().values().sum::<usize>(), 0);
+
+    let expected: BTreeSet<&str> = [
+        "run_started",
+        "objective_posted",
+        "role_thinking",
+        "text_delta",
+        "role_message",
+        "invalid_signal",
+        "direction_request",
+        "directive",
+        "final_delivery",
+        "deliverable_rejected",
+        "verifier_verdict",
+        "verifier_replaced",
+        "verification_summary",
+        "tool_call_started",
+        "tool_call_finished",
+        "plan_updated",
+        "compaction",
+        "usage",
+        "budget_warning",
+        "model_retry",
+        "run_finished",
+    ]
+    .into_iter()
+    .collect();
+    let seen = recorder.names();
+    let missing: Vec<_> = expected.difference(&seen).collect();
+    assert!(missing.is_empty(), "callbacks never fired: {missing:?}");
+
+    let run: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/run.json")).unwrap())
+            .unwrap();
+    assert_eq!(run["status"], "succeeded");
+    assert_eq!(
+        run["roles"][2]["previous_rollouts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancellation_leaves_an_interrupted_run_that_resumes() {
+    let mut server = ScriptedServer::start_async(route).await;
+    server.stall_next(
+        "solver",
+        ResponsesSse::new("slow")
+            .text("thinking")
+            .build_without_terminal(),
+        Duration::from_secs(3),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let cancel = CancellationToken::new();
+    let orchestrator = InftyOrchestrator::with_runs_root(client(&server), root(&dir))
+        .with_progress(recorder.clone())
+        .with_cancellation(cancel.clone());
+    let run = tokio::spawn({
+        let orchestrator = orchestrator.clone();
+        async move {
+            orchestrator
+                .execute_new_run(
+                    params(0),
+                    RunExecutionOptions {
+                        objective: "Write x.".to_string(),
+                        ..RunExecutionOptions::default()
+                    },
+                )
+                .await
+        }
+    });
+    while server.requests().is_empty() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cancel.cancel();
+    let result = run.await.unwrap();
+    assert!(
+        matches!(result, Err(CoreError::Interrupted { .. })),
+        "{result:?}"
+    );
+    assert!(recorder.names().contains("interrupted"));
+    let run_json = std::fs::read_to_string(dir.path().join("run/run.json")).unwrap();
+    assert!(run_json.contains("\"interrupted\""));
+
+    server.push(
+        "solver",
+        call(
+            "r1",
+            "c1",
+            "write_file",
+            json!({"path": "deliverable/x.txt", "content": "x"}),
+        ),
+    );
+    server.push(
+        "solver",
+        text(
+            "r2",
+            r#"{"type":"final_delivery","deliverable_path":"deliverable/x.txt"}"#,
+            10,
+        ),
+    );
+    let resumed = InftyOrchestrator::with_runs_root(client(&server), root(&dir));
+    let outcome = resumed
+        .resume_run("run", infty_core::ResumeOverrides::default())
+        .await
+        .unwrap();
+    assert_eq!(outcome.run_id, "run");
+}
