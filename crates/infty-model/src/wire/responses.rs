@@ -583,7 +583,12 @@ mod tests {
 
     #[test]
     fn event_sequence_table() {
-        let cases: Vec<(&str, Vec<Value>, Result<Vec<&str>, &str>)> = vec![
+        type Case = (
+            &'static str,
+            Vec<Value>,
+            Result<Vec<&'static str>, &'static str>,
+        );
+        let cases: Vec<Case> = vec![
             (
                 "deltas without any item events",
                 vec![
