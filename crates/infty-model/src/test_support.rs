@@ -12,8 +12,10 @@ use std::time::Duration;
 use futures::Stream;
 use serde_json::{Value, json};
 
+use crate::client::ModelApi;
 use crate::error::ModelError;
-use crate::provider::WireApi;
+use crate::provider::{Capabilities, WireApi};
+use crate::request::ModelRequest;
 use crate::response::{ModelResponse, StreamEvent};
 use crate::wire::{AnyDecoder, WireFailure};
 
@@ -703,6 +705,114 @@ impl ScriptedServer {
             .iter()
             .map(|(route, queue)| (route.clone(), queue.len()))
             .collect()
+    }
+}
+
+/// An in-process [`ModelApi`] answering from the same per-route scripts as
+/// [`ScriptedServer`], without HTTP: for tests and benchmarks that want the real decoders
+/// but no sockets. The router sees the wire body the client would have sent (built with
+/// every capability on). Non-2xx replies become the error the client would report (without
+/// retrying); an empty queue answers like the server does.
+pub struct ScriptedModel {
+    wire_api: WireApi,
+    router: Arc<Router>,
+    script: Arc<Mutex<Script>>,
+}
+
+impl std::fmt::Debug for ScriptedModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScriptedModel")
+            .field("wire_api", &self.wire_api)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ScriptedModel {
+    /// A model speaking `wire_api` (which SSE format the replies are in).
+    pub fn new(
+        wire_api: WireApi,
+        router: impl Fn(&Value) -> String + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            wire_api,
+            router: Arc::new(router),
+            script: Arc::new(Mutex::new(Script::default())),
+        }
+    }
+
+    /// Queues a reply for `route`.
+    pub fn push(&self, route: &str, reply: ScriptedReply) {
+        lock(&self.script)
+            .queues
+            .entry(route.to_owned())
+            .or_default()
+            .push_back(reply);
+    }
+
+    /// Every request so far, as (route, wire body), in arrival order.
+    pub fn requests(&self) -> Vec<(String, Value)> {
+        lock(&self.script).requests.clone()
+    }
+
+    /// Replies still queued, per route.
+    pub fn remaining(&self) -> BTreeMap<String, usize> {
+        lock(&self.script)
+            .queues
+            .iter()
+            .map(|(route, queue)| (route.clone(), queue.len()))
+            .collect()
+    }
+
+    async fn answer(
+        &self,
+        request: &ModelRequest,
+        events: &(dyn Fn(StreamEvent) + Send + Sync),
+    ) -> Result<ModelResponse, ModelError> {
+        let body = crate::wire::request_body(self.wire_api, request, &Capabilities::OPENAI);
+        let route = (self.router)(&body);
+        let reply = {
+            let mut script = lock(&self.script);
+            script.requests.push((route.clone(), body));
+            script.queues.get_mut(&route).and_then(VecDeque::pop_front)
+        };
+        let url = "scripted model";
+        let Some(reply) = reply else {
+            return Err(ModelError::InvalidRequest {
+                url: url.to_owned(),
+                status: Some(400),
+                message: format!("script exhausted for route {route}"),
+                request_id: None,
+            });
+        };
+        if (200..300).contains(&reply.status) {
+            return decode_chunks(
+                self.wire_api,
+                futures::stream::iter([reply.body.into_bytes()]),
+                Duration::from_secs(60),
+                events,
+            )
+            .await;
+        }
+        let request_id = Some(reply.header("x-request-id")).filter(|id| !id.is_empty());
+        Err(crate::retry::classify(
+            Some(reply.status),
+            crate::retry::ProviderError::from_body(&reply.body),
+            &crate::retry::FailureContext {
+                url,
+                request_id: request_id.as_deref(),
+                header_delay: None,
+            },
+        ))
+    }
+}
+
+impl ModelApi for ScriptedModel {
+    fn complete<'a>(
+        &'a self,
+        request: &'a ModelRequest,
+        events: &'a (dyn Fn(StreamEvent) + Send + Sync),
+    ) -> futures::future::BoxFuture<'a, Result<ModelResponse, ModelError>> {
+        Box::pin(self.answer(request, events))
     }
 }
 

@@ -542,3 +542,151 @@ impl Decoder for ResponsesDecoder {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds payloads (JSON values, or `"[DONE]"` sent raw); returns items as short
+    /// lines, or the failure.
+    fn decode(payloads: &[Value]) -> Result<Vec<String>, WireFailure> {
+        let mut decoder = ResponsesDecoder::default();
+        for payload in payloads {
+            let data = match payload {
+                Value::String(raw) => raw.clone(),
+                other => other.to_string(),
+            };
+            if decoder.feed(&data, &|_| {})? {
+                break;
+            }
+        }
+        let response = decoder.finish()?;
+        Ok(response
+            .items
+            .iter()
+            .map(|item| match item {
+                Item::Message { role, text } => format!("{} {text}", role.as_str()),
+                Item::FunctionCall {
+                    call_id,
+                    name,
+                    arguments,
+                } => format!("call {call_id} {name} {arguments}"),
+                Item::Reasoning { raw } => format!("reasoning {}", raw["id"]),
+                Item::FunctionOutput { .. } => "output".to_owned(),
+            })
+            .collect())
+    }
+
+    fn completed() -> Value {
+        json!({"type": "response.completed", "response": {"id": "r"}})
+    }
+
+    #[test]
+    fn event_sequence_table() {
+        type Case = (
+            &'static str,
+            Vec<Value>,
+            Result<Vec<&'static str>, &'static str>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "deltas without any item events",
+                vec![
+                    json!({"type": "response.output_text.delta", "output_index": 0, "delta": "a"}),
+                    json!({"type": "response.output_text.delta", "output_index": 0, "delta": "b"}),
+                    completed(),
+                ],
+                Ok(vec!["assistant ab"]),
+            ),
+            (
+                "done item without added",
+                vec![
+                    json!({"type": "response.output_item.done", "output_index": 0, "item": {"type": "function_call", "call_id": "c1", "name": "ls", "arguments": "{}"}}),
+                    completed(),
+                ],
+                Ok(vec!["call c1 ls {}"]),
+            ),
+            (
+                "deltas located by item_id when output_index is missing",
+                vec![
+                    json!({"type": "response.output_item.added", "item": {"id": "fc_1", "type": "function_call", "call_id": "c1", "name": "ls"}}),
+                    json!({"type": "response.function_call_arguments.delta", "item_id": "fc_1", "delta": "{\"a\""}),
+                    json!({"type": "response.function_call_arguments.delta", "item_id": "fc_1", "delta": ":1}"}),
+                    completed(),
+                ],
+                Ok(vec!["call c1 ls {\"a\":1}"]),
+            ),
+            (
+                "arguments.done overrides the deltas",
+                vec![
+                    json!({"type": "response.output_item.added", "output_index": 0, "item": {"type": "function_call", "call_id": "c1", "name": "ls"}}),
+                    json!({"type": "response.function_call_arguments.delta", "output_index": 0, "delta": "{\"a"}),
+                    json!({"type": "response.function_call_arguments.done", "output_index": 0, "arguments": "{\"a\":2}"}),
+                    completed(),
+                ],
+                Ok(vec!["call c1 ls {\"a\":2}"]),
+            ),
+            (
+                "call without call_id falls back to the item id",
+                vec![
+                    json!({"type": "response.output_item.done", "output_index": 0, "item": {"id": "fc_9", "type": "function_call", "name": "ls", "arguments": ""}}),
+                    completed(),
+                ],
+                Ok(vec!["call fc_9 ls "]),
+            ),
+            (
+                "refusal is kept as assistant text",
+                vec![
+                    json!({"type": "response.output_item.done", "output_index": 0, "item": {"type": "message", "role": "assistant", "content": [{"type": "refusal", "refusal": "I can't."}]}}),
+                    completed(),
+                ],
+                Ok(vec!["assistant I can't."]),
+            ),
+            (
+                "items ordered by output_index, unknown item types dropped",
+                vec![
+                    json!({"type": "response.output_item.done", "output_index": 2, "item": {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "last"}]}}),
+                    json!({"type": "response.output_item.done", "output_index": 1, "item": {"type": "web_search_call", "id": "ws"}}),
+                    json!({"type": "response.output_item.done", "output_index": 0, "item": {"type": "reasoning", "id": "rs_0"}}),
+                    completed(),
+                ],
+                Ok(vec!["reasoning \"rs_0\"", "assistant last"]),
+            ),
+            (
+                "empty message dropped",
+                vec![
+                    json!({"type": "response.output_item.added", "output_index": 0, "item": {"type": "message"}}),
+                    completed(),
+                ],
+                Ok(vec![]),
+            ),
+            (
+                "events after the terminal one are not read",
+                vec![
+                    completed(),
+                    json!({"type": "response.output_text.delta", "output_index": 0, "delta": "late"}),
+                ],
+                Ok(vec![]),
+            ),
+            (
+                "stray [DONE] without a terminal event",
+                vec![json!("[DONE]")],
+                Err("interrupted"),
+            ),
+            (
+                "failed without error details",
+                vec![json!({"type": "response.failed", "response": {"id": "r"}})],
+                Err("provider"),
+            ),
+        ];
+        for (name, payloads, expected) in cases {
+            let got = decode(&payloads).map_err(|failure| match failure {
+                WireFailure::Interrupted(_) => "interrupted",
+                WireFailure::Provider(_) => "provider",
+            });
+            let expected =
+                expected.map(|lines| lines.iter().map(|l| l.to_string()).collect::<Vec<_>>());
+            assert_eq!(got, expected, "{name}");
+        }
+    }
+}

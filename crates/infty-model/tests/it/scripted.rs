@@ -109,3 +109,61 @@ fn starts_outside_a_runtime_and_serves_error_replies_with_headers() {
     assert_eq!(err.status(), Some(400));
     assert!(err.to_string().contains("nope"), "{err}");
 }
+
+#[tokio::test]
+async fn the_in_process_model_follows_the_same_scripts() {
+    use infty_model::StreamEvent;
+    use infty_model::test_support::ScriptedModel;
+    use std::sync::Mutex;
+
+    let model = ScriptedModel::new(WireApi::Responses, |body| {
+        body["instructions"].as_str().unwrap_or("none").to_owned()
+    });
+    model.push(
+        "solver",
+        ScriptedReply::sse(
+            ResponsesSse::new("resp_1")
+                .function_call("call_1", "shell", r#"{"command":"ls"}"#)
+                .usage(5, 1)
+                .build(),
+        ),
+    );
+    model.push(
+        "solver",
+        ScriptedReply::error(
+            400,
+            r#"{"error":{"message":"too long","code":"context_length_exceeded"}}"#,
+        )
+        .with_header("x-request-id", "req_7"),
+    );
+    let request = ModelRequest {
+        model: "m".into(),
+        instructions: "solver".into(),
+        input: vec![Item::user("go")],
+        ..ModelRequest::default()
+    };
+    let seen = Mutex::new(Vec::new());
+    let record = |event: StreamEvent| seen.lock().unwrap().push(event);
+    let api: &dyn ModelApi = &model;
+    let response = api.complete(&request, &record).await.unwrap();
+    assert_eq!(response.function_calls().count(), 1);
+    assert!(
+        seen.lock()
+            .unwrap()
+            .contains(&StreamEvent::ToolCallStarted {
+                call_id: "call_1".into(),
+                name: "shell".into()
+            })
+    );
+    let err = api.complete(&request, &record).await.unwrap_err();
+    assert!(err.is_context_overflow());
+    assert_eq!(err.request_id(), Some("req_7"));
+    let err = api.complete(&request, &record).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("script exhausted for route solver"),
+        "{err}"
+    );
+    assert_eq!(model.requests().len(), 3);
+    assert_eq!(model.requests()[0].1["instructions"], "solver");
+}
