@@ -714,9 +714,12 @@ impl Driver {
         if let Some(error) = self.reporter.take_error() {
             return Err(error.into());
         }
+        // run.json follows the journal: usage is added, otherwise `updated_at` moves on.
         if let Input::UsageRecorded { role, usage } = &input {
             self.store.add_usage(role, *usage)?;
             self.progress.usage(role, usage);
+        } else {
+            self.store.update(|_| {})?;
         }
         self.reporter
             .append(&RunEvent::Input(input.clone()), true)?;
