@@ -188,3 +188,43 @@ fn escape_attempt_in_final_delivery_is_refused_before_verification() {
     let run = read_json(&world.run_dir("escape").join("run.json"));
     assert_eq!(run["outcome"]["deliverable_path"], "deliverable/ok.txt");
 }
+
+#[test]
+fn openai_base_url_is_honoured_and_runs_root_is_accepted_anywhere() {
+    let world = World::new();
+    world.call(
+        "solver",
+        "call_w",
+        "write_file",
+        &json!({"path": "deliverable/x.txt", "content": "x"}),
+    );
+    world.say(
+        "solver",
+        r#"{"type":"final_delivery","deliverable_path":"deliverable/x.txt","summary":null}"#,
+    );
+    let runs_root = world.runs_root();
+    // No --base-url: the environment points at the scripted server. --runs-root comes last.
+    assert_cmd::Command::cargo_bin("infty")
+        .unwrap()
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", world.home.path())
+        .env("OPENAI_API_KEY", crate::harness::SECRET)
+        .env("OPENAI_BASE_URL", world.server.base_url())
+        .args([
+            "create",
+            "--objective",
+            "Write x.",
+            "--run-id",
+            "env",
+            "--verifiers",
+            "0",
+        ])
+        .arg("--runs-root")
+        .arg(&runs_root)
+        .assert()
+        .success();
+    assert_eq!(world.run_json("env")["status"], "succeeded");
+    assert_eq!(world.server.requests().len(), 2);
+    world.assert_secret_nowhere();
+}
