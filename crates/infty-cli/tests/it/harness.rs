@@ -73,9 +73,9 @@ impl World {
         );
     }
 
-    /// The `infty` binary with a clean environment pointing at this world.
-    pub fn infty(&self) -> Command {
-        let mut cmd = Command::cargo_bin("infty").unwrap();
+    /// The `infty` binary as a plain process with a clean environment pointing at this world.
+    pub fn infty_process(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("infty"));
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", self.home.path())
@@ -87,6 +87,11 @@ impl World {
         cmd
     }
 
+    /// The `infty` binary, for assertions.
+    pub fn infty(&self) -> Command {
+        Command::from_std(self.infty_process())
+    }
+
     /// Starts `infty create` in the background (stdout and stderr discarded).
     pub fn spawn_create(
         &self,
@@ -94,16 +99,8 @@ impl World {
         objective: &str,
         extra: &[&str],
     ) -> std::process::Child {
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("infty"));
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", self.home.path())
-            .env("INFTY_HOME", self.home.path())
-            .env("NO_COLOR", "1")
-            .env("OPENAI_API_KEY", SECRET)
-            .arg("--runs-root")
-            .arg(self.runs_root())
-            .args(["create", "--objective", objective, "--run-id", run_id])
+        let mut cmd = self.infty_process();
+        cmd.args(["create", "--objective", objective, "--run-id", run_id])
             .args(["--base-url", &self.server.base_url()])
             .args(["--timeout-secs", "60"])
             .args(extra)

@@ -249,6 +249,26 @@ fn an_exhausted_budget_can_be_raised_on_resume() {
     assert_eq!(run["options"]["budgets"]["max_solver_turns"], 5);
 }
 
+/// The Solver writes `deliverable/a.txt` and delivers it.
+fn write_and_deliver(world: &World) {
+    world.call(
+        "solver",
+        "call_write",
+        "write_file",
+        &json!({"path": "deliverable/a.txt", "content": "a"}),
+    );
+    world.say(
+        "solver",
+        r#"{"type":"final_delivery","deliverable_path":"deliverable/a.txt","summary":null}"#,
+    );
+}
+
+/// The Solver writes `deliverable/a.txt` and delivers it; the Verifier passes it.
+fn write_deliver_pass(world: &World) {
+    write_and_deliver(world);
+    world.say("verifier-1", PASS);
+}
+
 /// Where a run is killed, and the replies it needs to finish after the resume.
 struct KillPoint {
     name: &'static str,
@@ -279,19 +299,7 @@ fn kill_points() -> Vec<KillPoint> {
                     .stall_next("solver", stalled_text(text), SILENCE);
             },
             wait_for: ("objective_posted", 1),
-            after: |world| {
-                world.call(
-                    "solver",
-                    "call_write",
-                    "write_file",
-                    &json!({"path": "deliverable/a.txt", "content": "a"}),
-                );
-                world.say(
-                    "solver",
-                    r#"{"type":"final_delivery","deliverable_path":"deliverable/a.txt","summary":null}"#,
-                );
-                world.say("verifier-1", PASS);
-            },
+            after: write_deliver_pass,
         },
         KillPoint {
             name: "after_a_tool_executed",
@@ -329,32 +337,13 @@ fn kill_points() -> Vec<KillPoint> {
                     "director",
                     r#"{"directive":"Write a.txt.","rationale":null}"#,
                 );
-                world.call(
-                    "solver",
-                    "call_write",
-                    "write_file",
-                    &json!({"path": "deliverable/a.txt", "content": "a"}),
-                );
-                world.say(
-                    "solver",
-                    r#"{"type":"final_delivery","deliverable_path":"deliverable/a.txt","summary":null}"#,
-                );
-                world.say("verifier-1", PASS);
+                write_deliver_pass(world);
             },
         },
         KillPoint {
             name: "during_verification",
             before: |world| {
-                world.call(
-                    "solver",
-                    "call_write",
-                    "write_file",
-                    &json!({"path": "deliverable/a.txt", "content": "a"}),
-                );
-                world.say(
-                    "solver",
-                    r#"{"type":"final_delivery","deliverable_path":"deliverable/a.txt","summary":null}"#,
-                );
+                write_and_deliver(world);
                 world
                     .server
                     .stall_next("verifier-1", stalled_text("{\"verdict\":"), SILENCE);
