@@ -2,17 +2,11 @@
 //! which, and which crates must stay free of IO dependencies.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
-/// The workspace root (the parent of this crate's folder).
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
+use crate::workspace::read_toml;
 
 /// For each crate: the infty crates it may depend on, and the only external crates it may
 /// use (`None` means any).
@@ -61,11 +55,7 @@ pub fn check(root: &Path) -> Result<()> {
     let mut problems = Vec::new();
     for (name, (allowed_infty, allowed_external)) in rules() {
         let manifest = root.join("crates").join(name).join("Cargo.toml");
-        let text = std::fs::read_to_string(&manifest)
-            .with_context(|| format!("cannot read {}", manifest.display()))?;
-        let value: toml::Table = text
-            .parse()
-            .with_context(|| format!("cannot parse {}", manifest.display()))?;
+        let value = read_toml(&manifest)?;
         let deps = value
             .get("dependencies")
             .and_then(|deps| deps.as_table())
@@ -106,7 +96,10 @@ pub fn check(root: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
+    use crate::workspace::workspace_root;
 
     #[test]
     fn workspace_follows_the_dependency_direction() {
