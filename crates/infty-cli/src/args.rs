@@ -153,6 +153,9 @@ pub enum PolicyArg {
 
 /// `infty create`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Settings without a flag come from the environment (OPENAI_BASE_URL, OPENAI_API_KEY), then from $INFTY_HOME/config.toml; `infty config` shows the result."
+)]
 pub struct CreateArgs {
     /// The objective, as text
     #[arg(

@@ -260,13 +260,19 @@ pub fn describe(event: &RunEvent) -> Option<String> {
             Note::VerificationStarted { round, roles } => {
                 format!("verification round {round}: {}", roles.join(", "))
             }
-            Note::VerdictRecorded { role, verdict, .. } => format!(
-                "{role}: {}",
-                serde_json::to_value(verdict)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default()
-            ),
+            Note::VerdictRecorded {
+                role,
+                verdict,
+                reasons,
+                ..
+            } => {
+                let word = if verdict.is_pass() { "pass" } else { "fail" };
+                if reasons.is_empty() {
+                    format!("{role}: {word}")
+                } else {
+                    format!("{role}: {word} ({})", one_line(&reasons.join("; "), 80))
+                }
+            }
             Note::VerifierNoVerdict { role, error } => {
                 format!("{role} gave no verdict: {}", one_line(error, 60))
             }

@@ -3,6 +3,9 @@
 
 mod harness;
 
+mod config;
 mod create;
 mod errors;
+mod help;
+mod inspect;
 mod resume;
