@@ -4,6 +4,10 @@
 
 use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::{Deserialize, Serialize};
+
+/// The model every role uses unless told otherwise.
+pub const DEFAULT_MODEL: &str = "gpt-5";
 
 /// Drive long objectives with language models: a Solver works, a Director guides, Verifiers judge.
 #[derive(Debug, Parser)]
@@ -31,6 +35,12 @@ pub enum Command {
     Resume(ResumeArgs),
     /// Queue a message for a role; it is delivered with that role's next turn
     Send(SendArgs),
+    /// Print a run's journal as a timeline; --follow tails a run driven elsewhere
+    Logs(LogsArgs),
+    /// Print the effective settings (config file, environment, defaults), without secrets
+    Config(ConfigArgs),
+    /// Print a shell completion script
+    Completions(CompletionsArgs),
 }
 
 /// Provider flags, shared by `create` (and later `resume`).
@@ -50,7 +60,8 @@ pub struct ProviderArgs {
 }
 
 /// The wire APIs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum WireApiArg {
     /// OpenAI Responses API (`POST {base}/responses`)
     Responses,
@@ -59,7 +70,8 @@ pub enum WireApiArg {
 }
 
 /// Reasoning effort levels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum EffortArg {
     /// Minimal reasoning
     Minimal,
@@ -130,7 +142,8 @@ impl BudgetArgs {
 }
 
 /// How verdicts are aggregated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PolicyArg {
     /// Every Verifier must pass
     All,
@@ -140,6 +153,9 @@ pub enum PolicyArg {
 
 /// `infty create`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Settings without a flag come from the environment (OPENAI_BASE_URL, OPENAI_API_KEY), then from $INFTY_HOME/config.toml; `infty config` shows the result."
+)]
 pub struct CreateArgs {
     /// The objective, as text
     #[arg(
@@ -163,7 +179,7 @@ pub struct CreateArgs {
     pub run_id: Option<String>,
 
     /// Model of the Solver (and of the other roles unless set)
-    #[arg(long, value_name = "MODEL", default_value = "gpt-5")]
+    #[arg(long, value_name = "MODEL", default_value = DEFAULT_MODEL)]
     pub model: String,
 
     /// Model of the Director [default: --model]
@@ -193,6 +209,10 @@ pub struct CreateArgs {
     /// Limits
     #[command(flatten)]
     pub budgets: BudgetArgs,
+
+    /// Show the models' text on stderr as it streams
+    #[arg(long)]
+    pub stream: bool,
 
     /// Print the result as JSON on stdout
     #[arg(long)]
@@ -236,6 +256,10 @@ pub struct ResumeArgs {
     #[arg(long, value_name = "MODEL")]
     pub model: Option<String>,
 
+    /// Show the models' text on stderr as it streams
+    #[arg(long)]
+    pub stream: bool,
+
     /// Print the result as JSON on stdout
     #[arg(long)]
     pub json: bool,
@@ -272,4 +296,35 @@ impl SendRole {
             SendRole::Director => "director",
         }
     }
+}
+
+/// `infty logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The run id
+    pub run_id: String,
+
+    /// Keep printing new events until the run stops (or Ctrl-C)
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+
+    /// Print the journal's raw JSON lines instead of a timeline
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `infty config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Print one JSON object: each setting with its value and where it came from
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `infty completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }

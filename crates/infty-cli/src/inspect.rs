@@ -1,8 +1,9 @@
 //! `infty list` and `infty show`: read run folders and present them to people or programs.
 //!
 //! The `--json` shapes are a stable interface (documented in the README): `list` prints an
-//! array of summaries, `show` one object that adds roles, usage, outcome, error and the recent
-//! journal.
+//! array of summaries, `show` one object that adds roles, usage, outcome, error, options, the
+//! verdict history and the recent journal. Keys are only ever added, never renamed or
+//! removed. Reading never takes the run's lock or writes to its folder.
 
 use std::collections::VecDeque;
 
@@ -11,6 +12,7 @@ use camino::Utf8Path;
 use infty_core::events::{Note, RunEvent};
 use infty_core::flow::Input;
 use infty_store::{RunMetadata, RunStore, read_journal};
+use serde::Serialize;
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 
@@ -60,7 +62,7 @@ pub fn show(runs_root: &Utf8Path, args: &ShowArgs) -> Result<u8> {
     infty_store::validate_run_id(&args.run_id).map_err(|error| Coded::usage(error.to_string()))?;
     let store = RunStore::open_id(runs_root, &args.run_id)?;
     let meta = store.metadata();
-    let recent = recent_events(&store)?;
+    let history = History::read(&store)?;
     if args.json {
         let mut value = summary_json(runs_root, meta);
         if let Value::Object(map) = &mut value {
@@ -69,9 +71,10 @@ pub fn show(runs_root: &Utf8Path, args: &ShowArgs) -> Result<u8> {
             map.insert("outcome".into(), serde_json::to_value(&meta.outcome)?);
             map.insert("error".into(), serde_json::to_value(&meta.error)?);
             map.insert("options".into(), serde_json::to_value(&meta.options)?);
+            map.insert("verdicts".into(), serde_json::to_value(&history.verdicts)?);
             map.insert(
                 "recent_events".into(),
-                Value::Array(recent.iter().map(|(_, v)| v.clone()).collect()),
+                Value::Array(history.recent.iter().map(|(_, v)| v.clone()).collect()),
             );
         }
         println!("{}", serde_json::to_string_pretty(&value)?);
@@ -97,6 +100,11 @@ pub fn show(runs_root: &Utf8Path, args: &ShowArgs) -> Result<u8> {
             role.role, role.model, effort, usage.input_tokens, usage.output_tokens
         );
     }
+    let total = meta.total_usage();
+    println!(
+        "  {:<12} {} tokens ({} in / {} out)",
+        "total", total.total_tokens, total.input_tokens, total.output_tokens
+    );
     if let Some(outcome) = &meta.outcome {
         println!();
         println!(
@@ -111,14 +119,95 @@ pub fn show(runs_root: &Utf8Path, args: &ShowArgs) -> Result<u8> {
         println!();
         println!("Error: {error}");
     }
-    if !recent.is_empty() {
+    if !history.verdicts.is_empty() {
+        println!();
+        println!("Verdicts:");
+        for verdict in &history.verdicts {
+            let reasons = if verdict.reasons.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", one_line(&verdict.reasons.join("; "), 100))
+            };
+            println!(
+                "  round {:<3} {:<12} {}{reasons}",
+                verdict.round, verdict.role, verdict.verdict
+            );
+        }
+    }
+    if !history.recent.is_empty() {
         println!();
         println!("Recent events:");
-        for (line, _) in &recent {
+        for (line, _) in &history.recent {
             println!("  {line}");
         }
     }
     Ok(0)
+}
+
+/// One Verifier's verdict in a verification round, as `show` reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VerdictEntry {
+    /// The verification round, from 1.
+    pub round: u32,
+    /// The Verifier.
+    pub role: String,
+    /// `pass` or `fail`.
+    pub verdict: &'static str,
+    /// Its reasons.
+    pub reasons: Vec<String>,
+    /// Its suggestions.
+    pub suggestions: Vec<String>,
+}
+
+/// What `show` takes from the journal, in one pass.
+struct History {
+    /// The last events people read, as a text line and as JSON.
+    recent: Vec<(String, Value)>,
+    /// Every verdict, oldest first.
+    verdicts: Vec<VerdictEntry>,
+}
+
+impl History {
+    fn read(store: &RunStore) -> Result<History> {
+        let mut recent = VecDeque::with_capacity(RECENT_EVENTS);
+        let mut verdicts = Vec::new();
+        let mut round = 0;
+        for entry in read_journal::<RunEvent>(&store.events_path())? {
+            let entry = entry?;
+            match &entry.event {
+                RunEvent::Note(Note::VerificationStarted { round: r, .. }) => round = *r,
+                RunEvent::Note(Note::VerdictRecorded {
+                    role,
+                    verdict,
+                    reasons,
+                    suggestions,
+                }) => verdicts.push(VerdictEntry {
+                    round,
+                    role: role.clone(),
+                    verdict: if verdict.is_pass() { "pass" } else { "fail" },
+                    reasons: reasons.clone(),
+                    suggestions: suggestions.clone(),
+                }),
+                _ => {}
+            }
+            let Some(text) = describe(&entry.event) else {
+                continue;
+            };
+            if recent.len() == RECENT_EVENTS {
+                recent.pop_front();
+            }
+            let value = json!({
+                "seq": entry.seq,
+                "at": timestamp(entry.at),
+                "event": entry.event,
+            });
+            recent.push_back((format!("{} {text}", clock(entry.at)), value));
+        }
+        Ok(History {
+            recent: recent.into_iter().collect(),
+            verdicts,
+        })
+    }
 }
 
 fn summary_json(runs_root: &Utf8Path, meta: &RunMetadata) -> Value {
@@ -130,27 +219,6 @@ fn summary_json(runs_root: &Utf8Path, meta: &RunMetadata) -> Value {
         "updated_at": timestamp(meta.updated_at),
         "path": runs_root.join(&meta.run_id),
     })
-}
-
-/// The last events of the journal, as a text line and as JSON.
-fn recent_events(store: &RunStore) -> Result<Vec<(String, Value)>> {
-    let mut recent = VecDeque::with_capacity(RECENT_EVENTS);
-    for entry in read_journal::<RunEvent>(&store.events_path())? {
-        let entry = entry?;
-        let Some(text) = describe(&entry.event) else {
-            continue;
-        };
-        if recent.len() == RECENT_EVENTS {
-            recent.pop_front();
-        }
-        let value = json!({
-            "seq": entry.seq,
-            "at": timestamp(entry.at),
-            "event": entry.event,
-        });
-        recent.push_back((format!("{} {text}", clock(entry.at)), value));
-    }
-    Ok(recent.into_iter().collect())
 }
 
 /// A one-line description of the events people care about in a timeline.
@@ -192,13 +260,19 @@ pub fn describe(event: &RunEvent) -> Option<String> {
             Note::VerificationStarted { round, roles } => {
                 format!("verification round {round}: {}", roles.join(", "))
             }
-            Note::VerdictRecorded { role, verdict, .. } => format!(
-                "{role}: {}",
-                serde_json::to_value(verdict)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default()
-            ),
+            Note::VerdictRecorded {
+                role,
+                verdict,
+                reasons,
+                ..
+            } => {
+                let word = if verdict.is_pass() { "pass" } else { "fail" };
+                if reasons.is_empty() {
+                    format!("{role}: {word}")
+                } else {
+                    format!("{role}: {word} ({})", one_line(&reasons.join("; "), 80))
+                }
+            }
             Note::VerifierNoVerdict { role, error } => {
                 format!("{role} gave no verdict: {}", one_line(error, 60))
             }

@@ -5,7 +5,10 @@
 //! 2 usage errors, 130 interrupted.
 
 mod args;
+mod config;
 mod inspect;
+mod logging;
+mod logs;
 mod provider;
 mod run;
 mod send;
@@ -15,9 +18,11 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use camino::Utf8PathBuf;
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::args::{Cli, Command};
+use crate::config::GivenFlags;
 
 /// Exit code for usage errors (bad flags, invalid run ids).
 pub const EXIT_USAGE: u8 = 2;
@@ -52,25 +57,116 @@ impl std::fmt::Display for Coded {
 impl std::error::Error for Coded {}
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match dispatch(cli) {
-        Ok(code) => ExitCode::from(code),
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    let given = given_flags(&matches);
+    // Logging is best effort: without a home folder or a writable log, commands still work.
+    if let Ok(home) = config::infty_home()
+        && let Err(reason) = logging::init(&home)
+    {
+        eprintln!("warning: logging is off: {reason}");
+    }
+    tracing::info!(
+        command = command_name(&cli.command),
+        "infty {}",
+        env!("CARGO_PKG_VERSION")
+    );
+    match dispatch(cli, given) {
+        Ok(code) => {
+            tracing::info!(code, "done");
+            ExitCode::from(code)
+        }
         Err(error) => {
             let code = error.downcast_ref::<Coded>().map_or(1, |coded| coded.code);
+            tracing::error!(code, "{error:#}");
             terminal::print_error(&error);
             ExitCode::from(code)
         }
     }
 }
 
-fn dispatch(cli: Cli) -> Result<u8> {
-    let runs_root = runs_root(cli.runs_root)?;
+/// Which defaulted `create` flags the user typed (clap fills in defaults otherwise).
+fn given_flags(matches: &clap::ArgMatches) -> GivenFlags {
+    let Some(("create", create)) = matches.subcommand() else {
+        return GivenFlags::default();
+    };
+    let typed = |id: &str| {
+        create
+            .value_source(id)
+            .is_some_and(|source| source != ValueSource::DefaultValue)
+    };
+    GivenFlags {
+        model: typed("model"),
+        verification_policy: typed("verification_policy"),
+    }
+}
+
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Create(_) => "create",
+        Command::List(_) => "list",
+        Command::Show(_) => "show",
+        Command::Resume(_) => "resume",
+        Command::Send(_) => "send",
+        Command::Logs(_) => "logs",
+        Command::Config(_) => "config",
+        Command::Completions(_) => "completions",
+    }
+}
+
+fn dispatch(cli: Cli, given: GivenFlags) -> Result<u8> {
     match cli.command {
-        Command::Create(args) => run::create(&runs_root, args),
-        Command::List(args) => inspect::list(&runs_root, &args),
-        Command::Show(args) => inspect::show(&runs_root, &args),
-        Command::Resume(args) => run::resume(&runs_root, args),
-        Command::Send(args) => send::send(&runs_root, &args),
+        Command::Completions(args) => {
+            clap_complete::generate(
+                args.shell,
+                &mut Cli::command(),
+                "infty",
+                &mut std::io::stdout(),
+            );
+            Ok(0)
+        }
+        Command::Config(args) => {
+            let home = config::infty_home()?;
+            let file = config::load(&config::config_path(&home))?;
+            let (root, source) = match &cli.runs_root {
+                Some(root) => (root.clone(), config::Source::Flag),
+                None => (home.join("runs"), config::Source::Default),
+            };
+            let env = config::Environment::current();
+            let source = if cli.runs_root.is_none() && env.infty_home.is_some() {
+                config::Source::Env
+            } else {
+                source
+            };
+            let settings = config::effective(&file, &env, &home, (&root, source));
+            print!("{}", config::render(&settings, args.json)?);
+            Ok(0)
+        }
+        Command::Create(mut args) => {
+            let runs_root = runs_root(cli.runs_root)?;
+            let home = config::infty_home()?;
+            let file = config::load(&config::config_path(&home))?;
+            let base_url_env = std::env::var(provider::BASE_URL_ENV).ok();
+            config::apply_to_create(&mut args, given, &file, base_url_env.as_deref());
+            terminal::configure(terminal::TerminalOptions {
+                stream: args.stream,
+            });
+            run::create(&runs_root, args)
+        }
+        Command::Resume(args) => {
+            let runs_root = runs_root(cli.runs_root)?;
+            terminal::configure(terminal::TerminalOptions {
+                stream: args.stream,
+            });
+            run::resume(&runs_root, args)
+        }
+        Command::List(args) => inspect::list(&runs_root(cli.runs_root)?, &args),
+        Command::Show(args) => inspect::show(&runs_root(cli.runs_root)?, &args),
+        Command::Send(args) => send::send(&runs_root(cli.runs_root)?, &args),
+        Command::Logs(args) => logs::logs(&runs_root(cli.runs_root)?, &args),
     }
 }
 

@@ -1,65 +1,302 @@
-//! Live progress on stderr: role-labelled exchanges, tool calls, verdicts, and a closing
-//! summary. Colour only when stderr is a terminal and `NO_COLOR` is unset (anstream decides).
+//! Live progress on stderr while a run is driven: role-coloured exchanges, tool calls with
+//! their outcome, verdicts, compactions, optional streamed model text, a spinner with the
+//! elapsed time and tokens while a role thinks, and a closing summary.
+//!
+//! Two modes. *Live* (stderr is a terminal, `NO_COLOR` unset, `TERM` not `dumb`): colours
+//! and one spinner line redrawn in place, always cleared before any other line is printed.
+//! *Plain* (anything else, e.g. a log file or a test): the same lines, no colour, no
+//! spinner, no cursor movement. Everything here goes to stderr; stdout is for results. A
+//! reporter runs on the driver's task, so every callback only formats and writes a line.
 
-use std::io::Write;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use anstyle::{AnsiColor, Style};
+use camino::Utf8Path;
 use infty_core::ProgressReporter;
 use infty_core::flow::Terminal;
+use infty_core::tools::{Plan, StepStatus};
 use infty_signals::{VerifierDecision, VerifierVerdict};
+use infty_store::TokenUsage;
 
 use crate::inspect::one_line;
+
+/// How the progress of this process is shown; set once by `main` before a run is driven.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TerminalOptions {
+    /// Print the models' text as it streams.
+    pub stream: bool,
+}
+
+static OPTIONS: OnceLock<TerminalOptions> = OnceLock::new();
+
+/// Sets the options of every reporter this process creates (the first call wins).
+pub fn configure(options: TerminalOptions) {
+    let _ = OPTIONS.set(options);
+}
+
+/// How often the spinner redraws.
+const FRAME: Duration = Duration::from_millis(100);
+const SPINNER: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+/// Erase the current terminal line and return to its start.
+const CLEAR_LINE: &str = "\r\x1b[2K";
 
 /// Prints a run's progress to stderr.
 pub struct TerminalProgress {
     started: Instant,
-    run: Mutex<Option<(String, String)>>,
+    stream: bool,
+    screen: Arc<Mutex<Screen>>,
+    stop: Arc<AtomicBool>,
+    spinner: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// What is on (or about to be on) the terminal, shared with the spinner thread.
+#[derive(Default)]
+struct Screen {
+    /// What each busy role is doing, and since when.
+    activity: BTreeMap<String, (String, Instant)>,
+    /// The spinner line is drawn and must be cleared before anything else is written.
+    drawn: bool,
+    /// The role whose streamed text is mid-line.
+    streaming: Option<String>,
+    /// Tokens per role during this drive.
+    usage: BTreeMap<String, TokenUsage>,
+    /// Run id and folder.
+    run: Option<(String, String)>,
+    /// The accepted deliverable, relative to the run folder.
+    deliverable: Option<String>,
+    /// The closing summary was printed.
+    summarized: bool,
+    /// The last tool call each role started, summarised, for its outcome line.
+    tool_calls: BTreeMap<String, String>,
+    frame: usize,
+}
+
+impl Screen {
+    /// Makes room for a full line: clears the spinner, ends a streamed line.
+    fn make_room(&mut self, err: &mut impl Write) {
+        if self.drawn {
+            let _ = err.write_all(CLEAR_LINE.as_bytes());
+            self.drawn = false;
+        }
+        if self.streaming.take().is_some() {
+            let _ = err.write_all(b"\n");
+        }
+    }
 }
 
 impl TerminalProgress {
-    /// A reporter whose clock starts now.
+    /// A reporter whose clock starts now; live when stderr is an interactive terminal.
     pub fn new() -> TerminalProgress {
+        let options = OPTIONS.get().copied().unwrap_or_default();
+        TerminalProgress::with_mode(live_terminal(), options)
+    }
+
+    fn with_mode(live: bool, options: TerminalOptions) -> TerminalProgress {
+        let screen = Arc::new(Mutex::new(Screen::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let spinner = live.then(|| spawn_spinner(screen.clone(), stop.clone()));
         TerminalProgress {
             started: Instant::now(),
-            run: Mutex::new(None),
+            stream: options.stream,
+            screen,
+            stop,
+            spinner: Mutex::new(spinner),
         }
     }
 
     /// Remembers the run for the closing summary.
-    pub fn set_run(&self, run_id: &str, run_dir: &camino::Utf8Path) {
-        if let Ok(mut slot) = self.run.lock() {
-            *slot = Some((run_id.to_string(), run_dir.to_string()));
-        }
+    pub fn set_run(&self, run_id: &str, run_dir: &Utf8Path) {
+        self.with_screen(|screen| screen.run = Some((run_id.to_string(), run_dir.to_string())));
     }
 
-    fn line(&self, from: &str, to: Option<&str>, text: &str) {
+    fn with_screen<T>(&self, f: impl FnOnce(&mut Screen) -> T) -> Option<T> {
+        self.screen.lock().ok().map(|mut screen| f(&mut screen))
+    }
+
+    fn stamp(&self) -> String {
         let elapsed = self.started.elapsed().as_secs();
-        let stamp = format!(
+        format!(
             "[{:02}:{:02}:{:02}]",
             elapsed / 3600,
             (elapsed / 60) % 60,
             elapsed % 60
-        );
+        )
+    }
+
+    /// One progress line: `[hh:mm:ss] from → to  text`.
+    fn line(&self, from: &str, to: Option<&str>, text: &str) {
         let label = match to {
             Some(to) => format!("{} → {}", paint(from), paint(to)),
             None => paint(from),
         };
-        let mut err = anstream::stderr().lock();
-        let _ = writeln!(err, "{stamp} {label}  {text}");
+        self.raw_line(&format!("{} {label}  {text}", self.stamp()));
     }
 
-    /// The closing summary.
+    fn raw_line(&self, text: &str) {
+        self.with_screen(|screen| {
+            let mut err = anstream::stderr().lock();
+            screen.make_room(&mut std::io::stderr());
+            let _ = writeln!(err, "{text}");
+        });
+    }
+
+    fn set_activity(&self, role: &str, what: Option<String>) {
+        self.with_screen(|screen| match what {
+            Some(what) => {
+                screen
+                    .activity
+                    .insert(role.to_string(), (what, Instant::now()));
+            }
+            None => {
+                screen.activity.remove(role);
+            }
+        });
+    }
+
+    /// The closing summary: run, folder, deliverable, duration, tokens per role. Printed
+    /// once, when the run ends; a later call (after success) prints it only if it was not.
     pub fn summary(&self, run_id: &str, run_dir: &str, status: &str) {
         let elapsed = self.started.elapsed().as_secs();
-        let mut err = anstream::stderr().lock();
-        let _ = writeln!(
-            err,
-            "run {run_id} {status} in {}m{:02}s ({run_dir})",
-            elapsed / 60,
-            elapsed % 60
-        );
+        self.stop_spinner();
+        self.with_screen(|screen| {
+            if screen.summarized {
+                return;
+            }
+            screen.summarized = true;
+            screen.activity.clear();
+            let mut err = anstream::stderr().lock();
+            screen.make_room(&mut std::io::stderr());
+            let style = status_style(status);
+            let _ = writeln!(
+                err,
+                "{style}run {run_id} {status}{style:#} in {}m{:02}s",
+                elapsed / 60,
+                elapsed % 60
+            );
+            let _ = writeln!(err, "  folder:      {run_dir}");
+            if let Some(deliverable) = &screen.deliverable {
+                let _ = writeln!(
+                    err,
+                    "  deliverable: {}",
+                    Utf8Path::new(run_dir).join(deliverable)
+                );
+            }
+            if !screen.usage.is_empty() {
+                let _ = writeln!(err, "  tokens:      {}", usage_line(&screen.usage));
+            }
+        });
+    }
+
+    fn stop_spinner(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let handle = self.spinner.lock().ok().and_then(|mut slot| slot.take());
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+        self.with_screen(|screen| screen.make_room(&mut std::io::stderr()));
+    }
+}
+
+impl Default for TerminalProgress {
+    fn default() -> Self {
+        TerminalProgress::new()
+    }
+}
+
+impl Drop for TerminalProgress {
+    fn drop(&mut self) {
+        self.stop_spinner();
+    }
+}
+
+/// Whether stderr gets the live display.
+fn live_terminal() -> bool {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let dumb = std::env::var("TERM").is_ok_and(|term| term == "dumb");
+    std::io::stderr().is_terminal() && !no_color && !dumb
+}
+
+fn spawn_spinner(screen: Arc<Mutex<Screen>>, stop: Arc<AtomicBool>) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(FRAME);
+            let Ok(mut screen) = screen.lock() else {
+                return;
+            };
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            if screen.streaming.is_some() {
+                continue;
+            }
+            let Some(text) = spinner_text(&screen) else {
+                if screen.drawn {
+                    let _ = std::io::stderr().write_all(CLEAR_LINE.as_bytes());
+                    screen.drawn = false;
+                }
+                continue;
+            };
+            screen.frame = (screen.frame + 1) % SPINNER.len();
+            let frame = SPINNER[screen.frame];
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "{CLEAR_LINE}{frame} {text}");
+            let _ = err.flush();
+            screen.drawn = true;
+        }
+    })
+}
+
+/// `solver thinking… 00:42 · 12.3k tokens`, or `None` when no role is busy.
+fn spinner_text(screen: &Screen) -> Option<String> {
+    let since = screen.activity.values().map(|(_, since)| *since).min()?;
+    let doing: Vec<String> = screen
+        .activity
+        .iter()
+        .map(|(role, (what, _))| format!("{role} {what}"))
+        .collect();
+    let secs = since.elapsed().as_secs();
+    let total: u64 = screen.usage.values().map(|u| u.total_tokens).sum();
+    Some(format!(
+        "{}… {:02}:{:02} · {} tokens",
+        one_line(&doing.join(", "), 60),
+        secs / 60,
+        secs % 60,
+        compact_count(total)
+    ))
+}
+
+/// `950`, `12.3k`, `4.1M`.
+fn compact_count(n: u64) -> String {
+    match n {
+        0..1_000 => n.to_string(),
+        1_000..1_000_000 => format!("{:.1}k", n as f64 / 1e3),
+        _ => format!("{:.1}M", n as f64 / 1e6),
+    }
+}
+
+/// `solver 300 in / 60 out, director 100 in / 20 out (total 480)`.
+fn usage_line(usage: &BTreeMap<String, TokenUsage>) -> String {
+    let mut roles: Vec<(&String, &TokenUsage)> = usage.iter().collect();
+    // Solver first, then the Director, then Verifiers by name.
+    roles.sort_by_key(|(role, _)| (role_rank(role), (*role).clone()));
+    let parts: Vec<String> = roles
+        .iter()
+        .map(|(role, u)| format!("{role} {} in / {} out", u.input_tokens, u.output_tokens))
+        .collect();
+    let total: u64 = usage.values().map(|u| u.total_tokens).sum();
+    format!("{} (total {total})", parts.join(", "))
+}
+
+fn role_rank(role: &str) -> u8 {
+    match role {
+        "solver" => 0,
+        "director" => 1,
+        _ => 2,
     }
 }
 
@@ -76,16 +313,39 @@ fn role_style(role: &str) -> Style {
     Style::new().fg_color(Some(color.into())).bold()
 }
 
+fn status_style(status: &str) -> Style {
+    let color = match status {
+        "succeeded" => AnsiColor::Green,
+        "interrupted" | "budget exhausted" => AnsiColor::Yellow,
+        _ => AnsiColor::Red,
+    };
+    Style::new().fg_color(Some(color.into())).bold()
+}
+
 fn paint(role: &str) -> String {
     let style = role_style(role);
     format!("{style}{role}{style:#}")
 }
 
+/// The argument people want to see for a tool call: the command, the path, or the JSON.
+fn tool_summary(tool: &str, arguments: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(arguments).unwrap_or_default();
+    let key = match tool {
+        "shell" => "command",
+        "read_file" | "write_file" | "edit_file" | "list_dir" => "path",
+        _ => "",
+    };
+    match value.get(key).and_then(|v| v.as_str()) {
+        Some(text) => format!("{tool} {}", one_line(text, 100)),
+        None => format!("{tool} {}", one_line(arguments, 100)),
+    }
+}
+
 impl ProgressReporter for TerminalProgress {
-    fn run_started(&self, run_id: &str, run_dir: &camino::Utf8Path, resumed: bool) {
+    fn run_started(&self, run_id: &str, run_dir: &Utf8Path, resumed: bool) {
+        self.set_run(run_id, run_dir);
         let verb = if resumed { "resuming" } else { "starting" };
-        let mut err = anstream::stderr().lock();
-        let _ = writeln!(err, "{verb} run {run_id} in {run_dir}");
+        self.raw_line(&format!("{verb} run {run_id} in {run_dir}"));
     }
 
     fn objective_posted(&self, objective: &str) {
@@ -94,6 +354,40 @@ impl ProgressReporter for TerminalProgress {
             Some("solver"),
             &format!("objective: {}", one_line(objective, 100)),
         );
+    }
+
+    fn role_thinking(&self, role: &str) {
+        self.set_activity(role, Some("thinking".to_string()));
+    }
+
+    fn text_delta(&self, role: &str, delta: &str) {
+        if !self.stream {
+            return;
+        }
+        let stamp = self.stamp();
+        self.with_screen(|screen| {
+            let mut err = anstream::stderr().lock();
+            if screen.streaming.as_deref() != Some(role) {
+                screen.make_room(&mut std::io::stderr());
+                let _ = write!(err, "{stamp} {} ▸ ", paint(role));
+                screen.streaming = Some(role.to_string());
+            } else if screen.drawn {
+                let _ = std::io::stderr().write_all(CLEAR_LINE.as_bytes());
+                screen.drawn = false;
+            }
+            let dim = Style::new().dimmed();
+            let _ = write!(err, "{dim}{delta}{dim:#}");
+            let _ = err.flush();
+        });
+    }
+
+    fn role_message(&self, role: &str, _text: &str) {
+        self.set_activity(role, None);
+        self.with_screen(|screen| {
+            if screen.streaming.as_deref() == Some(role) {
+                screen.make_room(&mut std::io::stderr());
+            }
+        });
     }
 
     fn invalid_signal(&self, error: &str, consecutive: u32) {
@@ -173,13 +467,70 @@ impl ProgressReporter for TerminalProgress {
     }
 
     fn tool_call_started(&self, role: &str, tool: &str, arguments: &str) {
-        self.line(role, None, &format!("{tool} {}", one_line(arguments, 100)));
+        let summary = tool_summary(tool, arguments);
+        self.with_screen(|screen| {
+            screen.tool_calls.insert(role.to_string(), summary.clone());
+            screen.activity.insert(
+                role.to_string(),
+                (format!("running {tool}"), Instant::now()),
+            );
+        });
     }
 
-    fn tool_call_finished(&self, role: &str, tool: &str, ok: bool, _output: &str) {
-        if !ok {
-            self.line(role, None, &format!("{tool} failed"));
+    fn tool_call_finished(&self, role: &str, tool: &str, ok: bool, output: &str) {
+        let summary = self
+            .with_screen(|screen| {
+                screen
+                    .activity
+                    .insert(role.to_string(), ("thinking".to_string(), Instant::now()));
+                screen.tool_calls.remove(role)
+            })
+            .flatten()
+            .unwrap_or_else(|| tool.to_string());
+        if tool == "update_plan" && ok {
+            // `plan_updated` says it better.
+            return;
         }
+        let outcome = if ok {
+            "ok".to_string()
+        } else {
+            format!("failed: {}", one_line(output, 100))
+        };
+        self.line(role, None, &format!("{summary} → {outcome}"));
+    }
+
+    fn plan_updated(&self, role: &str, plan: &Plan) {
+        let now = plan
+            .steps
+            .iter()
+            .find(|step| step.status == StepStatus::InProgress)
+            .map(|step| format!("; now: {}", one_line(&step.step, 80)))
+            .unwrap_or_default();
+        self.line(
+            role,
+            None,
+            &format!(
+                "plan: {}/{} steps done{now}",
+                plan.completed(),
+                plan.steps.len()
+            ),
+        );
+    }
+
+    fn compaction(&self, role: &str, prompt_tokens: u64, kept_items: usize) {
+        self.line(
+            role,
+            None,
+            &format!(
+                "history compacted at {prompt_tokens} prompt tokens (kept the last {kept_items} items)"
+            ),
+        );
+    }
+
+    fn usage(&self, role: &str, usage: &TokenUsage) {
+        self.with_screen(|screen| {
+            *screen.usage.entry(role.to_string()).or_default() += *usage;
+        });
     }
 
     fn budget_warning(&self, reason: &str) {
@@ -190,14 +541,7 @@ impl ProgressReporter for TerminalProgress {
         );
     }
 
-    fn model_retry(
-        &self,
-        role: &str,
-        attempt: u32,
-        max: u32,
-        delay: std::time::Duration,
-        reason: &str,
-    ) {
+    fn model_retry(&self, role: &str, attempt: u32, max: u32, delay: Duration, reason: &str) {
         self.line(
             role,
             None,
@@ -218,15 +562,24 @@ impl ProgressReporter for TerminalProgress {
     }
 
     fn run_finished(&self, terminal: &Terminal) {
-        let text = match terminal {
+        let (text, status) = match terminal {
             Terminal::Succeeded {
                 deliverable_path, ..
-            } => format!("succeeded: {deliverable_path}"),
-            Terminal::Failed { reason } => format!("failed: {}", one_line(reason, 120)),
-            Terminal::BudgetExhausted { reason } => format!("budget exhausted: {reason}"),
-            Terminal::Interrupted => "interrupted".to_string(),
+            } => {
+                self.with_screen(|screen| screen.deliverable = Some(deliverable_path.clone()));
+                (format!("succeeded: {deliverable_path}"), "succeeded")
+            }
+            Terminal::Failed { reason } => (format!("failed: {}", one_line(reason, 120)), "failed"),
+            Terminal::BudgetExhausted { reason } => {
+                (format!("budget exhausted: {reason}"), "budget exhausted")
+            }
+            Terminal::Interrupted => ("interrupted".to_string(), "interrupted"),
         };
         self.line("run", None, &text);
+        let run = self.with_screen(|screen| screen.run.clone()).flatten();
+        if let Some((run_id, run_dir)) = run {
+            self.summary(&run_id, &run_dir, status);
+        }
     }
 }
 
@@ -235,4 +588,87 @@ pub fn print_error(error: &anyhow::Error) {
     let style = Style::new().fg_color(Some(AnsiColor::Red.into())).bold();
     let mut err = anstream::stderr().lock();
     let _ = writeln!(err, "{style}error:{style:#} {error:#}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_compact() {
+        let cases = [
+            (0, "0"),
+            (999, "999"),
+            (1_000, "1.0k"),
+            (12_345, "12.3k"),
+            (4_100_000, "4.1M"),
+        ];
+        for (n, expected) in cases {
+            assert_eq!(compact_count(n), expected);
+        }
+    }
+
+    #[test]
+    fn tool_calls_show_their_main_argument() {
+        let cases = [
+            (
+                "shell",
+                r#"{"command":"cargo test","timeout_ms":1}"#,
+                "shell cargo test",
+            ),
+            (
+                "write_file",
+                r#"{"path":"a.md","content":"x"}"#,
+                "write_file a.md",
+            ),
+            ("list_dir", r#"{"path":".","depth":2}"#, "list_dir ."),
+            ("custom", r#"{"x":1}"#, r#"custom {"x":1}"#),
+            ("shell", "not json", "shell not json"),
+        ];
+        for (tool, arguments, expected) in cases {
+            assert_eq!(tool_summary(tool, arguments), expected);
+        }
+    }
+
+    #[test]
+    fn usage_lists_solver_director_then_verifiers() {
+        let usage = |input, output| TokenUsage {
+            input_tokens: input,
+            output_tokens: output,
+            total_tokens: input + output,
+            ..TokenUsage::default()
+        };
+        let roles = BTreeMap::from([
+            ("verifier-1".to_string(), usage(5, 1)),
+            ("director".to_string(), usage(10, 2)),
+            ("solver".to_string(), usage(100, 20)),
+        ]);
+        assert_eq!(
+            usage_line(&roles),
+            "solver 100 in / 20 out, director 10 in / 2 out, verifier-1 5 in / 1 out (total 138)"
+        );
+    }
+
+    #[test]
+    fn spinner_names_the_busy_roles() {
+        let mut screen = Screen::default();
+        assert_eq!(spinner_text(&screen), None);
+        screen
+            .activity
+            .insert("solver".into(), ("running shell".into(), Instant::now()));
+        screen
+            .activity
+            .insert("verifier-1".into(), ("thinking".into(), Instant::now()));
+        screen.usage.insert(
+            "solver".into(),
+            TokenUsage {
+                total_tokens: 1500,
+                ..TokenUsage::default()
+            },
+        );
+        assert_eq!(
+            spinner_text(&screen).unwrap(),
+            "solver running shell, verifier-1 thinking… 00:00 · 1.5k tokens"
+        );
+    }
 }

@@ -68,3 +68,23 @@ fn unreachable_server_fails_the_run_with_the_url() {
     assert!(stderr.contains("127.0.0.1:9"), "{stderr}");
     assert_eq!(world.run_json("dead")["status"], "failed");
 }
+
+#[test]
+fn errors_are_logged_to_the_log_file_without_the_key() {
+    let world = World::new();
+    world.infty().args(["show", "nope"]).assert().code(1);
+    world
+        .infty()
+        .env("RUST_LOG", "debug")
+        .args(["logs", "nope"])
+        .assert()
+        .code(1);
+    let log = std::fs::read_to_string(world.home.path().join("logs/infty.log")).unwrap();
+    let errors: Vec<&str> = log.lines().filter(|line| line.contains("ERROR")).collect();
+    assert_eq!(errors.len(), 2, "{log}");
+    assert!(
+        errors.iter().all(|line| line.contains("no run nope")),
+        "{log}"
+    );
+    world.assert_secret_nowhere();
+}

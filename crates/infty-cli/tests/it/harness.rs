@@ -240,3 +240,27 @@ fn regex_escape(text: &str) -> String {
     }
     out
 }
+
+impl World {
+    /// Writes `$INFTY_HOME/config.toml`.
+    pub fn write_config(&self, text: &str) {
+        std::fs::write(self.home.path().join("config.toml"), text).unwrap();
+    }
+
+    /// The standard output of a successful `infty` call with `args`.
+    pub fn stdout_of(&self, args: &[&str]) -> String {
+        let output = self
+            .infty()
+            .args(args)
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        String::from_utf8(output.stdout).unwrap()
+    }
+}
+
+/// The standard error of a finished command.
+pub fn stderr_text(assert: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8(assert.get_output().stderr.clone()).unwrap()
+}

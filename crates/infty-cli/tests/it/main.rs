@@ -3,7 +3,10 @@
 
 mod harness;
 
+mod config;
 mod create;
 mod errors;
+mod help;
+mod inspect;
 mod policies;
 mod resume;

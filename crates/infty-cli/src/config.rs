@@ -1,0 +1,532 @@
+//! The configuration file `$INFTY_HOME/config.toml` and how it layers under flags and the
+//! environment.
+//!
+//! Precedence is flags > environment > config file > built-in defaults. The file only
+//! fills what neither a flag nor the environment gave, and only for new runs: a resumed run
+//! keeps what its `run.json` recorded unless a flag overrides it. This module never reads or
+//! prints a secret: the API key stays in the environment, and `infty config` only says
+//! whether it is set.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::{Deserialize, Serialize};
+
+use crate::Coded;
+use crate::args::{CreateArgs, DEFAULT_MODEL, EffortArg, PolicyArg, WireApiArg};
+use crate::provider::{API_KEY_ENV, BASE_URL_ENV, OPENAI_BASE_URL};
+
+/// The variable naming infty's home folder.
+pub const HOME_ENV: &str = "INFTY_HOME";
+/// The config file's name inside the home folder.
+pub const CONFIG_FILE: &str = "config.toml";
+
+/// What `config.toml` may hold. Unknown keys are refused, so a typo is an error rather than
+/// a setting silently ignored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Where the models are served.
+    #[serde(default)]
+    pub provider: ProviderSection,
+    /// The Solver.
+    #[serde(default)]
+    pub solver: SolverSection,
+    /// The Director.
+    #[serde(default)]
+    pub director: DirectorSection,
+    /// The Verifiers.
+    #[serde(default)]
+    pub verifiers: VerifierSection,
+    /// Limits of a run.
+    #[serde(default)]
+    pub budgets: BudgetSection,
+    /// Timeouts of role turns.
+    #[serde(default)]
+    pub timeouts: TimeoutSection,
+}
+
+/// `[provider]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSection {
+    /// Base URL of an OpenAI-compatible API.
+    pub base_url: Option<String>,
+    /// The wire API.
+    pub wire_api: Option<WireApiArg>,
+}
+
+/// `[solver]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SolverSection {
+    /// The Solver's model (and the other roles' unless they set theirs).
+    pub model: Option<String>,
+}
+
+/// `[director]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectorSection {
+    /// The Director's model.
+    pub model: Option<String>,
+    /// The Director's reasoning effort.
+    pub effort: Option<EffortArg>,
+}
+
+/// `[verifiers]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifierSection {
+    /// How many Verifiers judge a delivery.
+    pub count: Option<u32>,
+    /// Their models, used in turn.
+    pub models: Option<Vec<String>>,
+    /// How verdicts are aggregated.
+    pub policy: Option<PolicyArg>,
+}
+
+/// `[budgets]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetSection {
+    /// Most Solver turns.
+    pub max_turns: Option<u32>,
+    /// Most verification rounds.
+    pub max_rounds: Option<u32>,
+    /// Most tokens, all roles together.
+    pub max_tokens: Option<u64>,
+    /// Most seconds of driving time.
+    pub max_wall_secs: Option<u64>,
+}
+
+/// `[timeouts]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutSection {
+    /// Timeout of one role turn, in seconds, for every role.
+    pub turn_secs: Option<u64>,
+}
+
+/// infty's home folder: `$INFTY_HOME`, else `~/.infty`.
+pub fn infty_home() -> Result<Utf8PathBuf> {
+    home_from(std::env::var(HOME_ENV).ok(), std::env::var("HOME").ok())
+}
+
+fn home_from(infty_home: Option<String>, home: Option<String>) -> Result<Utf8PathBuf> {
+    let non_blank = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    if let Some(dir) = non_blank(infty_home) {
+        return Ok(Utf8PathBuf::from(dir));
+    }
+    match non_blank(home) {
+        Some(home) => Ok(Utf8PathBuf::from(home).join(".infty")),
+        None => anyhow::bail!("neither {HOME_ENV} nor HOME is set: set {HOME_ENV} to a folder"),
+    }
+}
+
+/// The config file of the home folder.
+pub fn config_path(home: &Utf8Path) -> Utf8PathBuf {
+    home.join(CONFIG_FILE)
+}
+
+/// Reads the config file; a missing file is an empty config. A file that does not parse
+/// is one error naming the file and the line.
+pub fn load(path: &Utf8Path) -> Result<ConfigFile> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(ConfigFile::default());
+        }
+        Err(error) => {
+            return Err(error).with_context(|| format!("cannot read the config file {path}"));
+        }
+    };
+    parse(&text).map_err(|message| Coded::usage(format!("config file {path}: {message}")))
+}
+
+/// Parses and checks config text; the error is one line, with the line number when the
+/// problem has a place in the text.
+pub fn parse(text: &str) -> std::result::Result<ConfigFile, String> {
+    let config: ConfigFile = toml::from_str(text).map_err(|error| {
+        let message = error.message().trim().replace('\n', " ");
+        match error.span() {
+            Some(span) => format!("line {}: {message}", line_of(text, span.start)),
+            None => message,
+        }
+    })?;
+    check(&config)?;
+    Ok(config)
+}
+
+/// The 1-based line holding byte `offset`.
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Ranges the flags enforce, enforced again for the file.
+fn check(config: &ConfigFile) -> std::result::Result<(), String> {
+    let at_least_one = [
+        ("budgets.max_turns", config.budgets.max_turns.map(u64::from)),
+        (
+            "budgets.max_rounds",
+            config.budgets.max_rounds.map(u64::from),
+        ),
+        ("budgets.max_tokens", config.budgets.max_tokens),
+        ("budgets.max_wall_secs", config.budgets.max_wall_secs),
+        ("timeouts.turn_secs", config.timeouts.turn_secs),
+    ];
+    for (key, value) in at_least_one {
+        if value == Some(0) {
+            return Err(format!("{key} must be at least 1"));
+        }
+    }
+    if config.verifiers.count.is_some_and(|count| count > 16) {
+        return Err("verifiers.count must be at most 16".to_string());
+    }
+    if let Some(url) = &config.provider.base_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(format!(
+            "provider.base_url {url:?} must start with http:// or https://"
+        ));
+    }
+    let blank_model = |model: &Option<String>| model.as_ref().is_some_and(|m| m.trim().is_empty());
+    if blank_model(&config.solver.model)
+        || blank_model(&config.director.model)
+        || config
+            .verifiers
+            .models
+            .iter()
+            .flatten()
+            .any(|m| m.trim().is_empty())
+    {
+        return Err("a model name is blank".to_string());
+    }
+    Ok(())
+}
+
+/// Which `create` flags with a built-in default were given on the command line (clap
+/// fills defaults, so their presence alone does not tell).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GivenFlags {
+    /// `--model` was given.
+    pub model: bool,
+    /// `--verification-policy` was given.
+    pub verification_policy: bool,
+}
+
+/// Fills what `create`'s flags left unset from the config file. The base URL comes from the
+/// file only when `OPENAI_BASE_URL` is unset too (`base_url_env` is its value).
+pub fn apply_to_create(
+    args: &mut CreateArgs,
+    given: GivenFlags,
+    config: &ConfigFile,
+    base_url_env: Option<&str>,
+) {
+    let env_url = base_url_env.is_some_and(|url| !url.trim().is_empty());
+    if args.provider.base_url.is_none() && !env_url {
+        args.provider.base_url.clone_from(&config.provider.base_url);
+    }
+    args.provider.wire_api = args.provider.wire_api.or(config.provider.wire_api);
+    args.provider.timeout_secs = args.provider.timeout_secs.or(config.timeouts.turn_secs);
+    if !given.model
+        && let Some(model) = &config.solver.model
+    {
+        args.model.clone_from(model);
+    }
+    if args.director_model.is_none() {
+        args.director_model.clone_from(&config.director.model);
+    }
+    args.director_effort = args.director_effort.or(config.director.effort);
+    if args.verifier_model.is_empty()
+        && let Some(models) = &config.verifiers.models
+    {
+        args.verifier_model.clone_from(models);
+    }
+    args.verifiers = args.verifiers.or(config.verifiers.count);
+    if !given.verification_policy
+        && let Some(policy) = config.verifiers.policy
+    {
+        args.verification_policy = policy;
+    }
+    let budgets = &mut args.budgets;
+    budgets.max_turns = budgets.max_turns.or(config.budgets.max_turns);
+    budgets.max_rounds = budgets.max_rounds.or(config.budgets.max_rounds);
+    budgets.max_tokens = budgets.max_tokens.or(config.budgets.max_tokens);
+    budgets.max_wall_secs = budgets.max_wall_secs.or(config.budgets.max_wall_secs);
+}
+
+/// Where an effective setting came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// A command-line flag.
+    Flag,
+    /// An environment variable.
+    Env,
+    /// The config file.
+    Config,
+    /// infty's built-in default.
+    Default,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::Flag => "flag",
+            Source::Env => "env",
+            Source::Config => "config",
+            Source::Default => "default",
+        }
+    }
+}
+
+/// One effective setting, as `infty config` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Setting {
+    /// Its value, as text (`null` when unset and unlimited).
+    pub value: Option<String>,
+    /// Where it came from.
+    pub source: Source,
+}
+
+/// The environment `infty config` reads, so tests can give their own.
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    /// `INFTY_HOME`.
+    pub infty_home: Option<String>,
+    /// `OPENAI_BASE_URL`.
+    pub base_url: Option<String>,
+    /// Whether `OPENAI_API_KEY` is set (its value is never read here).
+    pub api_key_set: bool,
+}
+
+impl Environment {
+    /// The process environment.
+    pub fn current() -> Environment {
+        let non_blank = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Environment {
+            infty_home: non_blank(HOME_ENV),
+            base_url: non_blank(BASE_URL_ENV),
+            api_key_set: non_blank(API_KEY_ENV).is_some(),
+        }
+    }
+}
+
+/// The effective settings for a new run with no flags, keyed as in the config file.
+pub fn effective(
+    config: &ConfigFile,
+    env: &Environment,
+    home: &Utf8Path,
+    runs_root: (&Utf8Path, Source),
+) -> BTreeMap<&'static str, Setting> {
+    let mut out = BTreeMap::new();
+    let mut put = |key: &'static str, value: Option<String>, source: Source| {
+        out.insert(key, Setting { value, source });
+    };
+    let layered = |config: Option<String>, default: Option<String>| match config {
+        Some(value) => (Some(value), Source::Config),
+        None => (default, Source::Default),
+    };
+    let home_source = if env.infty_home.is_some() {
+        Source::Env
+    } else {
+        Source::Default
+    };
+    put("home", Some(home.to_string()), home_source);
+    put(
+        "config_file",
+        Some(config_path(home).to_string()),
+        home_source,
+    );
+    put("runs_root", Some(runs_root.0.to_string()), runs_root.1);
+    put(
+        "log_file",
+        Some(crate::logging::log_path(home).to_string()),
+        home_source,
+    );
+    let (url, source) = match &env.base_url {
+        Some(url) => (Some(url.clone()), Source::Env),
+        None => layered(
+            config.provider.base_url.clone(),
+            Some(OPENAI_BASE_URL.to_string()),
+        ),
+    };
+    put("provider.base_url", url, source);
+    let (wire, source) = layered(
+        config.provider.wire_api.map(|w| enum_name(&w)),
+        Some("responses".to_string()),
+    );
+    put("provider.wire_api", wire, source);
+    put(
+        "provider.api_key",
+        Some(if env.api_key_set {
+            format!("set in {API_KEY_ENV}")
+        } else {
+            format!("{API_KEY_ENV} is not set")
+        }),
+        Source::Env,
+    );
+    let (solver, source) = layered(config.solver.model.clone(), Some(DEFAULT_MODEL.to_string()));
+    put("solver.model", solver.clone(), source);
+    let (director, source) = layered(config.director.model.clone(), solver.clone());
+    put("director.model", director, source);
+    let (effort, source) = layered(config.director.effort.map(|e| enum_name(&e)), None);
+    put("director.effort", effort, source);
+    let (models, source) = layered(
+        config.verifiers.models.as_ref().map(|m| m.join(", ")),
+        solver,
+    );
+    put("verifiers.models", models, source);
+    let default_count = config
+        .verifiers
+        .models
+        .as_ref()
+        .map_or(1, |m| m.len().max(1));
+    let (count, source) = layered(
+        config.verifiers.count.map(|c| c.to_string()),
+        Some(default_count.to_string()),
+    );
+    put("verifiers.count", count, source);
+    let (policy, source) = layered(
+        config.verifiers.policy.map(|p| enum_name(&p)),
+        Some("all".to_string()),
+    );
+    put("verifiers.policy", policy, source);
+    let budgets = [
+        ("budgets.max_turns", config.budgets.max_turns.map(u64::from)),
+        (
+            "budgets.max_rounds",
+            config.budgets.max_rounds.map(u64::from),
+        ),
+        ("budgets.max_tokens", config.budgets.max_tokens),
+        ("budgets.max_wall_secs", config.budgets.max_wall_secs),
+    ];
+    for (key, value) in budgets {
+        let (value, source) = layered(value.map(|v| v.to_string()), None);
+        put(key, value, source);
+    }
+    let defaults = infty_store::Timeouts::default();
+    let (turn, source) = layered(
+        config.timeouts.turn_secs.map(|t| t.to_string()),
+        Some(format!(
+            "solver {}, director {}, verifier {}",
+            defaults.solver_turn_secs, defaults.director_secs, defaults.verifier_secs
+        )),
+    );
+    put("timeouts.turn_secs", turn, source);
+    out
+}
+
+/// The name serde gives a unit enum variant.
+fn enum_name<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// `infty config`: the effective settings as an aligned list, or one JSON object.
+pub fn render(settings: &BTreeMap<&'static str, Setting>, json: bool) -> Result<String> {
+    if json {
+        return Ok(serde_json::to_string_pretty(settings)?);
+    }
+    let width = settings.keys().map(|k| k.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (key, setting) in settings {
+        let value = setting.value.as_deref().unwrap_or("none");
+        out.push_str(&format!(
+            "{key:<width$}  {value}  ({})\n",
+            setting.source.as_str()
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_errors_name_the_line() {
+        let cases: &[(&str, &str)] = &[
+            ("[solver]\nmodel = 3\n", "line 2: invalid type"),
+            ("[solver]\nmodl = \"x\"\n", "line 2: unknown field `modl`"),
+            ("\n\n[budgets\n", "line 3:"),
+            (
+                "[provider]\nwire_api = \"grpc\"\n",
+                "line 2: unknown variant `grpc`",
+            ),
+            (
+                "[budgets]\nmax_turns = 0\n",
+                "budgets.max_turns must be at least 1",
+            ),
+            (
+                "[verifiers]\ncount = 17\n",
+                "verifiers.count must be at most 16",
+            ),
+            (
+                "[provider]\nbase_url = \"localhost:1\"\n",
+                "must start with http://",
+            ),
+            ("[director]\nmodel = \" \"\n", "a model name is blank"),
+        ];
+        for (text, expected) in cases {
+            let error = parse(text).expect_err(text);
+            assert!(error.contains(expected), "{text:?} gave {error:?}");
+            assert!(!error.contains('\n'), "{error:?} is not one line");
+        }
+    }
+
+    #[test]
+    fn a_full_file_parses() {
+        let text = r#"
+            [provider]
+            base_url = "http://localhost:11434/v1"
+            wire_api = "chat"
+            [solver]
+            model = "qwen3:14b"
+            [director]
+            model = "qwen3:32b"
+            effort = "high"
+            [verifiers]
+            count = 2
+            models = ["a", "b"]
+            policy = "majority"
+            [budgets]
+            max_turns = 40
+            max_rounds = 5
+            max_tokens = 2000000
+            max_wall_secs = 7200
+            [timeouts]
+            turn_secs = 600
+        "#;
+        let config = parse(text).unwrap();
+        assert_eq!(config.provider.wire_api, Some(WireApiArg::Chat));
+        assert_eq!(config.director.effort, Some(EffortArg::High));
+        assert_eq!(config.verifiers.policy, Some(PolicyArg::Majority));
+        assert_eq!(config.budgets.max_tokens, Some(2_000_000));
+        assert_eq!(config.timeouts.turn_secs, Some(600));
+        assert_eq!(parse("").unwrap(), ConfigFile::default());
+    }
+
+    #[test]
+    fn home_folder() {
+        let cases: &[(Option<&str>, Option<&str>, Option<&str>)] = &[
+            (Some("/x"), Some("/h"), Some("/x")),
+            (None, Some("/h"), Some("/h/.infty")),
+            (Some(" "), Some("/h"), Some("/h/.infty")),
+            (None, None, None),
+        ];
+        for (infty, home, expected) in cases {
+            let got = home_from(infty.map(str::to_string), home.map(str::to_string)).ok();
+            assert_eq!(got.as_ref().map(|p| p.as_str()), *expected);
+        }
+    }
+}
