@@ -131,15 +131,11 @@ fn dispatch(cli: Cli, given: GivenFlags) -> Result<u8> {
         Command::Config(args) => {
             let home = config::infty_home()?;
             let file = config::load(&config::config_path(&home))?;
+            let env = config::Environment::current();
             let (root, source) = match &cli.runs_root {
                 Some(root) => (root.clone(), config::Source::Flag),
+                None if env.infty_home.is_some() => (home.join("runs"), config::Source::Env),
                 None => (home.join("runs"), config::Source::Default),
-            };
-            let env = config::Environment::current();
-            let source = if cli.runs_root.is_none() && env.infty_home.is_some() {
-                config::Source::Env
-            } else {
-                source
             };
             let settings = config::effective(&file, &env, &home, (&root, source));
             print!("{}", config::render(&settings, args.json)?);
