@@ -613,6 +613,9 @@ async fn every_callback_fires_and_the_rollout_leads_each_step() {
     session.run_turn("Count words.", &recorder).await.unwrap();
 
     insta::assert_snapshot!(recorder.log());
+    // The rollout file as written: what `RoleSession::restore` reads back.
+    let rollout = fs::read_to_string(world.rollout_path()).unwrap();
+    insta::assert_snapshot!("rollout_with_tools_and_compaction", rollout);
 }
 
 #[tokio::test]
