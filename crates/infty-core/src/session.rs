@@ -7,9 +7,13 @@
 //! rollout without its output is never re-run: the model is told it was interrupted and that
 //! its effects are unknown (at-most-once).
 //!
-//! When the prompt grows past a share of the model's context window, the session compacts:
-//! the model writes a hand-off summary and the history restarts from it plus the last few
-//! items.
+//! When the last response's prompt reached a share of the model's context window, the session
+//! compacts before its next model call: the model writes a hand-off summary (its tokens count
+//! with the turn's), and the history restarts from the summary, the turn's own message when
+//! the kept tail no longer holds it, and the last few items, widened so that no tool output is
+//! kept without its call. The new history is recorded in the rollout
+//! ([`RolloutEntry::Compacted`]) and reported to the observer. An empty summary compacts
+//! nothing. This module must never drop a call from its output nor leave a call unanswered.
 
 use std::sync::Arc;
 
