@@ -7,9 +7,13 @@
 //! rollout without its output is never re-run: the model is told it was interrupted and that
 //! its effects are unknown (at-most-once).
 //!
-//! When the prompt grows past a share of the model's context window, the session compacts:
-//! the model writes a hand-off summary and the history restarts from it plus the last few
-//! items.
+//! When the last response's prompt reached a share of the model's context window, the session
+//! compacts before its next model call: the model writes a hand-off summary (its tokens count
+//! with the turn's), and the history restarts from the summary, the turn's own message when
+//! the kept tail no longer holds it, and the last few items, widened so that no tool output is
+//! kept without its call. The new history is recorded in the rollout
+//! ([`RolloutEntry::Compacted`]) and reported to the observer. An empty summary compacts
+//! nothing. This module must never drop a call from its output nor leave a call unanswered.
 
 use std::sync::Arc;
 
@@ -26,6 +30,14 @@ use crate::tools::{ToolResult, ToolSet};
 
 /// Told to a model about a tool call whose outcome was lost in a crash.
 pub const INTERRUPTED_TOOL_OUTPUT: &str = "interrupted: the run stopped while this tool call was in flight, so its effects are unknown. Check the current state (files, processes) before doing it again.";
+
+/// Told to a model about a tool call it made after the turn's tool-step limit, which was not run.
+pub const TOOL_STEP_LIMIT_OUTPUT: &str =
+    "not run: this turn reached its tool-step limit. Reply now without calling tools.";
+
+/// Opens the user message that carries a hand-off summary after a compaction.
+pub const COMPACTED_SUMMARY_HEADER: &str =
+    "Your earlier conversation was compacted. Your hand-off summary of it:";
 
 /// One line of a rollout file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -297,7 +309,17 @@ impl RoleSession {
                 }
                 self.push(item)?;
             }
-            if calls.is_empty() || over_cap {
+            if over_cap {
+                // Tools were not on offer, yet a model may still emit calls: answer them so
+                // the history never holds a call without its output (providers refuse that).
+                for (call_id, _, _) in calls.drain(..) {
+                    self.push(Item::FunctionOutput {
+                        call_id,
+                        output: TOOL_STEP_LIMIT_OUTPUT.to_string(),
+                    })?;
+                }
+            }
+            if calls.is_empty() {
                 let text = last_assistant_text(&self.history);
                 self.append(&RolloutEntry::TurnCompleted { text: text.clone() })?;
                 self.rollout
@@ -372,15 +394,17 @@ impl RoleSession {
             })
     }
 
+    /// Compacts the history when the last response's prompt reached the threshold: asks the
+    /// model for a hand-off summary (its usage counted in `usage`), then restarts the history
+    /// from the summary, the turn's message when the kept tail lost it, and the kept tail.
     async fn maybe_compact(
         &mut self,
         observer: &dyn SessionObserver,
         usage: &mut Usage,
     ) -> Result<(), SessionError> {
-        let Some(window) = self.config.context_window else {
+        let Some(threshold) = self.compact_threshold_tokens() else {
             return Ok(());
         };
-        let threshold = (window as f64 * self.config.compact_threshold) as u64;
         if self.last_prompt_tokens < threshold
             || self.history.len() <= self.config.compact_keep_items
         {
@@ -396,25 +420,44 @@ impl RoleSession {
         if let Some(call_usage) = response.usage {
             add_usage(usage, &call_usage);
         }
-        let summary = response.text();
+        // Whatever happens next, do not ask again before a new response reports its size.
+        self.last_prompt_tokens = 0;
+        let summary = response.text().trim().to_string();
+        if summary.is_empty() {
+            // An empty summary would throw the whole history away: keep it instead.
+            tracing::warn!(role = %self.config.role, "compaction skipped: the summary was empty");
+            return Ok(());
+        }
         let kept = kept_tail(&self.history, self.config.compact_keep_items);
         let mut history = vec![Item::Message {
             role: Role::User,
-            text: format!(
-                "Your earlier conversation was compacted. Your hand-off summary of it:\n\n{}",
-                summary.trim()
-            ),
+            text: format!("{COMPACTED_SUMMARY_HEADER}\n\n{summary}"),
         }];
+        if let Some(message) = turn_message(&self.history)
+            && !kept.contains(message)
+        {
+            history.push(message.clone());
+        }
+        let kept_items = kept.len();
         history.extend(kept);
-        let kept_items = history.len() - 1;
         self.append(&RolloutEntry::Compacted {
             summary,
             history: history.clone(),
         })?;
         self.history = history;
-        self.last_prompt_tokens = 0;
         observer.compacted(&self.config.role, prompt_tokens, kept_items);
         Ok(())
+    }
+
+    /// The prompt size that triggers compaction, when compaction is configured sensibly.
+    fn compact_threshold_tokens(&self) -> Option<u64> {
+        let window = self.config.context_window?;
+        let share = self.config.compact_threshold;
+        // A share of zero (or NaN) would compact before every call: treat it as off.
+        if share.is_nan() || share <= 0.0 || window == 0 {
+            return None;
+        }
+        Some(((window as f64) * share.min(1.0)).ceil() as u64)
     }
 
     fn push(&mut self, item: Item) -> Result<(), SessionError> {
@@ -437,21 +480,42 @@ impl RoleSession {
     }
 }
 
-/// The last `keep` items of a history, starting at a point that does not split a tool call
-/// from its output (a kept output always follows its call).
+/// The last `keep` items of a history, widened backwards so that no tool call is split
+/// from its output: every kept output has its call (and the reasoning that led to it) kept
+/// too. The latest tool results are what the next step needs most, so the tail grows
+/// rather than dropping them; it may hold more than `keep` items.
 fn kept_tail(history: &[Item], keep: usize) -> Vec<Item> {
     let mut start = history.len().saturating_sub(keep);
-    while start < history.len() {
-        if matches!(
-            history[start],
-            Item::FunctionOutput { .. } | Item::Reasoning { .. }
-        ) {
-            start += 1;
-        } else {
-            break;
+    loop {
+        let earliest_call = history[start..]
+            .iter()
+            .filter_map(|item| match item {
+                Item::FunctionOutput { call_id, .. } => history[..start].iter().position(
+                    |earlier| matches!(earlier, Item::FunctionCall { call_id: id, .. } if id == call_id),
+                ),
+                _ => None,
+            })
+            .min();
+        match earliest_call {
+            Some(index) => start = index,
+            None => break,
         }
     }
+    while start > 0 && matches!(history[start - 1], Item::Reasoning { .. }) {
+        start -= 1;
+    }
     history[start..].to_vec()
+}
+
+/// The user message that opened the current turn: the last user message that is not a
+/// compaction summary.
+fn turn_message(history: &[Item]) -> Option<&Item> {
+    history.iter().rev().find(|item| {
+        matches!(
+            item,
+            Item::Message { role: Role::User, text } if !text.starts_with(COMPACTED_SUMMARY_HEADER)
+        )
+    })
 }
 
 fn last_assistant_text(history: &[Item]) -> String {
@@ -500,24 +564,77 @@ mod tests {
         }
     }
 
+    fn call(id: &str) -> Item {
+        Item::FunctionCall {
+            call_id: id.into(),
+            name: "shell".into(),
+            arguments: "{}".into(),
+        }
+    }
+
+    fn output(id: &str) -> Item {
+        Item::function_output(id, "ok")
+    }
+
     #[test]
-    fn kept_tail_never_starts_with_an_orphan_output() {
+    fn kept_tail_never_keeps_an_output_without_its_call() {
         let history = vec![
             message(Role::User, "go"),
-            Item::FunctionCall {
-                call_id: "c1".into(),
-                name: "shell".into(),
-                arguments: "{}".into(),
+            Item::Reasoning {
+                raw: serde_json::json!({"type": "reasoning"}),
             },
-            Item::FunctionOutput {
-                call_id: "c1".into(),
-                output: "ok".into(),
-            },
+            call("c1"),
+            output("c1"),
+            call("p1"),
+            call("p2"),
+            output("p1"),
+            output("p2"),
             message(Role::Assistant, "done"),
         ];
-        let kept = kept_tail(&history, 2);
-        assert_eq!(kept, vec![message(Role::Assistant, "done")]);
-        assert_eq!(kept_tail(&history, 3).len(), 3);
+        // (items asked for, items kept): a cut inside a call/output group moves back to
+        // the group's first call, so every kept output has its call.
+        let cases = [
+            (0, 0),
+            (1, 1),
+            (2, 5),
+            (3, 5),
+            (5, 5),
+            // The reasoning item that led to `c1` comes along with it.
+            (6, 8),
+            (7, 8),
+            (8, 8),
+            (9, 9),
+            (20, 9),
+        ];
+        for (keep, expected) in cases {
+            let kept = kept_tail(&history, keep);
+            assert_eq!(kept.len(), expected, "keep {keep}");
+            assert_eq!(kept[..], history[history.len() - expected..], "keep {keep}");
+        }
+    }
+
+    #[test]
+    fn turn_message_skips_the_compaction_summary() {
+        let summary = message(
+            Role::User,
+            &format!("{COMPACTED_SUMMARY_HEADER}\n\nall done"),
+        );
+        let cases: [(Vec<Item>, Option<Item>); 3] = [
+            (vec![], None),
+            (vec![summary.clone(), call("c1"), output("c1")], None),
+            (
+                vec![
+                    message(Role::User, "turn"),
+                    summary,
+                    call("c1"),
+                    output("c1"),
+                ],
+                Some(message(Role::User, "turn")),
+            ),
+        ];
+        for (history, expected) in cases {
+            assert_eq!(turn_message(&history), expected.as_ref());
+        }
     }
 
     #[test]

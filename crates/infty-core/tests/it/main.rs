@@ -3,4 +3,5 @@
 
 mod driver;
 mod flow;
+mod session;
 mod tools;

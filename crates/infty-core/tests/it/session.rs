@@ -1,0 +1,880 @@
+//! `RoleSession` driving a real `ModelClient` against a scripted server on 127.0.0.1: the
+//! model ↔ tool loop, tool failures returned as tool output, the tool-step cap, rollouts
+//! written before each step, restore and `resume_turn`, observer callbacks, and compaction.
+//! The request bodies the model receives are asserted (and snapshotted) as sent.
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use infty_core::prompts;
+use infty_core::session::{
+    INTERRUPTED_TOOL_OUTPUT, NoObserver, RoleSession, RolloutEntry, SessionConfig, SessionObserver,
+    TOOL_STEP_LIMIT_OUTPUT,
+};
+use infty_core::tools::{ToolContext, ToolPolicy, ToolResult, ToolSet};
+use infty_model::test_support::{ResponsesSse, ScriptedReply, ScriptedServer};
+use infty_model::{
+    ApiKey, Item, ModelApi, ModelClient, OutputSchema, ProviderConfig, RetryPolicy, StreamEvent,
+    Usage, WireApi,
+};
+use infty_store::{JsonlWriter, read_jsonl};
+use serde_json::{Value, json};
+
+/// A run folder in a temporary directory, an `outside/` folder next to it that escapes aim
+/// at, and a scripted server answering every request from one queue.
+struct World {
+    _temp: tempfile::TempDir,
+    root: Utf8PathBuf,
+    run: Utf8PathBuf,
+    server: ScriptedServer,
+    model: Arc<dyn ModelApi>,
+    counter: Mutex<u32>,
+}
+
+impl World {
+    async fn new() -> World {
+        let temp = tempfile::tempdir().unwrap();
+        let root = Utf8PathBuf::from_path_buf(fs::canonicalize(temp.path()).unwrap()).unwrap();
+        let run = root.join("run");
+        fs::create_dir_all(run.join("rollouts")).unwrap();
+        fs::create_dir_all(root.join("outside")).unwrap();
+        fs::write(root.join("outside/secret.txt"), "outside secret\n").unwrap();
+        let server = ScriptedServer::start_async(|_| "model".to_string()).await;
+        let mut provider = ProviderConfig::openai();
+        provider.base_url = server.base_url();
+        provider.wire_api = WireApi::Responses;
+        provider.api_key = Some(ApiKey::new("sk-test"));
+        // An exhausted script answers 400, which is never retried; keep any retry short.
+        provider.retry = RetryPolicy {
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+            ..RetryPolicy::default()
+        };
+        let model: Arc<dyn ModelApi> = Arc::new(ModelClient::new(provider).unwrap());
+        World {
+            _temp: temp,
+            root,
+            run,
+            server,
+            model,
+            counter: Mutex::new(0),
+        }
+    }
+
+    fn next_id(&self) -> String {
+        let mut counter = self.counter.lock().unwrap();
+        *counter += 1;
+        format!("resp_{counter}")
+    }
+
+    /// Queues a reply with this text.
+    fn say(&self, text: &str, input_tokens: u64) {
+        let sse = ResponsesSse::new(&self.next_id())
+            .text(text)
+            .usage(input_tokens, 10);
+        self.server.push("model", ScriptedReply::sse(sse.build()));
+    }
+
+    /// Queues a reply with these tool calls, in order.
+    fn calls(&self, calls: &[(&str, &str, Value)], input_tokens: u64) {
+        let mut sse = ResponsesSse::new(&self.next_id()).usage(input_tokens, 10);
+        for (call_id, tool, arguments) in calls {
+            sse = sse.function_call(call_id, tool, &arguments.to_string());
+        }
+        self.server.push("model", ScriptedReply::sse(sse.build()));
+    }
+
+    fn tools(&self, policy: ToolPolicy) -> ToolSet {
+        ToolSet::new(ToolContext::new(self.run.clone()), policy).with_base_env(vec![
+            (
+                "PATH".to_string(),
+                std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".to_string()),
+            ),
+            ("VISIBLE".to_string(), "shown".to_string()),
+            ("OPENAI_API_KEY".to_string(), "sk-never-shown".to_string()),
+            ("DEPLOY_TOKEN".to_string(), "tok-never-shown".to_string()),
+        ])
+    }
+
+    fn rollout_path(&self) -> Utf8PathBuf {
+        self.run.join("rollouts/solver.jsonl")
+    }
+
+    fn session(&self, config: SessionConfig, tools: ToolSet) -> RoleSession {
+        let writer = JsonlWriter::open(&self.rollout_path()).unwrap();
+        RoleSession::new(config, self.model.clone(), tools, writer)
+    }
+
+    fn restore(&self, config: SessionConfig, tools: ToolSet) -> RoleSession {
+        let writer = JsonlWriter::open(&self.rollout_path()).unwrap();
+        RoleSession::restore(
+            config,
+            self.model.clone(),
+            tools,
+            &self.rollout_path(),
+            writer,
+        )
+        .unwrap()
+    }
+
+    fn rollout(&self) -> Vec<RolloutEntry> {
+        read_jsonl(&self.rollout_path()).unwrap()
+    }
+
+    /// Every request body received so far.
+    fn requests(&self) -> Vec<Value> {
+        self.server
+            .requests()
+            .into_iter()
+            .map(|(_, body)| body)
+            .collect()
+    }
+
+    /// A body as pretty JSON with this world's temporary folder shown as `[TMP]`.
+    fn redact(&self, body: &Value) -> String {
+        serde_json::to_string_pretty(body)
+            .unwrap()
+            .replace(self.root.as_str(), "[TMP]")
+    }
+}
+
+/// The Solver's session settings, as the orchestrator builds them.
+fn solver_config() -> SessionConfig {
+    SessionConfig {
+        role: "solver".to_string(),
+        model: "scripted-model".to_string(),
+        reasoning_effort: None,
+        instructions: format!(
+            "{}\n\nYour role name in this run: solver.",
+            prompts::SOLVER.trim_end()
+        ),
+        output_schema: Some(OutputSchema {
+            name: infty_signals::schema::SOLVER_SIGNAL_NAME.to_string(),
+            schema: infty_signals::schema::solver_signal(),
+            strict: true,
+        }),
+        max_tool_steps: 50,
+        context_window: None,
+        compact_threshold: 0.8,
+        compact_keep_items: 8,
+    }
+}
+
+/// A short configuration, for tests that look at the input rather than the instructions.
+fn small_config() -> SessionConfig {
+    SessionConfig {
+        instructions: "You are a test role.".to_string(),
+        output_schema: None,
+        ..solver_config()
+    }
+}
+
+/// The `function_call_output` items of a request body, as (call id, output).
+fn outputs_of(body: &Value) -> Vec<(String, String)> {
+    body["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|item| item["type"] == "function_call_output")
+        .map(|item| {
+            (
+                item["call_id"].as_str().unwrap().to_string(),
+                item["output"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// One line per input item of a request body: `role: text` or `type call_id ...`.
+fn input_outline(body: &Value) -> Vec<String> {
+    body["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| match item["type"].as_str().unwrap() {
+            "message" => {
+                let text = match &item["content"] {
+                    Value::String(text) => text.clone(),
+                    parts => parts[0]["text"].as_str().unwrap().to_string(),
+                };
+                let first_line = text.lines().next().unwrap_or_default().to_string();
+                format!("{}: {first_line}", item["role"].as_str().unwrap())
+            }
+            "function_call" => format!(
+                "function_call {} {}",
+                item["call_id"].as_str().unwrap(),
+                item["name"].as_str().unwrap()
+            ),
+            "function_call_output" => {
+                format!("function_call_output {}", item["call_id"].as_str().unwrap())
+            }
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+fn entry_kinds(entries: &[RolloutEntry]) -> Vec<String> {
+    entries.iter().map(entry_kind).collect()
+}
+
+fn entry_kind(entry: &RolloutEntry) -> String {
+    match entry {
+        RolloutEntry::Item { item } => match item {
+            Item::Message { role, text } => {
+                format!("{}: {}", role.as_str(), text.lines().next().unwrap_or(""))
+            }
+            Item::FunctionCall { call_id, name, .. } => format!("function_call {call_id} {name}"),
+            Item::FunctionOutput { call_id, .. } => format!("function_output {call_id}"),
+            Item::Reasoning { .. } => "reasoning".to_string(),
+        },
+        RolloutEntry::TurnCompleted { text } => format!("turn_completed: {text}"),
+        RolloutEntry::Compacted { history, .. } => {
+            format!("compacted ({} items)", history.len())
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_turn_without_tool_calls_returns_the_text() {
+    let world = World::new().await;
+    world.say(
+        r#"{"type":"direction_request","prompt":"Which language?"}"#,
+        120,
+    );
+    let mut session = world.session(solver_config(), world.tools(ToolPolicy::solver()));
+
+    let output = session
+        .run_turn("Write a word counter.", &NoObserver)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        output.text,
+        r#"{"type":"direction_request","prompt":"Which language?"}"#
+    );
+    assert_eq!(
+        output.usage,
+        Usage {
+            input_tokens: 120,
+            output_tokens: 10,
+            total_tokens: 130,
+            ..Usage::default()
+        }
+    );
+    assert!(!session.turn_in_flight());
+    assert_eq!(
+        entry_kinds(&world.rollout()),
+        [
+            "user: Write a word counter.",
+            r#"assistant: {"type":"direction_request","prompt":"Which language?"}"#,
+            r#"turn_completed: {"type":"direction_request","prompt":"Which language?"}"#,
+        ]
+    );
+    let requests = world.requests();
+    assert_eq!(requests.len(), 1);
+    // Instructions, every Solver tool with its JSON Schema, and the signal's structured output.
+    insta::assert_snapshot!("solver_first_request", world.redact(&requests[0]));
+}
+
+#[tokio::test]
+async fn a_tool_call_then_a_reply() {
+    let world = World::new().await;
+    world.calls(
+        &[(
+            "call_w",
+            "write_file",
+            json!({"path": "notes/a.txt", "content": "alpha\n"}),
+        )],
+        100,
+    );
+    world.say("written", 150);
+    let mut session = world.session(small_config(), world.tools(ToolPolicy::solver()));
+
+    let output = session
+        .run_turn("Write a note.", &NoObserver)
+        .await
+        .unwrap();
+
+    assert_eq!(output.text, "written");
+    assert_eq!(output.usage.input_tokens, 250);
+    assert_eq!(
+        fs::read_to_string(world.run.join("notes/a.txt")).unwrap(),
+        "alpha\n"
+    );
+    let requests = world.requests();
+    assert_eq!(requests.len(), 2);
+    insta::assert_snapshot!("request_after_a_tool_call", world.redact(&requests[1]));
+}
+
+#[tokio::test]
+async fn parallel_calls_run_and_are_answered_in_call_order() {
+    let world = World::new().await;
+    // The read sees the first write and not the second: the calls ran in order.
+    world.calls(
+        &[
+            (
+                "call_1",
+                "write_file",
+                json!({"path": "p.txt", "content": "one\n"}),
+            ),
+            ("call_2", "read_file", json!({"path": "p.txt"})),
+            (
+                "call_3",
+                "write_file",
+                json!({"path": "p.txt", "content": "two\n"}),
+            ),
+        ],
+        100,
+    );
+    world.say("done", 100);
+    let mut session = world.session(small_config(), world.tools(ToolPolicy::solver()));
+
+    session.run_turn("Go.", &NoObserver).await.unwrap();
+
+    let requests = world.requests();
+    assert_eq!(
+        input_outline(&requests[1]),
+        [
+            "user: Go.",
+            "function_call call_1 write_file",
+            "function_call call_2 read_file",
+            "function_call call_3 write_file",
+            "function_call_output call_1",
+            "function_call_output call_2",
+            "function_call_output call_3",
+        ]
+    );
+    let outputs = outputs_of(&requests[1]);
+    assert!(outputs[1].1.contains("one"), "{}", outputs[1].1);
+    assert!(!outputs[1].1.contains("two"), "{}", outputs[1].1);
+    assert_eq!(
+        fs::read_to_string(world.run.join("p.txt")).unwrap(),
+        "two\n"
+    );
+    // Parallel calls are allowed on the wire.
+    assert_eq!(requests[0]["parallel_tool_calls"], json!(true));
+}
+
+#[tokio::test]
+async fn tool_failures_and_escapes_come_back_as_tool_output() {
+    let world = World::new().await;
+    symlink(world.root.join("outside"), world.run.join("link_out")).unwrap();
+    let mut policy = ToolPolicy::solver();
+    policy.max_output_bytes = 2048;
+    let cases: Vec<(&str, &str, String)> = vec![
+        ("unknown tool", "browse", json!({"url": "x"}).to_string()),
+        ("invalid JSON", "read_file", "{\"path\": ".to_string()),
+        (
+            "parent escape",
+            "read_file",
+            json!({"path": "../outside/secret.txt"}).to_string(),
+        ),
+        (
+            "absolute outside",
+            "read_file",
+            json!({"path": world.root.join("outside/secret.txt")}).to_string(),
+        ),
+        (
+            "symlink out, read",
+            "read_file",
+            json!({"path": "link_out/secret.txt"}).to_string(),
+        ),
+        (
+            "symlink out, write",
+            "write_file",
+            json!({"path": "link_out/planted.txt", "content": "x"}).to_string(),
+        ),
+        (
+            "shell timeout",
+            "shell",
+            json!({"command": "echo begun; sleep 30", "timeout_ms": 300, "workdir": null})
+                .to_string(),
+        ),
+        (
+            "secrets hidden from shell",
+            "shell",
+            json!({"command": "echo \"visible=$VISIBLE key=${OPENAI_API_KEY:-unset} token=${DEPLOY_TOKEN:-unset}\"", "timeout_ms": null, "workdir": null}).to_string(),
+        ),
+    ];
+    let mut session = world.session(small_config(), world.tools(policy));
+    let mut transcript = String::new();
+    for (index, (label, tool, arguments)) in cases.iter().enumerate() {
+        let call_id = format!("call_{index}");
+        let sse = ResponsesSse::new(&world.next_id()).function_call(&call_id, tool, arguments);
+        world.server.push("model", ScriptedReply::sse(sse.build()));
+        world.say("noted", 10);
+
+        // The turn goes on after the failure: the model reads it and replies.
+        let output = session.run_turn(label, &NoObserver).await.unwrap();
+        assert_eq!(output.text, "noted", "{label}");
+
+        let requests = world.requests();
+        let (answered, text) = outputs_of(requests.last().unwrap()).pop().unwrap();
+        assert_eq!(answered, call_id, "{label}");
+        transcript.push_str(&format!(
+            "## {label}: {tool} {arguments}\n{}\n\n",
+            text.trim_end()
+        ));
+    }
+    assert!(!world.root.join("outside/planted.txt").exists());
+    insta::assert_snapshot!(transcript.replace(world.root.as_str(), "[TMP]"));
+}
+
+#[tokio::test]
+async fn huge_tool_output_is_capped_keeping_head_and_tail() {
+    let world = World::new().await;
+    let mut policy = ToolPolicy::solver();
+    policy.max_output_bytes = 4096;
+    world.calls(
+        &[(
+            "call_big",
+            "shell",
+            json!({"command": "seq 1 200000", "timeout_ms": null, "workdir": null}),
+        )],
+        10,
+    );
+    world.say("seen", 10);
+    let mut session = world.session(small_config(), world.tools(policy));
+
+    session.run_turn("Count.", &NoObserver).await.unwrap();
+
+    let (_, output) = outputs_of(&world.requests()[1]).pop().unwrap();
+    // About the budget plus a short frame, never the 1.3 MB the command printed.
+    assert!(output.len() < 4096 + 512, "{} bytes", output.len());
+    let lines: Vec<&str> = output.lines().collect();
+    assert!(lines.contains(&"1") && lines.contains(&"2"), "head lost");
+    assert!(
+        lines.contains(&"199999") && lines.contains(&"200000"),
+        "tail lost"
+    );
+    assert!(!lines.contains(&"100000"), "middle kept");
+}
+
+#[tokio::test]
+async fn the_tool_step_cap_asks_for_a_reply_without_tools() {
+    let world = World::new().await;
+    let mut config = small_config();
+    config.max_tool_steps = 2;
+    let list = json!({"path": ".", "depth": null});
+    world.calls(&[("call_1", "list_dir", list.clone())], 10);
+    world.calls(&[("call_2", "list_dir", list.clone())], 10);
+    // Over the cap the model still tries a call: it is answered, never run.
+    let sse = ResponsesSse::new(&world.next_id())
+        .text("giving up on tools")
+        .function_call(
+            "call_3",
+            "write_file",
+            &json!({"path": "late.txt", "content": "x"}).to_string(),
+        );
+    world.server.push("model", ScriptedReply::sse(sse.build()));
+    world.say("next turn", 10);
+    let mut session = world.session(config, world.tools(ToolPolicy::solver()));
+
+    let output = session.run_turn("Explore.", &NoObserver).await.unwrap();
+
+    assert_eq!(output.text, "giving up on tools");
+    assert!(!world.run.join("late.txt").exists());
+    let requests = world.requests();
+    assert_eq!(requests.len(), 3);
+    assert!(requests[1].get("tools").is_some());
+    let last = &requests[2];
+    assert!(last.get("tools").is_none(), "{last}");
+    assert!(last.get("tool_choice").is_none(), "{last}");
+    assert_eq!(
+        input_outline(last).last().unwrap(),
+        "user: You have used the 2 tool steps allowed in one turn. Do not call tools now: reply with your signal."
+    );
+
+    // The next turn's history is consistent: the late call has its output.
+    session.run_turn("Continue.", &NoObserver).await.unwrap();
+    let outputs = outputs_of(&world.requests()[3]);
+    assert_eq!(
+        outputs.last().unwrap(),
+        &("call_3".to_string(), TOOL_STEP_LIMIT_OUTPUT.to_string())
+    );
+}
+
+/// Records every callback, with what the rollout file held at that moment.
+struct Recorder {
+    rollout: Utf8PathBuf,
+    log: Mutex<Vec<String>>,
+}
+
+impl Recorder {
+    fn new(rollout: &Utf8Path) -> Recorder {
+        Recorder {
+            rollout: rollout.to_path_buf(),
+            log: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn rollout_state(&self) -> String {
+        let entries: Vec<RolloutEntry> = read_jsonl(&self.rollout).unwrap_or_default();
+        match entries.last() {
+            Some(last) => format!("rollout {}, last: {}", entries.len(), entry_kind(last)),
+            None => "rollout empty".to_string(),
+        }
+    }
+
+    fn record(&self, line: String) {
+        self.log.lock().unwrap().push(line);
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+}
+
+impl SessionObserver for Recorder {
+    fn stream_event(&self, role: &str, event: &StreamEvent) {
+        let line = match event {
+            // A model call starts: the rollout must already hold everything before it.
+            StreamEvent::Created { response_id } => {
+                format!(
+                    "{role} stream created {response_id} [{}]",
+                    self.rollout_state()
+                )
+            }
+            StreamEvent::TextDelta(delta) => {
+                let mut log = self.log.lock().unwrap();
+                match log.last_mut() {
+                    Some(last) if last.starts_with(&format!("{role} stream text ")) => {
+                        last.push_str(delta);
+                    }
+                    _ => log.push(format!("{role} stream text {delta}")),
+                }
+                return;
+            }
+            StreamEvent::ReasoningDelta(delta) => format!("{role} stream reasoning {delta}"),
+            StreamEvent::ToolCallStarted { call_id, name } => {
+                format!("{role} stream tool_call_started {call_id} {name}")
+            }
+            StreamEvent::Usage(usage) => format!(
+                "{role} stream usage in={} out={}",
+                usage.input_tokens, usage.output_tokens
+            ),
+            StreamEvent::Retrying { attempt, .. } => format!("{role} stream retrying {attempt}"),
+        };
+        self.record(line);
+    }
+
+    fn tool_started(&self, role: &str, call_id: &str, tool: &str, arguments: &str) {
+        self.record(format!(
+            "{role} tool_started {call_id} {tool} {arguments} [{}]",
+            self.rollout_state()
+        ));
+    }
+
+    fn tool_finished(&self, role: &str, call_id: &str, tool: &str, result: &ToolResult) {
+        self.record(format!(
+            "{role} tool_finished {call_id} {tool} ok={} plan={} [{}]",
+            result.ok,
+            result.plan.is_some(),
+            self.rollout_state()
+        ));
+    }
+
+    fn compacted(&self, role: &str, prompt_tokens: u64, kept_items: usize) {
+        self.record(format!(
+            "{role} compacted prompt_tokens={prompt_tokens} kept_items={kept_items} [{}]",
+            self.rollout_state()
+        ));
+    }
+}
+
+#[tokio::test]
+async fn every_callback_fires_and_the_rollout_leads_each_step() {
+    let world = World::new().await;
+    let mut config = small_config();
+    config.context_window = Some(1000);
+    config.compact_threshold = 0.5;
+    config.compact_keep_items = 2;
+    let plan =
+        json!({"explanation": null, "plan": [{"step": "count words", "status": "in_progress"}]});
+    world.calls(
+        &[
+            ("call_plan", "update_plan", plan),
+            (
+                "call_w",
+                "write_file",
+                json!({"path": "wc.py", "content": "print(1)\n"}),
+            ),
+        ],
+        600,
+    );
+    world.say("Objective: count words. Next action: reply.", 600);
+    world.say("done", 200);
+    let recorder = Recorder::new(&world.rollout_path());
+    let mut session = world.session(config, world.tools(ToolPolicy::solver()));
+
+    session.run_turn("Count words.", &recorder).await.unwrap();
+
+    insta::assert_snapshot!(recorder.log());
+    // The rollout file as written: what `RoleSession::restore` reads back.
+    let rollout = fs::read_to_string(world.rollout_path()).unwrap();
+    insta::assert_snapshot!("rollout_with_tools_and_compaction", rollout);
+}
+
+#[tokio::test]
+async fn a_tool_call_cut_by_a_crash_is_answered_as_interrupted_and_never_rerun() {
+    let world = World::new().await;
+    let started = world.run.join("started.txt");
+    world.calls(
+        &[(
+            "call_slow",
+            "shell",
+            json!({"command": "echo run >> started.txt; sleep 30; echo done > finished.txt", "timeout_ms": null, "workdir": null}),
+        )],
+        10,
+    );
+    {
+        let mut session = world.session(small_config(), world.tools(ToolPolicy::solver()));
+        let turn = session.run_turn("Build it.", &NoObserver);
+        let command_started = async {
+            while !started.exists() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        // The driver dies while the command runs: the turn's future is dropped.
+        tokio::select! {
+            _ = turn => panic!("the turn finished although its command sleeps"),
+            () = command_started => {}
+        }
+    }
+    assert_eq!(
+        entry_kinds(&world.rollout()),
+        ["user: Build it.", "function_call call_slow shell"]
+    );
+
+    world.say("checked the state", 10);
+    let mut session = world.restore(small_config(), world.tools(ToolPolicy::solver()));
+    assert!(session.turn_in_flight());
+    let output = session
+        .resume_turn("this message is not posted again", &NoObserver)
+        .await
+        .unwrap();
+
+    assert_eq!(output.text, "checked the state");
+    let requests = world.requests();
+    assert_eq!(
+        input_outline(&requests[1]),
+        [
+            "user: Build it.",
+            "function_call call_slow shell",
+            "function_call_output call_slow"
+        ]
+    );
+    assert_eq!(
+        outputs_of(&requests[1]),
+        [("call_slow".to_string(), INTERRUPTED_TOOL_OUTPUT.to_string())]
+    );
+    assert_eq!(fs::read_to_string(&started).unwrap(), "run\n", "re-run");
+    assert!(!world.run.join("finished.txt").exists());
+    assert!(!session.turn_in_flight());
+    assert_eq!(
+        entry_kinds(&world.rollout()),
+        [
+            "user: Build it.",
+            "function_call call_slow shell",
+            "function_output call_slow",
+            "assistant: checked the state",
+            "turn_completed: checked the state",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_restored_session_between_turns_posts_the_next_message() {
+    let world = World::new().await;
+    world.say("first reply", 10);
+    let mut session = world.session(small_config(), world.tools(ToolPolicy::solver()));
+    session.run_turn("First.", &NoObserver).await.unwrap();
+    let history = session.history().to_vec();
+    drop(session);
+
+    world.say("second reply", 10);
+    let mut session = world.restore(small_config(), world.tools(ToolPolicy::solver()));
+    assert_eq!(session.history(), history);
+    assert!(!session.turn_in_flight());
+    let output = session.resume_turn("Second.", &NoObserver).await.unwrap();
+
+    assert_eq!(output.text, "second reply");
+    assert_eq!(
+        input_outline(&world.requests()[1]),
+        ["user: First.", "assistant: first reply", "user: Second."]
+    );
+}
+
+/// A session whose compaction triggers at `threshold` of a 1000-token window.
+fn compacting_config(threshold: f64, keep: usize) -> SessionConfig {
+    SessionConfig {
+        context_window: Some(1000),
+        compact_threshold: threshold,
+        compact_keep_items: keep,
+        ..small_config()
+    }
+}
+
+fn is_compaction_request(body: &Value) -> bool {
+    input_outline(body)
+        .last()
+        .is_some_and(|last| last == &format!("user: {}", prompts::COMPACT.lines().next().unwrap()))
+}
+
+#[tokio::test]
+async fn compaction_triggers_exactly_at_the_threshold() {
+    // (prompt tokens of the last response, window share, compacts before the next call)
+    let cases = [
+        (0, 0.5, false),
+        (499, 0.5, false),
+        (500, 0.5, true),
+        (501, 0.5, true),
+        (799, 0.8, false),
+        (800, 0.8, true),
+        // A share of zero is no threshold at all, not "always".
+        (999, 0.0, false),
+        // A share above one is capped at the whole window.
+        (999, 1.5, false),
+        (1000, 1.5, true),
+    ];
+    for (tokens, share, compacts) in cases {
+        let world = World::new().await;
+        world.say("first", tokens);
+        let mut session = world.session(
+            compacting_config(share, 2),
+            world.tools(ToolPolicy::solver()),
+        );
+        session.run_turn("One.", &NoObserver).await.unwrap();
+        if compacts {
+            world.say("Objective: one, two.", tokens);
+        }
+        world.say("second", 10);
+        session.run_turn("Two.", &NoObserver).await.unwrap();
+
+        let requests = world.requests();
+        let case = format!("{tokens} tokens at share {share}");
+        assert_eq!(requests.len(), if compacts { 3 } else { 2 }, "{case}");
+        assert_eq!(is_compaction_request(&requests[1]), compacts, "{case}");
+        let kinds = entry_kinds(&world.rollout());
+        assert_eq!(
+            kinds.iter().any(|kind| kind.starts_with("compacted")),
+            compacts,
+            "{case}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn compaction_mid_turn_restarts_from_the_summary_and_survives_restore() {
+    let world = World::new().await;
+    world.calls(
+        &[(
+            "call_1",
+            "write_file",
+            json!({"path": "a.txt", "content": "a\n"}),
+        )],
+        100,
+    );
+    world.calls(
+        &[
+            ("call_2", "read_file", json!({"path": "a.txt"})),
+            ("call_3", "list_dir", json!({"path": ".", "depth": null})),
+        ],
+        900,
+    );
+    world.say(
+        "Objective: write a.txt.\nPlan: done: write, read; remaining: reply.\nNext action: reply.",
+        950,
+    );
+    world.say("done", 200);
+    let recorder = Recorder::new(&world.rollout_path());
+    let config = compacting_config(0.8, 3);
+    let mut session = world.session(config.clone(), world.tools(ToolPolicy::solver()));
+
+    let output = session.run_turn("Write a.txt.", &recorder).await.unwrap();
+
+    // The summary call's tokens count with the turn's.
+    assert_eq!(output.usage.input_tokens, 100 + 900 + 950 + 200);
+    assert_eq!(output.usage.output_tokens, 40);
+    let requests = world.requests();
+    assert_eq!(requests.len(), 4);
+    // The summary is asked of the whole history, without tools or structured output.
+    assert!(is_compaction_request(&requests[2]));
+    assert!(requests[2].get("tools").is_none());
+    assert!(requests[2].get("text").is_none());
+    // The next call starts from the summary; the turn's message, cut from the kept tail,
+    // is restated; the kept tail keeps both parallel calls with their outputs.
+    insta::assert_snapshot!(
+        "request_after_compaction",
+        world.redact(&json!({"input": requests[3]["input"]}))
+    );
+    assert_eq!(
+        input_outline(&requests[3]),
+        [
+            "user: Your earlier conversation was compacted. Your hand-off summary of it:",
+            "user: Write a.txt.",
+            "function_call call_2 read_file",
+            "function_call call_3 list_dir",
+            "function_call_output call_2",
+            "function_call_output call_3",
+        ]
+    );
+    assert!(
+        recorder
+            .log()
+            .contains("solver compacted prompt_tokens=900 kept_items=4")
+    );
+
+    // The rollout holds the compaction; a restored session has the compacted history.
+    let rollout = world.rollout();
+    let compacted: Vec<&RolloutEntry> = rollout
+        .iter()
+        .filter(|entry| matches!(entry, RolloutEntry::Compacted { .. }))
+        .collect();
+    assert_eq!(compacted.len(), 1);
+    let RolloutEntry::Compacted { summary, history } = compacted[0] else {
+        unreachable!()
+    };
+    assert!(summary.starts_with("Objective: write a.txt."));
+    assert_eq!(history.len(), 6);
+    let live = session.history().to_vec();
+    drop(session);
+    let mut restored = world.restore(config, world.tools(ToolPolicy::solver()));
+    assert_eq!(restored.history(), live);
+    assert!(!restored.turn_in_flight());
+
+    world.say("again", 10);
+    restored.run_turn("Next.", &NoObserver).await.unwrap();
+    let outline = input_outline(&world.requests()[4]);
+    assert_eq!(
+        outline.first().unwrap(),
+        "user: Your earlier conversation was compacted. Your hand-off summary of it:"
+    );
+    assert_eq!(outline.len(), 8);
+}
+
+#[tokio::test]
+async fn an_empty_summary_keeps_the_history() {
+    let world = World::new().await;
+    world.say("first", 900);
+    world.say("   ", 900);
+    world.say("second", 10);
+    let mut session = world.session(compacting_config(0.5, 1), world.tools(ToolPolicy::solver()));
+    session.run_turn("One.", &NoObserver).await.unwrap();
+    session.run_turn("Two.", &NoObserver).await.unwrap();
+
+    let requests = world.requests();
+    assert!(is_compaction_request(&requests[1]));
+    assert_eq!(
+        input_outline(&requests[2]),
+        ["user: One.", "assistant: first", "user: Two."]
+    );
+    assert!(
+        !entry_kinds(&world.rollout())
+            .iter()
+            .any(|kind| kind.starts_with("compacted"))
+    );
+}
