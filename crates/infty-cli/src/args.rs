@@ -202,6 +202,11 @@ pub struct CreateArgs {
     #[arg(long, value_enum, value_name = "POLICY", default_value = "all")]
     pub verification_policy: PolicyArg,
 
+    /// The models' context window in tokens: past 80 % of it a role's history is compacted
+    /// into a hand-off summary [default: no compaction]
+    #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u64).range(1000..))]
+    pub context_window: Option<u64>,
+
     /// Provider settings
     #[command(flatten)]
     pub provider: ProviderArgs,

@@ -313,8 +313,9 @@ impl InftyOrchestrator {
             objective: options.objective.clone(),
             roles: roles
                 .iter()
-                .map(|role| {
-                    RoleRecord::new(&role.role, &role.model, role.reasoning_effort.as_deref())
+                .map(|role| RoleRecord {
+                    context_window: role.context_window,
+                    ..RoleRecord::new(&role.role, &role.model, role.reasoning_effort.as_deref())
                 })
                 .collect(),
             options: RunOptions {
@@ -377,6 +378,7 @@ impl InftyOrchestrator {
             .map(|record| {
                 RoleConfig::new(&record.role, &record.model)
                     .with_reasoning_effort(record.reasoning_effort.clone())
+                    .with_context_window(record.context_window)
             })
             .collect();
         let driver = Driver::open(self, store, lock, roles, true)?;

@@ -206,6 +206,10 @@ pub struct RoleRecord {
     /// Rollouts of sessions this role replaced, oldest first.
     #[serde(default)]
     pub previous_rollouts: Vec<Utf8PathBuf>,
+    /// The model's context window in tokens, when known (it enables compaction, and a resumed
+    /// run needs it again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_window: Option<u64>,
 }
 
 impl RoleRecord {
@@ -218,6 +222,7 @@ impl RoleRecord {
             rollout_path: Utf8PathBuf::from(format!("rollouts/{role}.jsonl")),
             config_path: None,
             previous_rollouts: Vec::new(),
+            context_window: None,
         }
     }
 }

@@ -228,3 +228,29 @@ fn openai_base_url_is_honoured_and_runs_root_is_accepted_anywhere() {
     assert_eq!(world.server.requests().len(), 2);
     world.assert_secret_nowhere();
 }
+
+#[test]
+fn the_context_window_is_recorded_per_role_for_resume() {
+    let world = World::new();
+    world.call(
+        "solver",
+        "call_w",
+        "write_file",
+        &json!({"path": "deliverable/x.txt", "content": "x"}),
+    );
+    world.say(
+        "solver",
+        r#"{"type":"final_delivery","deliverable_path":"deliverable/x.txt","summary":null}"#,
+    );
+    world
+        .create(
+            "window",
+            "Write x.",
+            &["--verifiers", "0", "--context-window", "128000"],
+        )
+        .success();
+    let run = world.run_json("window");
+    for role in run["roles"].as_array().unwrap() {
+        assert_eq!(role["context_window"], 128000, "{role}");
+    }
+}
