@@ -1,6 +1,6 @@
 //! The run journal's vocabulary: what `events.jsonl` records.
 //!
-//! A journal line is either an [`Input`](crate::flow::Input) to the orchestration state
+//! A journal line is either an [`Input`] to the orchestration state
 //! machine (folded again on resume, so the state is a pure function of the journal) or a
 //! [`Note`]: something that happened and that people and tools read (`infty logs`, `infty
 //! show`), but that never changes the state. Both are tagged with `kind`, and the kinds are

@@ -183,6 +183,10 @@ pub struct ResumeOverrides {
     pub models: BTreeMap<String, String>,
     /// The provider now in use.
     pub provider: Option<ProviderRecord>,
+    /// Full role settings, by role name, for what `run.json` does not record (custom
+    /// instructions, tool policies, compaction threshold, structured output). A role not
+    /// listed is rebuilt from its record with the defaults of its kind.
+    pub roles: BTreeMap<String, RoleConfig>,
 }
 
 /// A succeeded run.
@@ -375,10 +379,14 @@ impl InftyOrchestrator {
             .metadata()
             .roles
             .iter()
-            .map(|record| {
-                RoleConfig::new(&record.role, &record.model)
+            .map(|record| match overrides.roles.get(&record.role) {
+                Some(config) => RoleConfig {
+                    model: record.model.clone(),
+                    ..config.clone()
+                },
+                None => RoleConfig::new(&record.role, &record.model)
                     .with_reasoning_effort(record.reasoning_effort.clone())
-                    .with_context_window(record.context_window)
+                    .with_context_window(record.context_window),
             })
             .collect();
         let driver = Driver::open(self, store, lock, roles, true)?;

@@ -8,7 +8,7 @@
 //! - [`ModelClient`] implements [`ModelApi`]: it retries connection errors, 408/409/429/5xx,
 //!   cut and stalled streams, honours `retry-after` hints, and reports failures as
 //!   [`ModelError`] variants that say what to do next.
-//! - With the `test-support` feature, [`test_support`] builds SSE bodies in the real wire
+//! - With the `test-support` feature, `test_support` builds SSE bodies in the real wire
 //!   shapes and serves them from a scripted mockito server.
 //!
 //! This crate depends on no other infty crate, never reads files, and never lets an API key

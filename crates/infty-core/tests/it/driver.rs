@@ -342,9 +342,22 @@ async fn cancellation_leaves_an_interrupted_run_that_resumes() {
         ),
     );
     let resumed = InftyOrchestrator::with_runs_root(client(&server), root(&dir));
-    let outcome = resumed
-        .resume_run("run", infty_core::ResumeOverrides::default())
-        .await
-        .unwrap();
+    // Settings run.json does not record come back through the overrides.
+    let mut solver = RoleConfig::new("solver", "m");
+    solver.instructions = Some("CUSTOM SOLVER INSTRUCTIONS".to_string());
+    let overrides = infty_core::ResumeOverrides {
+        roles: [("solver".to_string(), solver)].into_iter().collect(),
+        ..infty_core::ResumeOverrides::default()
+    };
+    let outcome = resumed.resume_run("run", overrides).await.unwrap();
     assert_eq!(outcome.run_id, "run");
+    let last = server.requests().pop().unwrap().1;
+    assert!(
+        last["instructions"]
+            .as_str()
+            .unwrap()
+            .starts_with("CUSTOM SOLVER INSTRUCTIONS"),
+        "{}",
+        last["instructions"]
+    );
 }
