@@ -190,6 +190,14 @@ pub struct CreateArgs {
     #[arg(long, value_enum, value_name = "EFFORT")]
     pub director_effort: Option<EffortArg>,
 
+    /// Reasoning effort of the Solver
+    #[arg(long, value_enum, value_name = "EFFORT")]
+    pub solver_effort: Option<EffortArg>,
+
+    /// Reasoning effort of the Verifiers
+    #[arg(long, value_enum, value_name = "EFFORT")]
+    pub verifier_effort: Option<EffortArg>,
+
     /// Model of a Verifier; repeat it for several Verifiers with different models [default: --model]
     #[arg(long, value_name = "MODEL")]
     pub verifier_model: Vec<String>,

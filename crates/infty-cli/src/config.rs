@@ -63,6 +63,8 @@ pub struct ProviderSection {
 pub struct SolverSection {
     /// The Solver's model (and the other roles' unless they set theirs).
     pub model: Option<String>,
+    /// The Solver's reasoning effort.
+    pub effort: Option<EffortArg>,
 }
 
 /// `[director]`.
@@ -85,6 +87,8 @@ pub struct VerifierSection {
     pub models: Option<Vec<String>>,
     /// How verdicts are aggregated.
     pub policy: Option<PolicyArg>,
+    /// The Verifiers' reasoning effort.
+    pub effort: Option<EffortArg>,
 }
 
 /// `[budgets]`.
@@ -244,6 +248,8 @@ pub fn apply_to_create(
         args.director_model.clone_from(&config.director.model);
     }
     args.director_effort = args.director_effort.or(config.director.effort);
+    args.solver_effort = args.solver_effort.or(config.solver.effort);
+    args.verifier_effort = args.verifier_effort.or(config.verifiers.effort);
     if args.verifier_model.is_empty()
         && let Some(models) = &config.verifiers.models
     {
@@ -377,8 +383,12 @@ pub fn effective(
     put("solver.model", solver.clone(), source);
     let (director, source) = layered(config.director.model.clone(), solver.clone());
     put("director.model", director, source);
+    let (effort, source) = layered(config.solver.effort.map(|e| enum_name(&e)), None);
+    put("solver.effort", effort, source);
     let (effort, source) = layered(config.director.effort.map(|e| enum_name(&e)), None);
     put("director.effort", effort, source);
+    let (effort, source) = layered(config.verifiers.effort.map(|e| enum_name(&e)), None);
+    put("verifiers.effort", effort, source);
     let (models, source) = layered(
         config.verifiers.models.as_ref().map(|m| m.join(", ")),
         solver,

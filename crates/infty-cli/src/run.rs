@@ -52,12 +52,15 @@ pub fn create(runs_root: &Utf8Path, args: CreateArgs) -> Result<u8> {
             };
             RoleConfig::new(format!("verifier-{}", index + 1), model)
                 .with_context_window(args.context_window)
+                .with_reasoning_effort(args.verifier_effort.map(|e| e.as_str().to_string()))
         })
         .collect();
     let params = RunParams {
         run_id: args.run_id.clone(),
         run_root: None,
-        solver: RoleConfig::new("solver", &args.model).with_context_window(args.context_window),
+        solver: RoleConfig::new("solver", &args.model)
+            .with_context_window(args.context_window)
+            .with_reasoning_effort(args.solver_effort.map(|e| e.as_str().to_string())),
         director: RoleConfig::new("director", director_model)
             .with_context_window(args.context_window)
             .with_reasoning_effort(args.director_effort.map(|e| e.as_str().to_string())),

@@ -254,3 +254,42 @@ fn the_context_window_is_recorded_per_role_for_resume() {
         assert_eq!(role["context_window"], 128000, "{role}");
     }
 }
+
+#[test]
+fn reasoning_efforts_reach_each_role_from_flags_and_config() {
+    let world = World::new();
+    std::fs::write(
+        world.home.path().join("config.toml"),
+        "[solver]\neffort = \"high\"\n\n[verifiers]\neffort = \"low\"\n",
+    )
+    .unwrap();
+    world.call(
+        "solver",
+        "call_w",
+        "write_file",
+        &json!({"path": "deliverable/x.txt", "content": "x"}),
+    );
+    world.say(
+        "solver",
+        r#"{"type":"final_delivery","deliverable_path":"deliverable/x.txt","summary":null}"#,
+    );
+    world.say(
+        "verifier-1",
+        r#"{"verdict":"pass","reasons":[],"suggestions":[]}"#,
+    );
+    world
+        .create("efforts", "Write x.", &["--verifier-effort", "medium"])
+        .success();
+    let run = world.run_json("efforts");
+    let effort = |index: usize| run["roles"][index]["reasoning_effort"].clone();
+    assert_eq!(effort(0), "high", "solver from the config file");
+    assert_eq!(effort(1), Value::Null, "director: none set");
+    assert_eq!(effort(2), "medium", "verifier: the flag wins over the file");
+    let requests = world.server.requests();
+    assert_eq!(requests[0].1["reasoning"]["effort"], "high");
+    let verifier = requests
+        .iter()
+        .find(|(route, _)| route == "verifier-1")
+        .unwrap();
+    assert_eq!(verifier.1["reasoning"]["effort"], "medium");
+}
