@@ -192,16 +192,7 @@ fn escape_attempt_in_final_delivery_is_refused_before_verification() {
 #[test]
 fn openai_base_url_is_honoured_and_runs_root_is_accepted_anywhere() {
     let world = World::new();
-    world.call(
-        "solver",
-        "call_w",
-        "write_file",
-        &json!({"path": "deliverable/x.txt", "content": "x"}),
-    );
-    world.say(
-        "solver",
-        r#"{"type":"final_delivery","deliverable_path":"deliverable/x.txt","summary":null}"#,
-    );
+    world.write_and_deliver("deliverable/x.txt", "x");
     let runs_root = world.runs_root();
     // No --base-url: the environment points at the scripted server. --runs-root comes last.
     assert_cmd::Command::cargo_bin("infty")
@@ -232,16 +223,7 @@ fn openai_base_url_is_honoured_and_runs_root_is_accepted_anywhere() {
 #[test]
 fn the_context_window_is_recorded_per_role_for_resume() {
     let world = World::new();
-    world.call(
-        "solver",
-        "call_w",
-        "write_file",
-        &json!({"path": "deliverable/x.txt", "content": "x"}),
-    );
-    world.say(
-        "solver",
-        r#"{"type":"final_delivery","deliverable_path":"deliverable/x.txt","summary":null}"#,
-    );
+    world.write_and_deliver("deliverable/x.txt", "x");
     world
         .create(
             "window",
@@ -263,16 +245,7 @@ fn reasoning_efforts_reach_each_role_from_flags_and_config() {
         "[solver]\neffort = \"high\"\n\n[verifiers]\neffort = \"low\"\n",
     )
     .unwrap();
-    world.call(
-        "solver",
-        "call_w",
-        "write_file",
-        &json!({"path": "deliverable/x.txt", "content": "x"}),
-    );
-    world.say(
-        "solver",
-        r#"{"type":"final_delivery","deliverable_path":"deliverable/x.txt","summary":null}"#,
-    );
+    world.write_and_deliver("deliverable/x.txt", "x");
     world.say(
         "verifier-1",
         r#"{"verdict":"pass","reasons":[],"suggestions":[]}"#,

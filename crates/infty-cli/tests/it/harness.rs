@@ -73,6 +73,22 @@ impl World {
         );
     }
 
+    /// Scripts the Solver writing `path` with `content` through `write_file`, then
+    /// delivering it.
+    pub fn write_and_deliver(&self, path: &str, content: &str) {
+        self.call(
+            "solver",
+            "call_write",
+            "write_file",
+            &serde_json::json!({"path": path, "content": content}),
+        );
+        self.say(
+            "solver",
+            &serde_json::json!({"type": "final_delivery", "deliverable_path": path, "summary": null})
+                .to_string(),
+        );
+    }
+
     /// The `infty` binary as a plain process with a clean environment pointing at this world.
     pub fn infty_process(&self) -> std::process::Command {
         let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("infty"));

@@ -190,16 +190,7 @@ fn send_to_a_stopped_run_is_delivered_on_resume_and_a_succeeded_run_is_not_resum
         ])
         .assert()
         .success();
-    world.call(
-        "solver",
-        "call_write",
-        "write_file",
-        &json!({"path": "deliverable/a.txt", "content": "a"}),
-    );
-    world.say(
-        "solver",
-        r#"{"type":"final_delivery","deliverable_path":"deliverable/a.txt","summary":"a"}"#,
-    );
+    world.write_and_deliver("deliverable/a.txt", "a");
     world.resume("stopped", &[]).success();
     let requests = world.server.requests();
     let first_after_resume = &requests[3].1;
@@ -233,16 +224,7 @@ fn an_exhausted_budget_can_be_raised_on_resume() {
     world.resume("budget", &[]).code(1);
     assert_eq!(world.server.requests().len(), before);
 
-    world.call(
-        "solver",
-        "call_write",
-        "write_file",
-        &json!({"path": "deliverable/a.txt", "content": "a"}),
-    );
-    world.say(
-        "solver",
-        r#"{"type":"final_delivery","deliverable_path":"deliverable/a.txt","summary":null}"#,
-    );
+    world.write_and_deliver("deliverable/a.txt", "a");
     world.resume("budget", &["--max-turns", "5"]).success();
     let run = world.run_json("budget");
     assert_eq!(run["status"], "succeeded");
@@ -251,16 +233,7 @@ fn an_exhausted_budget_can_be_raised_on_resume() {
 
 /// The Solver writes `deliverable/a.txt` and delivers it.
 fn write_and_deliver(world: &World) {
-    world.call(
-        "solver",
-        "call_write",
-        "write_file",
-        &json!({"path": "deliverable/a.txt", "content": "a"}),
-    );
-    world.say(
-        "solver",
-        r#"{"type":"final_delivery","deliverable_path":"deliverable/a.txt","summary":null}"#,
-    );
+    world.write_and_deliver("deliverable/a.txt", "a");
 }
 
 /// The Solver writes `deliverable/a.txt` and delivers it; the Verifier passes it.
