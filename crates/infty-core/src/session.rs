@@ -97,6 +97,20 @@ pub trait SessionObserver: Send + Sync {
     fn compacted(&self, _role: &str, _prompt_tokens: u64, _kept_items: usize) {}
 }
 
+/// Forwards every event but streamed text, for model calls whose text is not a reply.
+struct WithoutText<'a>(&'a dyn SessionObserver);
+
+impl SessionObserver for WithoutText<'_> {
+    fn stream_event(&self, role: &str, event: &StreamEvent) {
+        if !matches!(
+            event,
+            StreamEvent::TextDelta(_) | StreamEvent::ReasoningDelta(_)
+        ) {
+            self.0.stream_event(role, event);
+        }
+    }
+}
+
 /// An observer that ignores everything.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoObserver;
@@ -416,7 +430,8 @@ impl RoleSession {
             role: Role::User,
             text: prompts::COMPACT.to_string(),
         });
-        let response = self.call_model(&request, observer).await?;
+        // The hand-off summary is not the role's reply: its text is not streamed to users.
+        let response = self.call_model(&request, &WithoutText(observer)).await?;
         if let Some(call_usage) = response.usage {
             add_usage(usage, &call_usage);
         }
