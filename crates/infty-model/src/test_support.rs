@@ -95,44 +95,56 @@ impl SseWriter {
     }
 }
 
-impl ResponsesSse {
-    /// A response with this id and no output yet.
-    pub fn new(response_id: &str) -> Self {
-        Self {
-            response_id: response_id.to_owned(),
-            outputs: Vec::new(),
-            usage: None,
+/// The builder methods both SSE builders share: they only record what the body will hold;
+/// each builder's `build*` renders it in its own wire format.
+macro_rules! output_builder {
+    ($builder:ident) => {
+        impl $builder {
+            /// A response with this id and no output yet.
+            pub fn new(response_id: &str) -> Self {
+                Self {
+                    response_id: response_id.to_owned(),
+                    outputs: Vec::new(),
+                    usage: None,
+                }
+            }
+
+            /// Adds reasoning with this summary text.
+            pub fn reasoning(mut self, summary: &str) -> Self {
+                self.outputs.push(Output::Reasoning(summary.to_owned()));
+                self
+            }
+
+            /// Adds an assistant message.
+            pub fn text(mut self, text: &str) -> Self {
+                self.outputs.push(Output::Text(text.to_owned()));
+                self
+            }
+
+            /// Adds a function call; call it several times for parallel calls.
+            pub fn function_call(mut self, call_id: &str, name: &str, arguments: &str) -> Self {
+                self.outputs.push(Output::FunctionCall {
+                    call_id: call_id.to_owned(),
+                    name: name.to_owned(),
+                    arguments: arguments.to_owned(),
+                });
+                self
+            }
+
+            /// Sets the usage the stream reports (without it, Responses reports `usage: null`
+            /// and Chat sends no usage chunk, like a server that ignores `include_usage`).
+            pub fn usage(mut self, input_tokens: u64, output_tokens: u64) -> Self {
+                self.usage = Some((input_tokens, output_tokens));
+                self
+            }
         }
-    }
+    };
+}
 
-    /// Adds a reasoning item with this summary (and an `encrypted_content` to replay).
-    pub fn reasoning(mut self, summary: &str) -> Self {
-        self.outputs.push(Output::Reasoning(summary.to_owned()));
-        self
-    }
+output_builder!(ResponsesSse);
+output_builder!(ChatSse);
 
-    /// Adds an assistant message.
-    pub fn text(mut self, text: &str) -> Self {
-        self.outputs.push(Output::Text(text.to_owned()));
-        self
-    }
-
-    /// Adds a function call; call it several times for parallel calls.
-    pub fn function_call(mut self, call_id: &str, name: &str, arguments: &str) -> Self {
-        self.outputs.push(Output::FunctionCall {
-            call_id: call_id.to_owned(),
-            name: name.to_owned(),
-            arguments: arguments.to_owned(),
-        });
-        self
-    }
-
-    /// Sets the usage reported by the terminal event (otherwise `usage: null`).
-    pub fn usage(mut self, input_tokens: u64, output_tokens: u64) -> Self {
-        self.usage = Some((input_tokens, output_tokens));
-        self
-    }
-
+impl ResponsesSse {
     fn usage_json(&self) -> Value {
         match self.usage {
             Some((input, output)) => json!({
@@ -315,44 +327,6 @@ pub struct ChatSse {
 }
 
 impl ChatSse {
-    /// A completion with this id and no output yet.
-    pub fn new(response_id: &str) -> Self {
-        Self {
-            response_id: response_id.to_owned(),
-            outputs: Vec::new(),
-            usage: None,
-        }
-    }
-
-    /// Adds reasoning text.
-    pub fn reasoning(mut self, summary: &str) -> Self {
-        self.outputs.push(Output::Reasoning(summary.to_owned()));
-        self
-    }
-
-    /// Adds assistant text.
-    pub fn text(mut self, text: &str) -> Self {
-        self.outputs.push(Output::Text(text.to_owned()));
-        self
-    }
-
-    /// Adds a tool call; call it several times for parallel calls.
-    pub fn function_call(mut self, call_id: &str, name: &str, arguments: &str) -> Self {
-        self.outputs.push(Output::FunctionCall {
-            call_id: call_id.to_owned(),
-            name: name.to_owned(),
-            arguments: arguments.to_owned(),
-        });
-        self
-    }
-
-    /// Sets the usage chunk (without it the stream has none, like a server that ignores
-    /// `include_usage`).
-    pub fn usage(mut self, input_tokens: u64, output_tokens: u64) -> Self {
-        self.usage = Some((input_tokens, output_tokens));
-        self
-    }
-
     fn chunk(&self, delta: Value, finish_reason: Option<&str>) -> String {
         json!({
             "id": self.response_id,
