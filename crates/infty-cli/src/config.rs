@@ -45,6 +45,9 @@ pub struct ConfigFile {
     /// Timeouts of role turns.
     #[serde(default)]
     pub timeouts: TimeoutSection,
+    /// OpenTelemetry export.
+    #[serde(default)]
+    pub telemetry: crate::telemetry::TelemetrySection,
 }
 
 /// `[provider]`.

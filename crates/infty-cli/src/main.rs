@@ -12,6 +12,7 @@ mod logs;
 mod provider;
 mod run;
 mod send;
+mod telemetry;
 mod terminal;
 
 use std::process::ExitCode;
@@ -63,29 +64,49 @@ fn main() -> ExitCode {
         Err(error) => error.exit(),
     };
     let given = given_flags(&matches);
+    let home = config::infty_home().ok();
+    // Only the commands that drive runs export spans; a broken config file is reported by
+    // the command itself.
+    let (telemetry, otel_layer) = match &cli.command {
+        Command::Create(_) | Command::Resume(_) => {
+            let file = home
+                .as_deref()
+                .and_then(|home| config::load(&config::config_path(home)).ok());
+            telemetry::start(file.as_ref()).unzip()
+        }
+        _ => (None, None),
+    };
     // Logging is best effort: without a home folder or a writable log, commands still work.
-    if let Ok(home) = config::infty_home()
-        && let Err(reason) = logging::init(&home)
+    if let Err(reason) = logging::init(home.as_deref(), otel_layer)
+        && home.is_some()
     {
         eprintln!("warning: logging is off: {reason}");
+    }
+    if let Some(telemetry) = &telemetry {
+        telemetry.log_started();
     }
     tracing::info!(
         command = command_name(&cli.command),
         "infty {}",
         env!("CARGO_PKG_VERSION")
     );
-    match dispatch(cli, given) {
+    let code = match dispatch(cli, given) {
         Ok(code) => {
             tracing::info!(code, "done");
-            ExitCode::from(code)
+            code
         }
         Err(error) => {
             let code = error.downcast_ref::<Coded>().map_or(1, |coded| coded.code);
             tracing::error!(code, "{error:#}");
             terminal::print_error(&error);
-            ExitCode::from(code)
+            code
         }
+    };
+    // The last spans leave before the process does, whatever the outcome.
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown();
     }
+    ExitCode::from(code)
 }
 
 /// Which defaulted `create` flags the user typed (clap fills in defaults otherwise).

@@ -8,6 +8,7 @@
 //! - [`progress`]: callbacks for user interfaces.
 //! - [`events`]: what the run journal records.
 //! - [`prompts`]: the embedded prompt texts.
+//! - [`telemetry`]: the `tracing` spans of runs, turns and tool calls (GenAI conventions).
 //!
 //! This crate never parses command lines, reads config files or prints to a terminal.
 
@@ -17,6 +18,7 @@ pub mod orchestrator;
 pub mod progress;
 pub mod prompts;
 pub mod session;
+pub mod telemetry;
 pub mod tools;
 
 pub use orchestrator::{

@@ -20,12 +20,14 @@ use infty_store::{
 };
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::events::{Note, RunEvent};
 use crate::flow::{Action, Call, DeliverableCheck, Flow, FlowConfig, Input, Terminal};
 use crate::progress::{NoProgress, ProgressReporter, dispatch};
 use crate::prompts::RoleKind;
 use crate::session::{RoleSession, SessionConfig, SessionError, SessionObserver};
+use crate::telemetry;
 use crate::tools::{ToolContext, ToolPolicy, ToolResult, ToolSet};
 
 /// Why a run could not be set up or did not succeed.
@@ -341,7 +343,7 @@ impl InftyOrchestrator {
         let SpawnedRun { store, roles } = spawned;
         let lock = store.lock()?;
         let driver = Driver::open(self, store, lock, roles, false)?;
-        driver.run().await
+        driver.run_traced().await
     }
 
     /// Continues a stopped run from its folder: the state is rebuilt from `events.jsonl`,
@@ -390,7 +392,7 @@ impl InftyOrchestrator {
             })
             .collect();
         let driver = Driver::open(self, store, lock, roles, true)?;
-        driver.run().await
+        driver.run_traced().await
     }
 }
 
@@ -668,6 +670,14 @@ impl Driver {
         }
     }
 
+    /// [`Driver::run`] inside the run's span, which records how it ended.
+    async fn run_traced(self) -> Result<RunOutcome, CoreError> {
+        let span = telemetry::run_span(self.store.run_id(), self.resumed);
+        let result = self.run().instrument(span.clone()).await;
+        telemetry::record_run(&span, &result);
+        result
+    }
+
     async fn run(mut self) -> Result<RunOutcome, CoreError> {
         self.store.set_status(RunStatus::Running)?;
         self.progress
@@ -848,13 +858,16 @@ impl Driver {
                     let reporter = reporter.clone();
                     let progress = progress.clone();
                     let message = message.clone();
+                    let span = self.turn_span(session.role());
                     async move {
                         progress.role_thinking(session.role());
                         let outcome = tokio::time::timeout(
                             limit,
                             session.resume_turn(&message, reporter.as_ref()),
                         )
+                        .instrument(span.clone())
                         .await;
+                        telemetry::record_turn(&span, &outcome);
                         (session.role().to_string(), flatten_turn(outcome, limit))
                     }
                 }))
@@ -891,6 +904,15 @@ impl Driver {
         }
     }
 
+    /// The span of a turn of `role`, with the role's model and the provider.
+    fn turn_span(&self, role: &str) -> tracing::Span {
+        let model = self
+            .roles
+            .get(role)
+            .map_or("", |config| config.model.as_str());
+        telemetry::turn_span(self.store.run_id(), role, model, self.model.provider_name())
+    }
+
     fn canonical_run_dir(&self) -> Utf8PathBuf {
         self.store
             .dir()
@@ -905,12 +927,15 @@ impl Driver {
         limit: Duration,
     ) -> Result<(String, infty_model::Usage), String> {
         let reporter = self.reporter.clone();
+        let span = self.turn_span(role);
         let Some(session) = self.sessions.get_mut(role) else {
             return Err(format!("no session for role {role}"));
         };
         self.progress.role_thinking(role);
-        let outcome =
-            tokio::time::timeout(limit, session.resume_turn(message, reporter.as_ref())).await;
+        let outcome = tokio::time::timeout(limit, session.resume_turn(message, reporter.as_ref()))
+            .instrument(span.clone())
+            .await;
+        telemetry::record_turn(&span, &outcome);
         let result = flatten_turn(outcome, limit);
         if let Ok((text, _)) = &result {
             self.progress.role_message(role, text);

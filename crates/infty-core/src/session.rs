@@ -24,8 +24,10 @@ use infty_model::{
 };
 use infty_store::{JsonlWriter, StoreError, read_jsonl};
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use crate::prompts;
+use crate::telemetry;
 use crate::tools::{ToolResult, ToolSet};
 
 /// Told to a model about a tool call whose outcome was lost in a crash.
@@ -346,7 +348,13 @@ impl RoleSession {
             // Parallel calls of one response are executed, and answered, in order.
             for (call_id, name, arguments) in calls {
                 observer.tool_started(&self.config.role, &call_id, &name, &arguments);
-                let result = self.tools.execute(&name, &arguments).await;
+                let span = telemetry::tool_span(&name, &call_id);
+                let result = self
+                    .tools
+                    .execute(&name, &arguments)
+                    .instrument(span.clone())
+                    .await;
+                telemetry::record_tool(&span, &arguments, &result);
                 observer.tool_finished(&self.config.role, &call_id, &name, &result);
                 self.push(Item::FunctionOutput {
                     call_id,

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{FutureExt, TryStreamExt};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use tracing::Instrument;
 
 use crate::error::{ModelError, display_url};
 use crate::provider::{ProviderConfig, is_sensitive_header};
@@ -21,6 +22,7 @@ use crate::request::ModelRequest;
 use crate::response::{ModelResponse, StreamEvent};
 use crate::retry::{self, FailureContext, ProviderError};
 use crate::sse::decode_stream;
+use crate::telemetry;
 use crate::wire::{self, AnyDecoder, WireFailure};
 
 /// The seam the orchestrator calls, so tests and benchmarks can plug in an in-process model.
@@ -34,6 +36,11 @@ pub trait ModelApi: Send + Sync {
         request: &'a ModelRequest,
         events: &'a (dyn Fn(StreamEvent) + Send + Sync),
     ) -> BoxFuture<'a, Result<ModelResponse, ModelError>>;
+
+    /// The provider's name, for telemetry (`gen_ai.provider.name`); `None` when unknown.
+    fn provider_name(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Which budget a failed attempt draws on.
@@ -345,7 +352,18 @@ impl ModelApi for ModelClient {
         request: &'a ModelRequest,
         events: &'a (dyn Fn(StreamEvent) + Send + Sync),
     ) -> BoxFuture<'a, Result<ModelResponse, ModelError>> {
-        self.run(request, events).boxed()
+        let span = telemetry::chat_span(&self.provider, &self.endpoint, request);
+        async move {
+            let outcome = self.run(request, events).await;
+            telemetry::record_outcome(&tracing::Span::current(), request, &outcome);
+            outcome
+        }
+        .instrument(span)
+        .boxed()
+    }
+
+    fn provider_name(&self) -> Option<&str> {
+        Some(&self.provider.name)
     }
 }
 

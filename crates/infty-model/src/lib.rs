@@ -8,6 +8,8 @@
 //! - [`ModelClient`] implements [`ModelApi`]: it retries connection errors, 408/409/429/5xx,
 //!   cut and stalled streams, honours `retry-after` hints, and reports failures as
 //!   [`ModelError`] variants that say what to do next.
+//! - [`telemetry`]: the `tracing` span of each model call, in the OpenTelemetry GenAI
+//!   conventions; prompt and completion text only on a separate, opt-in target.
 //! - With the `test-support` feature, `test_support` builds SSE bodies in the real wire
 //!   shapes and serves them from a scripted mockito server.
 //!
@@ -22,6 +24,7 @@ mod request;
 mod response;
 mod retry;
 mod sse;
+pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 mod wire;
