@@ -91,15 +91,17 @@ pub(crate) fn record_outcome(
 /// Records token counts on `span` with the convention's names. A span that did not declare
 /// a field ignores it, so this serves the call span and the turn spans above it alike.
 pub fn record_usage(span: &Span, usage: &Usage) {
-    span.record("gen_ai.usage.input_tokens", usage.input_tokens);
-    span.record("gen_ai.usage.output_tokens", usage.output_tokens);
+    // As integers: exporters turn a u64 into text, which backends cannot sum.
+    let int = |count: u64| i64::try_from(count).unwrap_or(i64::MAX);
+    span.record("gen_ai.usage.input_tokens", int(usage.input_tokens));
+    span.record("gen_ai.usage.output_tokens", int(usage.output_tokens));
     span.record(
         "gen_ai.usage.cache_read.input_tokens",
-        usage.cached_input_tokens,
+        int(usage.cached_input_tokens),
     );
     span.record(
         "gen_ai.usage.reasoning.output_tokens",
-        usage.reasoning_tokens,
+        int(usage.reasoning_tokens),
     );
 }
 
