@@ -435,3 +435,54 @@ fn a_bad_protocol_is_a_warning_and_the_run_goes_on() {
         "{stderr}"
     );
 }
+
+#[test]
+fn ctrl_c_still_exports_the_run_as_interrupted() {
+    let collector = Collector::http();
+    let mut world = World::new();
+    let stalled = infty_model::test_support::ResponsesSse::new("resp_stalled")
+        .text("thinking")
+        .build_without_terminal();
+    world
+        .server
+        .stall_next("solver", stalled, std::time::Duration::from_secs(30));
+    let mut cmd = world.infty_process();
+    cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint)
+        .args(["create", "--objective", OBJECTIVE, "--run-id", "otel"])
+        .args(["--base-url", &world.server.base_url()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    // Interrupt once the Solver's stalled request is in flight.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while world.server.requests().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the Solver never called"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let spans = collector.spans();
+    let run = spans
+        .iter()
+        .map(|(_, s)| s)
+        .find(|s| s.name == "invoke_workflow infty")
+        .expect("the run span was not exported");
+    assert_eq!(
+        attribute(&run.attributes, "infty.run.status").as_deref(),
+        Some("\"interrupted\"")
+    );
+    assert_eq!(
+        attribute(&run.attributes, "error.type").as_deref(),
+        Some("\"interrupted\"")
+    );
+    let names: Vec<&str> = spans.iter().map(|(_, s)| s.name.as_str()).collect();
+    assert!(names.contains(&"invoke_agent solver"), "{names:?}");
+}
