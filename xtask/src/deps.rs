@@ -50,6 +50,12 @@ fn rules() -> BTreeMap<&'static str, (&'static [&'static str], Option<&'static [
 /// Crates no library below the CLI may use directly for IO they must not do.
 const FORBIDDEN_BELOW_CORE: &[&str] = &["tokio", "reqwest", "eventsource-stream"];
 
+/// Whether `dep` is an OpenTelemetry crate: the libraries emit `tracing` spans only, and
+/// the export is the binary's choice.
+fn is_opentelemetry(dep: &str) -> bool {
+    dep.starts_with("opentelemetry") || dep == "tracing-opentelemetry"
+}
+
 /// Checks every crate's `[dependencies]` against the rules.
 pub fn check(root: &Path) -> Result<()> {
     let mut problems = Vec::new();
@@ -73,6 +79,11 @@ pub fn check(root: &Path) -> Result<()> {
             {
                 problems.push(format!(
                     "{name} must depend only on {allowed:?}, not on {dep}"
+                ));
+            }
+            if name != "infty-cli" && is_opentelemetry(dep) {
+                problems.push(format!(
+                    "{name} must not use {dep} (only infty-cli exports telemetry)"
                 ));
             }
             if matches!(name, "infty-signals" | "infty-store")
@@ -114,6 +125,8 @@ mod tests {
             std::fs::create_dir_all(&folder).unwrap();
             let deps = if *name == "infty-signals" {
                 "[dependencies]\ninfty-store = \"0.1\"\ntokio = \"1\"\n"
+            } else if *name == "infty-core" {
+                "[dependencies]\nopentelemetry = \"0.33\"\n"
             } else {
                 "[dependencies]\n"
             };
@@ -130,6 +143,10 @@ mod tests {
         );
         assert!(
             error.contains("infty-signals must not use tokio"),
+            "{error}"
+        );
+        assert!(
+            error.contains("infty-core must not use opentelemetry"),
             "{error}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
