@@ -13,6 +13,7 @@ use std::fs::OpenOptions;
 use std::sync::Mutex;
 
 use camino::{Utf8Path, Utf8PathBuf};
+use tracing_subscriber::filter::{FilterExt as _, filter_fn};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
@@ -65,6 +66,9 @@ fn file_layer(home: &Utf8Path) -> Result<BoxedLayer, String> {
         Ok(directive) => filter.add_directive(directive),
         Err(_) => filter,
     };
+    // Events only: the telemetry spans' fields would bury every line (and the spans go to
+    // the exporter anyway).
+    let filter = filter.and(filter_fn(|meta| !meta.is_span()));
     Ok(tracing_subscriber::fmt::layer()
         .with_writer(Mutex::new(file))
         .with_ansi(false)

@@ -100,9 +100,19 @@ pub(crate) fn record_turn<E>(span: &Span, outcome: &Result<Result<TurnOutput, Se
 
 /// The span of one tool call: `execute_tool {tool}`. The name is the model's; one that is
 /// not a plausible function name is shown as `_OTHER`, so a hostile model cannot write
-/// arbitrary text into span names.
+/// arbitrary text into span names (nor into the call id attribute).
 pub(crate) fn tool_span(tool: &str, call_id: &str) -> Span {
-    let tool = if plausible_name(tool) { tool } else { "_OTHER" };
+    let tool = if plausible_name(tool, 64) {
+        tool
+    } else {
+        "_OTHER"
+    };
+    // Servers make call ids, but a local one may pass the model's text through.
+    let call_id = if plausible_name(call_id, 128) {
+        call_id
+    } else {
+        "_OTHER"
+    };
     tracing::info_span!(
         "execute_tool",
         otel.name = %format!("execute_tool {tool}"),
@@ -136,9 +146,9 @@ pub(crate) fn record_tool(span: &Span, arguments: &str, result: &ToolResult) {
     }
 }
 
-/// Function names as the APIs accept them: 1 to 64 of `[A-Za-z0-9_.-]`.
-fn plausible_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
+/// Names as the APIs make them: 1 to `max` of `[A-Za-z0-9_.-]`.
+fn plausible_name(name: &str, max: usize) -> bool {
+    (1..=max).contains(&name.len())
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
@@ -160,7 +170,7 @@ mod tests {
             (long.as_str(), false),
         ];
         for (name, expected) in cases {
-            assert_eq!(plausible_name(name), expected, "{name:?}");
+            assert_eq!(plausible_name(name, 64), expected, "{name:?}");
         }
     }
 }

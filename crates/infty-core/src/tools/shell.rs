@@ -26,7 +26,7 @@ use super::{ToolContext, ToolError, ToolPolicy, ToolResult};
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
 /// Name suffixes (upper-cased) of environment variables that hold secrets.
-const SECRET_SUFFIXES: [&str; 8] = [
+const SECRET_SUFFIXES: [&str; 9] = [
     "_API_KEY",
     "_TOKEN",
     "_SECRET",
@@ -35,6 +35,8 @@ const SECRET_SUFFIXES: [&str; 8] = [
     "_ACCESS_KEY",
     "_PRIVATE_KEY",
     "_CREDENTIALS",
+    // OTLP exporter headers (`OTEL_EXPORTER_OTLP_HEADERS`) carry collector tokens.
+    "_HEADERS",
 ];
 /// Whole names (upper-cased) of environment variables that hold secrets.
 const SECRET_NAMES: [&str; 5] = ["API_KEY", "TOKEN", "SECRET", "PASSWORD", "OPENAI_KEY"];
@@ -297,6 +299,9 @@ mod tests {
             ("CLIENT_SECRET", true),
             ("AWS_SECRET_ACCESS_KEY", true),
             ("TOKEN", true),
+            ("OTEL_EXPORTER_OTLP_HEADERS", true),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", true),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", false),
             ("PATH", false),
             ("HOME", false),
             ("TOKENIZERS_PARALLELISM", false),
