@@ -361,6 +361,39 @@ fn a_run_is_exported_over_grpc_with_the_same_spans() {
 }
 
 #[test]
+fn http_json_is_spoken_when_the_protocol_says_so() {
+    let collector = Collector::http();
+    let world = World::new();
+    run_with(
+        &world,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        ],
+    );
+    assert_eq!(
+        collector.header("content-type").as_deref(),
+        Some("application/json")
+    );
+    let bodies: Vec<serde_json::Value> = collector
+        .received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    let text = serde_json::to_string(&bodies).unwrap();
+    for name in [
+        "invoke_workflow infty",
+        "invoke_agent director",
+        "execute_tool write_file",
+    ] {
+        assert!(text.contains(name), "{name} is missing from {text}");
+    }
+    assert_no_secret_nor_content(&collector);
+}
+
+#[test]
 fn content_is_exported_only_when_the_config_asks_for_it() {
     let collector = Collector::http();
     let world = World::new();
@@ -445,7 +478,7 @@ fn ctrl_c_still_exports_the_run_as_interrupted() {
         .build_without_terminal();
     world
         .server
-        .stall_next("solver", stalled, std::time::Duration::from_secs(30));
+        .stall_next("solver", stalled, std::time::Duration::from_secs(5));
     let mut cmd = world.infty_process();
     cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint)
         .args(["create", "--objective", OBJECTIVE, "--run-id", "otel"])
