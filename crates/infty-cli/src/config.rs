@@ -203,6 +203,7 @@ fn check(config: &ConfigFile) -> std::result::Result<(), String> {
             "provider.base_url {url:?} must start with http:// or https://"
         ));
     }
+    crate::telemetry::check(&config.telemetry)?;
     let blank_model = |model: &Option<String>| model.as_ref().is_some_and(|m| m.trim().is_empty());
     if blank_model(&config.solver.model)
         || blank_model(&config.director.model)
@@ -489,6 +490,14 @@ mod tests {
                 "must start with http://",
             ),
             ("[director]\nmodel = \" \"\n", "a model name is blank"),
+            (
+                "[telemetry]\nendpoint = \"localhost:4317\"\n",
+                "telemetry.endpoint \"localhost:4317\" must start with http://",
+            ),
+            (
+                "[telemetry]\nprotocol = \"udp\"\n",
+                "line 2: unknown variant `udp`",
+            ),
         ];
         for (text, expected) in cases {
             let error = parse(text).expect_err(text);
@@ -519,6 +528,10 @@ mod tests {
             max_wall_secs = 7200
             [timeouts]
             turn_secs = 600
+            [telemetry]
+            endpoint = "http://localhost:4317"
+            protocol = "grpc"
+            capture_content = true
         "#;
         let config = parse(text).unwrap();
         assert_eq!(config.provider.wire_api, Some(WireApiArg::Chat));
@@ -526,6 +539,11 @@ mod tests {
         assert_eq!(config.verifiers.policy, Some(PolicyArg::Majority));
         assert_eq!(config.budgets.max_tokens, Some(2_000_000));
         assert_eq!(config.timeouts.turn_secs, Some(600));
+        assert_eq!(
+            config.telemetry.protocol,
+            Some(crate::telemetry::OtlpProtocol::Grpc)
+        );
+        assert_eq!(config.telemetry.capture_content, Some(true));
         assert_eq!(parse("").unwrap(), ConfigFile::default());
     }
 

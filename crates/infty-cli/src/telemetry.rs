@@ -61,6 +61,16 @@ pub struct TelemetrySection {
     pub capture_content: Option<bool>,
 }
 
+/// Checks `[telemetry]` as the config file is read.
+pub fn check(section: &TelemetrySection) -> Result<(), String> {
+    match &section.endpoint {
+        Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => Err(format!(
+            "telemetry.endpoint {url:?} must start with http:// or https://"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// An OTLP transport, named as `OTEL_EXPORTER_OTLP_PROTOCOL` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OtlpProtocol {
