@@ -470,7 +470,7 @@ fn a_bad_protocol_is_a_warning_and_the_run_goes_on() {
 }
 
 #[test]
-fn ctrl_c_still_exports_the_run_as_interrupted() {
+fn ctrl_c_still_exports_the_run_as_interrupted_and_the_resume_as_resumed() {
     let collector = Collector::http();
     let mut world = World::new();
     let stalled = infty_model::test_support::ResponsesSse::new("resp_stalled")
@@ -518,4 +518,29 @@ fn ctrl_c_still_exports_the_run_as_interrupted() {
     );
     let names: Vec<&str> = spans.iter().map(|(_, s)| s.name.as_str()).collect();
     assert!(names.contains(&"invoke_agent solver"), "{names:?}");
+
+    // The resumed run is a trace of its own, marked resumed.
+    world.write_and_deliver("deliverable/answer.md", "42\n");
+    world.say(
+        "verifier-1",
+        r#"{"verdict":"pass","reasons":[],"suggestions":[]}"#,
+    );
+    world
+        .infty()
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint)
+        .args(["resume", "otel", "--base-url", &world.server.base_url()])
+        .assert()
+        .success();
+    let spans = collector.spans();
+    let resumed: Vec<&Span> = spans
+        .iter()
+        .map(|(_, s)| s)
+        .filter(|s| attribute(&s.attributes, "infty.run.resumed").as_deref() == Some("true"))
+        .collect();
+    assert_eq!(resumed.len(), 1);
+    assert_eq!(
+        attribute(&resumed[0].attributes, "infty.run.status").as_deref(),
+        Some("\"succeeded\"")
+    );
+    assert_ne!(resumed[0].trace_id, run.trace_id);
 }
