@@ -361,6 +361,19 @@ fn a_run_is_exported_over_grpc_with_the_same_spans() {
 }
 
 #[test]
+fn the_config_file_can_choose_grpc() {
+    let collector = Collector::grpc();
+    let world = World::new();
+    world.write_config(&format!(
+        "[telemetry]\nendpoint = \"{}\"\nprotocol = \"grpc\"\n",
+        collector.endpoint
+    ));
+    run_with(&world, &[]);
+    insta::assert_snapshot!("span_tree", span_tree(&collector.spans()));
+    assert_no_secret_nor_content(&collector);
+}
+
+#[test]
 fn http_json_is_spoken_when_the_protocol_says_so() {
     let collector = Collector::http();
     let world = World::new();
