@@ -60,7 +60,12 @@ pub fn submit(runs_root: &Utf8Path, args: SubmitArgs, section: &QueueSection) ->
 
 /// Drives runs from the queue until a signal drains the worker.
 pub fn worker(runs_root: &Utf8Path, args: WorkerArgs, section: &QueueSection) -> Result<u8> {
-    let config = queue_config(&args.queue, section, args.ack_wait_secs, args.max_deliveries)?;
+    let config = queue_config(
+        &args.queue,
+        section,
+        args.ack_wait_secs,
+        args.max_deliveries,
+    )?;
     raise_open_files_limit();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {

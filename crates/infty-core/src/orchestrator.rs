@@ -407,7 +407,6 @@ impl InftyOrchestrator {
     }
 }
 
-
 /// Marks a run that no driver holds as failed, for a reason found outside it (a fleet
 /// giving up on a run whose drivers kept dying). The reason is journaled. A run that
 /// a live process drives is refused (`StoreError::Locked`), one that succeeded is left

@@ -88,13 +88,14 @@ impl Queue {
             // Keep reconnecting for ever: a restarted server must not end a worker.
             .max_reconnects(None);
         if let Some(path) = &config.credentials {
-            options = options
-                .credentials_file(path)
-                .await
-                .map_err(|error| FleetError::Credentials {
-                    path: path.display().to_string(),
-                    reason: error.to_string(),
-                })?;
+            options =
+                options
+                    .credentials_file(path)
+                    .await
+                    .map_err(|error| FleetError::Credentials {
+                        path: path.display().to_string(),
+                        reason: error.to_string(),
+                    })?;
         }
         if let Some(path) = &config.tls_ca {
             if !path.is_file() {
@@ -103,7 +104,9 @@ impl Queue {
                     reason: "no such file".to_string(),
                 });
             }
-            options = options.add_root_certificates(path.clone()).require_tls(true);
+            options = options
+                .add_root_certificates(path.clone())
+                .require_tls(true);
         } else if config.require_tls {
             options = options.require_tls(true);
         }

@@ -140,13 +140,7 @@ impl<D: RunDriver> Worker<D> {
                     Some(Ok(message)) => {
                         let driver = self.driver.clone();
                         let cancel = shutdown.child_token();
-                        tasks.spawn(handle(
-                            message,
-                            driver,
-                            cancel,
-                            ack_wait,
-                            max_deliveries,
-                        ));
+                        tasks.spawn(handle(message, driver, cancel, ack_wait, max_deliveries));
                     }
                     Some(Err(error)) => {
                         tracing::warn!(%error, "pull from the queue failed");

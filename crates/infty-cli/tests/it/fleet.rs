@@ -164,7 +164,12 @@ fn submit(world: &World, nats: &Nats, run_id: &str) -> String {
         .infty()
         .args(["submit", "--queue", &nats.url(), "--run-id", run_id])
         .args(["--objective", "Write deliverable/out.txt."])
-        .args(["--base-url", &world.server.base_url(), "--timeout-secs", "60"])
+        .args([
+            "--base-url",
+            &world.server.base_url(),
+            "--timeout-secs",
+            "60",
+        ])
         .env_remove("OPENAI_API_KEY")
         .assert()
         .success()
@@ -248,7 +253,14 @@ fn submit_records_a_queued_run_without_a_key() {
     assert_eq!(runs[0]["status"], "queued");
     let json = world
         .infty()
-        .args(["submit", "--queue", &nats.url(), "--run-id", "queued-2", "--json"])
+        .args([
+            "submit",
+            "--queue",
+            &nats.url(),
+            "--run-id",
+            "queued-2",
+            "--json",
+        ])
         .args(["--objective", "x", "--base-url", &world.server.base_url()])
         .assert()
         .success()
@@ -273,7 +285,10 @@ fn submit_to_a_dead_queue_fails_and_queues_nothing() {
         .assert()
         .failure();
     let stderr = crate::harness::stderr_text(&assert);
-    assert!(stderr.contains("cannot connect to the queue at"), "{stderr}");
+    assert!(
+        stderr.contains("cannot connect to the queue at"),
+        "{stderr}"
+    );
     assert!(!world.run_dir("never").exists());
 }
 
@@ -321,11 +336,9 @@ fn a_killed_workers_run_is_resumed_by_another_without_repeating_its_tool() {
     let nats = Nats::start();
     script_work(&world);
     // The Solver's request after its tool hangs: the worker dies there.
-    world.server.stall_next(
-        "solver-delivers",
-        String::new(),
-        Duration::from_secs(30),
-    );
+    world
+        .server
+        .stall_next("solver-delivers", String::new(), Duration::from_secs(30));
     submit(&world, &nats, "victim");
     let mut first = spawn_worker(&world, &nats, &["--ack-wait-secs", "2"]);
     wait_until("the stalled request", || {
@@ -337,7 +350,9 @@ fn a_killed_workers_run_is_resumed_by_another_without_repeating_its_tool() {
     assert_eq!(status(&world, "victim"), "running");
     script_delivery(&world);
     let second = spawn_worker(&world, &nats, &["--ack-wait-secs", "2"]);
-    wait_until("the resumed run", || status(&world, "victim") == "succeeded");
+    wait_until("the resumed run", || {
+        status(&world, "victim") == "succeeded"
+    });
     let (code, stderr) = terminate(second);
     assert_eq!(code, Some(143), "{stderr}");
     assert_eq!(marker_lines(&world, "victim"), 1, "the tool ran twice");
@@ -355,7 +370,13 @@ fn runs_finish_exactly_once_across_a_queue_server_restart() {
         submit(&world, &nats, id);
     }
     let workers: Vec<Child> = (0..2)
-        .map(|_| spawn_worker(&world, &nats, &["--concurrency", "2", "--ack-wait-secs", "3"]))
+        .map(|_| {
+            spawn_worker(
+                &world,
+                &nats,
+                &["--concurrency", "2", "--ack-wait-secs", "3"],
+            )
+        })
         .collect();
     wait_until("a first run to succeed", || {
         ids[..5].iter().any(|id| status(&world, id) == "succeeded")
@@ -413,10 +434,14 @@ fn a_run_that_keeps_killing_its_driver_fails_after_the_maximum_deliveries() {
 fn sigterm_drains_a_worker_and_another_finishes_its_run() {
     let mut world = fleet_world();
     let nats = Nats::start();
-    world.server.stall_next("solver-works", String::new(), Duration::from_secs(30));
+    world
+        .server
+        .stall_next("solver-works", String::new(), Duration::from_secs(30));
     submit(&world, &nats, "drained");
     let worker = spawn_worker(&world, &nats, &["--ack-wait-secs", "30"]);
-    wait_until("the hanging request", || requests_to(&world, "solver-works") == 1);
+    wait_until("the hanging request", || {
+        requests_to(&world, "solver-works") == 1
+    });
     let (code, stderr) = terminate(worker);
     assert_eq!(code, Some(143), "{stderr}");
     assert!(stderr.contains("draining"), "{stderr}");
@@ -425,7 +450,9 @@ fn sigterm_drains_a_worker_and_another_finishes_its_run() {
     // Released at once, not after the 30 s lease.
     script_runs(&world, 1);
     let next = spawn_worker(&world, &nats, &["--ack-wait-secs", "30"]);
-    wait_until("the run to succeed", || status(&world, "drained") == "succeeded");
+    wait_until("the run to succeed", || {
+        status(&world, "drained") == "succeeded"
+    });
     let (code, stderr) = terminate(next);
     assert_eq!(code, Some(143), "{stderr}");
     assert_eq!(marker_lines(&world, "drained"), 1);
@@ -435,7 +462,9 @@ fn sigterm_drains_a_worker_and_another_finishes_its_run() {
 fn a_worker_leaves_a_run_that_a_live_process_drives_alone() {
     let mut world = fleet_world();
     let nats = Nats::start();
-    world.server.stall_next("solver-works", String::new(), Duration::from_secs(60));
+    world
+        .server
+        .stall_next("solver-works", String::new(), Duration::from_secs(60));
     submit(&world, &nats, "held");
     // Someone drives the run by hand; it hangs in its first request.
     let mut by_hand = world.infty_process();
@@ -444,7 +473,9 @@ fn a_worker_leaves_a_run_that_a_live_process_drives_alone() {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let mut by_hand = by_hand.spawn().unwrap();
-    wait_until("the hanging request", || requests_to(&world, "solver-works") == 1);
+    wait_until("the hanging request", || {
+        requests_to(&world, "solver-works") == 1
+    });
     let worker = spawn_worker(&world, &nats, &["--ack-wait-secs", "30"]);
     std::thread::sleep(Duration::from_secs(3));
     let (code, stderr) = terminate(worker);
@@ -454,4 +485,72 @@ fn a_worker_leaves_a_run_that_a_live_process_drives_alone() {
     assert!(stderr.contains("run held: handed back"), "{stderr}");
     assert!(stderr.contains("is being driven by"), "{stderr}");
     assert_eq!(journal_count(&world, "held", "driver_started"), 1);
+}
+
+/// The example Kubernetes manifests parse, name their objects, and use only flags that
+/// `infty` has.
+#[test]
+fn kubernetes_manifests_parse_and_use_real_flags() {
+    use yaml_rust2::{Yaml, YamlLoader};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kubernetes");
+    let mut kinds = Vec::new();
+    let mut worker_args = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "yaml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no manifests in {}", dir.display());
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let docs = YamlLoader::load_from_str(&text)
+            .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        for doc in docs {
+            let kind = doc["kind"].as_str().expect("a kind").to_string();
+            assert!(
+                doc["apiVersion"].as_str().is_some(),
+                "{kind} has no apiVersion"
+            );
+            assert!(
+                doc["metadata"]["name"].as_str().is_some(),
+                "{kind} has no name"
+            );
+            if kind == "Deployment" {
+                for container in doc["spec"]["template"]["spec"]["containers"]
+                    .as_vec()
+                    .unwrap()
+                {
+                    let args: Vec<String> = container["args"]
+                        .as_vec()
+                        .unwrap()
+                        .iter()
+                        .map(|arg| match arg {
+                            Yaml::String(text) => text.clone(),
+                            other => panic!("argument {other:?} is not a string"),
+                        })
+                        .collect();
+                    worker_args.extend(args);
+                }
+            }
+            kinds.push(kind);
+        }
+    }
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            "Deployment",
+            "Namespace",
+            "PersistentVolumeClaim",
+            "Service",
+            "StatefulSet"
+        ]
+    );
+    assert_eq!(worker_args.first().map(String::as_str), Some("worker"));
+    let world = fleet_world();
+    let help = world.stdout_of(&["worker", "--help"]);
+    for flag in worker_args.iter().filter(|arg| arg.starts_with("--")) {
+        assert!(help.contains(flag.as_str()), "`infty worker` has no {flag}");
+    }
 }
