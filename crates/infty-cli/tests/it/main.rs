@@ -7,6 +7,7 @@ mod config;
 mod create;
 mod errors;
 mod fleet;
+mod fleet_support;
 mod help;
 mod inspect;
 mod policies;
