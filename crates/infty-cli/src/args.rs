@@ -41,6 +41,59 @@ pub enum Command {
     Config(ConfigArgs),
     /// Print a shell completion script
     Completions(CompletionsArgs),
+    /// Create a run and put it on a fleet's work queue, for a worker to drive
+    Submit(SubmitArgs),
+    /// Drive runs from a fleet's work queue, several at once, until stopped (SIGTERM drains)
+    Worker(WorkerArgs),
+}
+
+/// Where a fleet's work queue is, shared by `submit` and `worker`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct QueueArgs {
+    /// NATS server of the work queue, e.g. nats://127.0.0.1:4222 [config: queue.url]
+    #[arg(long, value_name = "URL", env = "INFTY_QUEUE")]
+    pub queue: Option<String>,
+
+    /// NATS credentials file (.creds) [config: queue.creds]
+    #[arg(long, value_name = "PATH")]
+    pub queue_creds: Option<std::path::PathBuf>,
+
+    /// CA certificate (PEM) to trust for TLS to the queue; TLS is then required [config: queue.ca]
+    #[arg(long, value_name = "PATH")]
+    pub queue_ca: Option<std::path::PathBuf>,
+}
+
+/// `infty submit`: the flags of `create`, plus the queue.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The run to create
+    #[command(flatten)]
+    pub create: CreateArgs,
+
+    /// The queue
+    #[command(flatten)]
+    pub queue: QueueArgs,
+}
+
+/// `infty worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The queue
+    #[command(flatten)]
+    pub queue: QueueArgs,
+
+    /// Runs driven at once by this process
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub concurrency: u32,
+
+    /// Seconds a run's message may go without a heartbeat before another worker gets it
+    /// (used when the consumer is first created) [config: queue.ack_wait_secs; default: 60]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub ack_wait_secs: Option<u64>,
+
+    /// Deliveries of one run before the fleet marks it failed [config: queue.max_deliveries; default: 5]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_deliveries: Option<u32>,
 }
 
 /// Provider flags, shared by `create` (and later `resume`).

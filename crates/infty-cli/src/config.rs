@@ -48,6 +48,34 @@ pub struct ConfigFile {
     /// OpenTelemetry export.
     #[serde(default)]
     pub telemetry: crate::telemetry::TelemetrySection,
+    /// A fleet's work queue (`infty submit`, `infty worker`).
+    #[serde(default)]
+    pub queue: QueueSection,
+}
+
+/// `[queue]`: where a fleet's work queue is and how it is laid out. Credentials are file
+/// paths; no secret is ever written to a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSection {
+    /// NATS server URL (a comma-separated list for a cluster).
+    pub url: Option<String>,
+    /// NATS credentials file.
+    pub creds: Option<std::path::PathBuf>,
+    /// CA certificate for TLS.
+    pub ca: Option<std::path::PathBuf>,
+    /// Require TLS.
+    pub require_tls: Option<bool>,
+    /// Stream name (default `INFTY_RUNS`).
+    pub stream: Option<String>,
+    /// Subject of run ids (default `infty.runs`).
+    pub subject: Option<String>,
+    /// Durable consumer name (default `infty-workers`).
+    pub consumer: Option<String>,
+    /// Ack wait, the lease, in seconds (default 60).
+    pub ack_wait_secs: Option<u64>,
+    /// Deliveries before a run is marked failed (default 5).
+    pub max_deliveries: Option<u32>,
 }
 
 /// `[provider]`.

@@ -6,6 +6,7 @@
 
 mod args;
 mod config;
+mod fleet;
 mod inspect;
 mod logging;
 mod logs;
@@ -29,6 +30,8 @@ use crate::config::GivenFlags;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code for an interrupted run.
 pub const EXIT_INTERRUPTED: u8 = 130;
+/// Exit code after SIGTERM (a drained worker).
+pub const EXIT_TERMINATED: u8 = 143;
 
 /// An error that maps to a specific exit code, carried through `anyhow`.
 #[derive(Debug)]
@@ -111,8 +114,9 @@ fn main() -> ExitCode {
 
 /// Which defaulted `create` flags the user typed (clap fills in defaults otherwise).
 fn given_flags(matches: &clap::ArgMatches) -> GivenFlags {
-    let Some(("create", create)) = matches.subcommand() else {
-        return GivenFlags::default();
+    let create = match matches.subcommand() {
+        Some(("create" | "submit", create)) => create,
+        _ => return GivenFlags::default(),
     };
     let typed = |id: &str| {
         create
@@ -135,6 +139,8 @@ fn command_name(command: &Command) -> &'static str {
         Command::Logs(_) => "logs",
         Command::Config(_) => "config",
         Command::Completions(_) => "completions",
+        Command::Submit(_) => "submit",
+        Command::Worker(_) => "worker",
     }
 }
 
@@ -184,6 +190,20 @@ fn dispatch(cli: Cli, given: GivenFlags) -> Result<u8> {
         Command::Show(args) => inspect::show(&runs_root(cli.runs_root)?, &args),
         Command::Send(args) => send::send(&runs_root(cli.runs_root)?, &args),
         Command::Logs(args) => logs::logs(&runs_root(cli.runs_root)?, &args),
+        Command::Submit(mut args) => {
+            let runs_root = runs_root(cli.runs_root)?;
+            let home = config::infty_home()?;
+            let file = config::load(&config::config_path(&home))?;
+            let base_url_env = std::env::var(provider::BASE_URL_ENV).ok();
+            config::apply_to_create(&mut args.create, given, &file, base_url_env.as_deref());
+            fleet::submit(&runs_root, args, &file.queue)
+        }
+        Command::Worker(args) => {
+            let runs_root = runs_root(cli.runs_root)?;
+            let home = config::infty_home()?;
+            let file = config::load(&config::config_path(&home))?;
+            fleet::worker(&runs_root, args, &file.queue)
+        }
     }
 }
 

@@ -23,6 +23,21 @@ pub fn resolve(
     args: &ProviderArgs,
     recorded: Option<&ProviderRecord>,
 ) -> Result<(ProviderConfig, ProviderRecord)> {
+    let (provider, record) = resolve_unkeyed(args, recorded)?;
+    if provider.api_key.is_none() && is_openai(&provider.base_url) {
+        bail!(
+            "{API_KEY_ENV} is not set: export your OpenAI API key, or point --base-url at a local OpenAI-compatible server"
+        );
+    }
+    Ok((provider, record))
+}
+
+/// [`resolve`] without requiring a key: for a run that another machine will drive with its
+/// own (`infty submit`).
+pub fn resolve_unkeyed(
+    args: &ProviderArgs,
+    recorded: Option<&ProviderRecord>,
+) -> Result<(ProviderConfig, ProviderRecord)> {
     let base_url = args
         .base_url
         .clone()
@@ -56,11 +71,6 @@ pub fn resolve(
     provider.wire_api = wire_api;
     provider.api_key_env = Some(API_KEY_ENV.to_string());
     provider.api_key = non_blank_env(API_KEY_ENV).map(ApiKey::new);
-    if provider.api_key.is_none() && is_openai(&base_url) {
-        bail!(
-            "{API_KEY_ENV} is not set: export your OpenAI API key, or point --base-url at a local OpenAI-compatible server"
-        );
-    }
     let record = ProviderRecord {
         base_url,
         wire_api: wire_api.to_string(),

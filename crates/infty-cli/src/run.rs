@@ -20,6 +20,43 @@ use crate::{Coded, EXIT_INTERRUPTED, provider};
 
 /// Creates a run and drives it to its end.
 pub fn create(runs_root: &Utf8Path, args: CreateArgs) -> Result<u8> {
+    let NewRun {
+        provider,
+        params,
+        options,
+    } = plan(&args, provider::resolve)?;
+    let client = ModelClient::new(provider).context("cannot set up the model client")?;
+    drive(
+        args.json,
+        client,
+        runs_root,
+        |orchestrator, progress| async move {
+            let spawned = orchestrator.spawn_run(params, options)?;
+            progress.set_run(spawned.run_id(), spawned.run_dir());
+            orchestrator.drive_run(spawned).await
+        },
+    )
+}
+
+/// A run as `create`'s flags describe it, not yet created.
+pub struct NewRun {
+    /// Where its models are served.
+    pub provider: infty_model::ProviderConfig,
+    /// Its roles.
+    pub params: RunParams,
+    /// Its objective and limits.
+    pub options: RunExecutionOptions,
+}
+
+/// How the provider flags become a provider: [`provider::resolve`] for a run driven here,
+/// [`provider::resolve_unkeyed`] for one that another machine drives with its own key.
+type ResolveProvider = fn(
+    &crate::args::ProviderArgs,
+    Option<&infty_store::ProviderRecord>,
+) -> Result<(infty_model::ProviderConfig, infty_store::ProviderRecord)>;
+
+/// Reads `create`'s flags into a run to create (shared by `create` and `submit`).
+pub fn plan(args: &CreateArgs, resolve: ResolveProvider) -> Result<NewRun> {
     let objective = match (&args.objective, &args.objective_file) {
         (Some(text), _) => text.clone(),
         (None, Some(path)) => std::fs::read_to_string(path)
@@ -33,8 +70,7 @@ pub fn create(runs_root: &Utf8Path, args: CreateArgs) -> Result<u8> {
         infty_store::validate_run_id(id).map_err(|error| Coded::usage(error.to_string()))?;
     }
     let workspace = args.workspace.as_deref().map(workspace_dir).transpose()?;
-    let (provider, record) = provider::resolve(&args.provider, None)?;
-    let client = ModelClient::new(provider).context("cannot set up the model client")?;
+    let (provider, record) = resolve(&args.provider, None)?;
 
     let director_model = args
         .director_model
@@ -84,16 +120,11 @@ pub fn create(runs_root: &Utf8Path, args: CreateArgs) -> Result<u8> {
         provider: record,
         ..RunExecutionOptions::default()
     };
-    drive(
-        args.json,
-        client,
-        runs_root,
-        |orchestrator, progress| async move {
-            let spawned = orchestrator.spawn_run(params, options)?;
-            progress.set_run(spawned.run_id(), spawned.run_dir());
-            orchestrator.drive_run(spawned).await
-        },
-    )
+    Ok(NewRun {
+        provider,
+        params,
+        options,
+    })
 }
 
 /// Continues a stopped run.

@@ -23,6 +23,6 @@ pub mod tools;
 
 pub use orchestrator::{
     CoreError, InftyOrchestrator, ResumeOverrides, RoleConfig, RunExecutionOptions, RunOutcome,
-    RunParams, SpawnedRun,
+    RunParams, SpawnedRun, fail_stopped_run,
 };
 pub use progress::{NoProgress, ProgressReporter};

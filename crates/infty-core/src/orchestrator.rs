@@ -394,6 +394,47 @@ impl InftyOrchestrator {
         let driver = Driver::open(self, store, lock, roles, true)?;
         driver.run_traced().await
     }
+
+    /// Creates the run folder and leaves it `queued`, for a worker of a fleet to drive
+    /// later with [`InftyOrchestrator::resume_run`]. Returns the run id.
+    pub fn queue_run(
+        &self,
+        params: RunParams,
+        options: RunExecutionOptions,
+    ) -> Result<String, CoreError> {
+        let SpawnedRun { mut store, .. } = self.spawn_run(params, options)?;
+        let _lock = store.lock()?;
+        store.set_status(RunStatus::Queued)?;
+        Ok(store.run_id().to_string())
+    }
+}
+
+/// Marks a run that no driver holds as failed, for a reason found outside it (a fleet
+/// giving up on a run whose drivers kept dying). The reason is journaled. A run that
+/// a live process drives is refused (`StoreError::Locked`), one that succeeded is left
+/// alone.
+pub fn fail_stopped_run(runs_root: &Utf8Path, run_id: &str, reason: &str) -> Result<(), CoreError> {
+    let mut store = RunStore::open_id(runs_root, run_id)?;
+    let _lock = store.lock()?;
+    store.reload()?;
+    if store.metadata().status == RunStatus::Succeeded {
+        return Err(CoreError::AlreadySucceeded {
+            run_id: run_id.to_string(),
+        });
+    }
+    let mut journal = store.journal()?;
+    journal.append(
+        &RunEvent::Note(Note::RunFailed {
+            reason: reason.to_string(),
+        }),
+        true,
+    )?;
+    // Whatever it was (queued, running after a crash, interrupted), it is failed now.
+    store.update(|meta| {
+        meta.status = RunStatus::Failed;
+        meta.error = Some(reason.to_string());
+    })?;
+    Ok(())
 }
 
 fn nonzero(value: u32, default: u32) -> u32 {

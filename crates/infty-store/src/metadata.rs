@@ -130,12 +130,15 @@ pub enum RunStatus {
     Interrupted,
     /// A budget ran out.
     BudgetExhausted,
+    /// Submitted to a fleet's work queue (`infty submit`); no worker has driven it yet.
+    Queued,
 }
 
 impl RunStatus {
     /// Every status, in life order.
-    pub const ALL: [RunStatus; 6] = [
+    pub const ALL: [RunStatus; 7] = [
         RunStatus::Created,
+        RunStatus::Queued,
         RunStatus::Running,
         RunStatus::Succeeded,
         RunStatus::Failed,
@@ -152,12 +155,16 @@ impl RunStatus {
             RunStatus::Failed => "failed",
             RunStatus::Interrupted => "interrupted",
             RunStatus::BudgetExhausted => "budget_exhausted",
+            RunStatus::Queued => "queued",
         }
     }
 
     /// True when no driver works on the run any more (it has stopped, for good or not).
     pub fn is_terminal(self) -> bool {
-        !matches!(self, RunStatus::Created | RunStatus::Running)
+        !matches!(
+            self,
+            RunStatus::Created | RunStatus::Running | RunStatus::Queued
+        )
     }
 
     /// True when `infty resume` may pick the run up. `running` counts: a run whose driver
@@ -174,7 +181,9 @@ impl RunStatus {
         }
         match (self, to) {
             // A run may fail or be interrupted before its first turn.
-            (Created, Running | Failed | Interrupted) => true,
+            (Created, Running | Failed | Interrupted | Queued) => true,
+            // A worker picks a queued run up, or a fleet gives up on it.
+            (Queued, Running | Failed | Interrupted) => true,
             (Running, Succeeded | Failed | Interrupted | BudgetExhausted) => true,
             (Failed | Interrupted | BudgetExhausted, Running) => true,
             _ => false,
@@ -411,6 +420,10 @@ mod tests {
             (Failed, Running),
             (Interrupted, Running),
             (BudgetExhausted, Running),
+            (Created, Queued),
+            (Queued, Running),
+            (Queued, Failed),
+            (Queued, Interrupted),
         ];
         for from in RunStatus::ALL {
             for to in RunStatus::ALL {
@@ -432,7 +445,7 @@ mod tests {
             .filter(|s| s.can_resume())
             .collect();
         assert!(!resumable.contains(&RunStatus::Succeeded));
-        assert_eq!(resumable.len(), 5);
+        assert_eq!(resumable.len(), 6);
         let terminal: Vec<_> = RunStatus::ALL
             .into_iter()
             .filter(|s| s.is_terminal())

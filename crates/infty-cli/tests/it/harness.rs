@@ -40,8 +40,13 @@ pub struct World {
 
 impl World {
     pub fn new() -> World {
+        World::with_router(route_by_role)
+    }
+
+    /// A world whose server routes requests with `router` instead of by role alone.
+    pub fn with_router(router: impl Fn(&Value) -> String + Send + Sync + 'static) -> World {
         World {
-            server: ScriptedServer::start(route_by_role),
+            server: ScriptedServer::start(router),
             home: tempfile::tempdir().unwrap(),
         }
     }

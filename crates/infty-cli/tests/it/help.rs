@@ -15,6 +15,8 @@ fn help_texts() {
         ("help_send", &["send", "--help"]),
         ("help_config", &["config", "--help"]),
         ("help_completions", &["completions", "--help"]),
+        ("help_submit", &["submit", "--help"]),
+        ("help_worker", &["worker", "--help"]),
     ];
     for (name, args) in cases {
         let text = world.stdout_of(args);

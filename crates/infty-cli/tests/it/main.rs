@@ -6,6 +6,8 @@ mod harness;
 mod config;
 mod create;
 mod errors;
+mod fleet;
+mod fleet_support;
 mod help;
 mod inspect;
 mod policies;

@@ -1,0 +1,147 @@
+//! Driving a delivered run through the library: resume semantics for every delivery.
+//!
+//! Whether a run is new (`queued`), was left `running` by a worker that died, or was
+//! interrupted by a drain, the worker does the same thing: `resume_run` from its folder.
+//! The journal says what was done, the rollouts what each role said, and a tool call cut by
+//! a crash is reported to the model as interrupted, never run again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use infty_core::{CoreError, InftyOrchestrator, ProgressReporter, ResumeOverrides};
+use infty_model::ModelApi;
+use infty_store::{RunMetadata, RunStatus, RunStore, StoreError};
+use tokio_util::sync::CancellationToken;
+
+use crate::worker::{Disposition, RunDriver};
+
+/// Whether a run in `status` never needs a driver again, so its message is acknowledged.
+pub fn stops_for_good(status: RunStatus) -> bool {
+    matches!(
+        status,
+        RunStatus::Succeeded | RunStatus::Failed | RunStatus::BudgetExhausted
+    )
+}
+
+/// Builds the model client a run needs from what its `run.json` recorded (provider, key
+/// variable) and the worker's own environment.
+pub trait ModelFactory: Send + Sync + 'static {
+    /// The client and the resume settings for the run described by `meta`.
+    fn for_run(&self, meta: &RunMetadata) -> Result<(Arc<dyn ModelApi>, ResumeOverrides), String>;
+}
+
+/// A [`RunDriver`] over `InftyOrchestrator::resume_run`.
+pub struct CoreRunDriver<F> {
+    runs_root: Utf8PathBuf,
+    models: Arc<F>,
+    progress: Option<Arc<dyn ProgressReporter>>,
+    retry_after: Duration,
+}
+
+impl<F: ModelFactory> CoreRunDriver<F> {
+    /// Drives runs under `runs_root` with clients from `models`. A run it cannot drive now
+    /// (driven by another live process, a transient error) is released to be delivered
+    /// again after `retry_after`.
+    pub fn new(runs_root: impl Into<Utf8PathBuf>, models: F, retry_after: Duration) -> Self {
+        CoreRunDriver {
+            runs_root: runs_root.into(),
+            models: Arc::new(models),
+            progress: None,
+            retry_after,
+        }
+    }
+
+    /// Reports every driven run's progress to `progress`.
+    pub fn with_progress(mut self, progress: Arc<dyn ProgressReporter>) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    fn release(&self, reason: String) -> Disposition {
+        Disposition::Release {
+            delay: Some(self.retry_after),
+            reason,
+        }
+    }
+
+    fn open(&self, run_id: &str) -> Result<RunStore, Disposition> {
+        RunStore::open_id(&self.runs_root, run_id).map_err(|error| match error {
+            StoreError::InvalidRunId { .. } => Disposition::Reject(error.to_string()),
+            error if !run_dir(&self.runs_root, run_id).exists() => {
+                Disposition::Reject(error.to_string())
+            }
+            error => self.release(error.to_string()),
+        })
+    }
+}
+
+fn run_dir(root: &Utf8Path, run_id: &str) -> Utf8PathBuf {
+    root.join(run_id)
+}
+
+impl<F: ModelFactory> RunDriver for CoreRunDriver<F> {
+    fn drive(&self, run_id: String, cancel: CancellationToken) -> BoxFuture<'static, Disposition> {
+        let store = match self.open(&run_id) {
+            Ok(store) => store,
+            Err(disposition) => return futures::future::ready(disposition).boxed(),
+        };
+        if stops_for_good(store.metadata().status) {
+            return futures::future::ready(Disposition::Finished).boxed();
+        }
+        let (model, overrides) = match self.models.for_run(store.metadata()) {
+            Ok(found) => found,
+            Err(reason) => return futures::future::ready(self.release(reason)).boxed(),
+        };
+        drop(store);
+        let mut orchestrator =
+            InftyOrchestrator::with_runs_root(model, &self.runs_root).with_cancellation(cancel);
+        if let Some(progress) = &self.progress {
+            orchestrator = orchestrator.with_progress(progress.clone());
+        }
+        let retry_after = self.retry_after;
+        async move {
+            let result = orchestrator.resume_run(&run_id, overrides).await;
+            match result {
+                Ok(_)
+                | Err(
+                    CoreError::RunFailed { .. }
+                    | CoreError::BudgetExhausted { .. }
+                    | CoreError::AlreadySucceeded { .. },
+                ) => {
+                    tracing::info!(run_id, "run stopped for good");
+                    Disposition::Finished
+                }
+                Err(CoreError::Interrupted { .. }) => Disposition::Release {
+                    delay: None,
+                    reason: "interrupted by the worker's drain".to_string(),
+                },
+                Err(error) => Disposition::Release {
+                    delay: Some(retry_after),
+                    reason: error.to_string(),
+                },
+            }
+        }
+        .boxed()
+    }
+
+    fn give_up(&self, run_id: String, reason: String) -> BoxFuture<'static, Disposition> {
+        let store = match self.open(&run_id) {
+            Ok(store) => store,
+            Err(disposition) => return futures::future::ready(disposition).boxed(),
+        };
+        let status = store.metadata().status;
+        drop(store);
+        let disposition = if stops_for_good(status) {
+            Disposition::Finished
+        } else {
+            match infty_core::fail_stopped_run(&self.runs_root, &run_id, &reason) {
+                Ok(()) | Err(CoreError::AlreadySucceeded { .. }) => Disposition::Finished,
+                Err(error) => self.release(error.to_string()),
+            }
+        };
+        futures::future::ready(disposition).boxed()
+    }
+}
