@@ -8,9 +8,12 @@
 //! - [`progress`]: callbacks for user interfaces.
 //! - [`events`]: what the run journal records.
 //! - [`prompts`]: the embedded prompt texts.
+//! - `checks` and `work`: completion checks and the fingerprints of a turn's work, both run
+//!   by the driver for the flow.
 //!
 //! This crate never parses command lines, reads config files or prints to a terminal.
 
+mod checks;
 pub mod events;
 pub mod flow;
 pub mod orchestrator;
@@ -18,6 +21,7 @@ pub mod progress;
 pub mod prompts;
 pub mod session;
 pub mod tools;
+mod work;
 
 pub use orchestrator::{
     CoreError, InftyOrchestrator, ResumeOverrides, RoleConfig, RunExecutionOptions, RunOutcome,

@@ -317,7 +317,13 @@ async fn cancellation_leaves_an_interrupted_run_that_resumes() {
     cancel.cancel();
     let result = run.await.unwrap();
     assert!(
-        matches!(result, Err(CoreError::Interrupted { .. })),
+        matches!(
+            result,
+            Err(CoreError::Stopped {
+                ending: infty_core::flow::Terminal::Interrupted,
+                ..
+            })
+        ),
         "{result:?}"
     );
     assert!(recorder.names().contains("interrupted"));
