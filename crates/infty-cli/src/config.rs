@@ -45,6 +45,73 @@ pub struct ConfigFile {
     /// Timeouts of role turns.
     #[serde(default)]
     pub timeouts: TimeoutSection,
+    /// Completion checks (`[[checks]]`), run in order after each valid delivery.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckSection>,
+    /// Prices per model name (`[prices."MODEL"]`), US dollars per million tokens.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub prices: BTreeMap<String, PriceSection>,
+    /// Stall detection.
+    #[serde(default)]
+    pub stall: StallSection,
+}
+
+/// One `[[checks]]` entry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSection {
+    /// A short name for messages [default: the command].
+    pub name: Option<String>,
+    /// The command line, run by `bash -c`.
+    pub command: String,
+    /// How long it may run, in seconds [default: 600].
+    pub timeout_secs: Option<u64>,
+    /// `workspace` (default: the workspace, else the run folder) or `run` (the run folder).
+    pub dir: Option<infty_store::CheckDir>,
+}
+
+/// One `[prices."MODEL"]` table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceSection {
+    /// US dollars per million uncached input tokens.
+    pub input: f64,
+    /// US dollars per million cached input tokens [default: the input price].
+    pub cached_input: Option<f64>,
+    /// US dollars per million output tokens.
+    pub output: f64,
+}
+
+impl PriceSection {
+    /// The price as `run.json` records it.
+    pub fn price(&self) -> infty_store::ModelPrice {
+        infty_store::ModelPrice {
+            input_per_mtok: self.input,
+            cached_input_per_mtok: self.cached_input.unwrap_or(self.input),
+            output_per_mtok: self.output,
+        }
+    }
+}
+
+/// `[stall]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StallSection {
+    /// Solver turns in a row repeating earlier work before the Director is asked (0: off).
+    pub repeats: Option<u32>,
+    /// Escalations without progress before the run is `blocked`.
+    pub escalations: Option<u32>,
+}
+
+impl StallSection {
+    /// The policy, with defaults for what is unset.
+    pub fn policy(&self) -> infty_store::StallPolicy {
+        let default = infty_store::StallPolicy::default();
+        infty_store::StallPolicy {
+            repeats: self.repeats.unwrap_or(default.repeats),
+            escalations: self.escalations.unwrap_or(default.escalations),
+        }
+    }
 }
 
 /// `[provider]`.
@@ -103,6 +170,8 @@ pub struct BudgetSection {
     pub max_tokens: Option<u64>,
     /// Most seconds of driving time.
     pub max_wall_secs: Option<u64>,
+    /// Most US dollars, all roles together.
+    pub max_cost_usd: Option<f64>,
 }
 
 /// `[timeouts]`.
@@ -190,6 +259,31 @@ fn check(config: &ConfigFile) -> std::result::Result<(), String> {
             return Err(format!("{key} must be at least 1"));
         }
     }
+    if let Some(usd) = config.budgets.max_cost_usd
+        && !(usd.is_finite() && usd > 0.0)
+    {
+        return Err("budgets.max_cost_usd must be a positive amount".to_string());
+    }
+    for (index, check) in config.checks.iter().enumerate() {
+        if check.command.trim().is_empty() {
+            return Err(format!("checks[{index}].command is blank"));
+        }
+        if check.timeout_secs == Some(0) {
+            return Err(format!("checks[{index}].timeout_secs must be at least 1"));
+        }
+    }
+    for (model, price) in &config.prices {
+        let rates = [Some(price.input), price.cached_input, Some(price.output)];
+        if rates
+            .iter()
+            .flatten()
+            .any(|rate| !rate.is_finite() || *rate < 0.0)
+        {
+            return Err(format!(
+                "prices.{model:?}: prices must be zero or positive numbers"
+            ));
+        }
+    }
     if config.verifiers.count.is_some_and(|count| count > 16) {
         return Err("verifiers.count must be at most 16".to_string());
     }
@@ -266,6 +360,60 @@ pub fn apply_to_create(
     budgets.max_rounds = budgets.max_rounds.or(config.budgets.max_rounds);
     budgets.max_tokens = budgets.max_tokens.or(config.budgets.max_tokens);
     budgets.max_wall_secs = budgets.max_wall_secs.or(config.budgets.max_wall_secs);
+    budgets.max_cost_usd = budgets.max_cost_usd.or(config.budgets.max_cost_usd);
+}
+
+/// The completion checks of a new run: the config file's `[[checks]]`, then each `--check`.
+pub fn checks(config: &ConfigFile, flags: &[String]) -> Vec<infty_store::CheckSpec> {
+    let mut out: Vec<infty_store::CheckSpec> = config
+        .checks
+        .iter()
+        .map(|check| infty_store::CheckSpec {
+            name: check
+                .name
+                .clone()
+                .filter(|name| !name.trim().is_empty())
+                .unwrap_or_else(|| check.command.trim().to_string()),
+            command: check.command.clone(),
+            timeout_secs: check
+                .timeout_secs
+                .unwrap_or(infty_store::CheckSpec::DEFAULT_TIMEOUT_SECS),
+            dir: check.dir.unwrap_or_default(),
+        })
+        .collect();
+    out.extend(
+        flags
+            .iter()
+            .filter(|command| !command.trim().is_empty())
+            .map(|command| infty_store::CheckSpec {
+                name: command.trim().to_string(),
+                command: command.clone(),
+                timeout_secs: infty_store::CheckSpec::DEFAULT_TIMEOUT_SECS,
+                dir: infty_store::CheckDir::default(),
+            }),
+    );
+    out
+}
+
+/// The prices of `models`: the config file's `[prices."MODEL"]` first, then infty's table of
+/// OpenAI prices when the run talks to OpenAI; other models cost 0 and are left out.
+pub fn prices<'a>(
+    config: &ConfigFile,
+    base_url: &str,
+    models: impl IntoIterator<Item = &'a str>,
+) -> BTreeMap<String, infty_store::ModelPrice> {
+    let openai = infty_core::pricing::is_openai(base_url);
+    models
+        .into_iter()
+        .filter_map(|model| {
+            let price = config.prices.get(model).map(PriceSection::price).or_else(|| {
+                openai
+                    .then(|| infty_core::pricing::openai_price(model))
+                    .flatten()
+            })?;
+            Some((model.to_string(), price))
+        })
+        .collect()
 }
 
 /// Where an effective setting came from.
@@ -422,6 +570,31 @@ pub fn effective(
         let (value, source) = layered(value.map(|v| v.to_string()), None);
         put(key, value, source);
     }
+    let (cost, source) = layered(config.budgets.max_cost_usd.map(|v| v.to_string()), None);
+    put("budgets.max_cost_usd", cost, source);
+    let stall = config.stall.policy();
+    let (repeats, source) = layered(
+        config.stall.repeats.map(|v| v.to_string()),
+        Some(stall.repeats.to_string()),
+    );
+    put("stall.repeats", repeats, source);
+    let (escalations, source) = layered(
+        config.stall.escalations.map(|v| v.to_string()),
+        Some(stall.escalations.to_string()),
+    );
+    put("stall.escalations", escalations, source);
+    let (checks, source) = layered(
+        (!config.checks.is_empty()).then(|| {
+            config
+                .checks
+                .iter()
+                .map(|c| c.command.clone())
+                .collect::<Vec<_>>()
+                .join("; ")
+        }),
+        None,
+    );
+    put("checks", checks, source);
     let defaults = infty_store::Timeouts::default();
     let (turn, source) = layered(
         config.timeouts.turn_secs.map(|t| t.to_string()),

@@ -130,6 +130,12 @@ pub enum Input {
         #[serde(default, skip_serializing_if = "is_zero")]
         cost_usd: f64,
     },
+    /// The run's budgets from here on (journaled when a drive starts with other budgets than
+    /// the journal last said, so a fold decides with the budgets each input met).
+    BudgetsSet {
+        /// The budgets.
+        budgets: Budgets,
+    },
     /// Stop now (Ctrl-C); the run can be resumed.
     Cancel,
 }
@@ -675,6 +681,7 @@ impl Flow {
                     self.cost_usd += cost_usd;
                 }
             }
+            Input::BudgetsSet { budgets } => self.config.budgets = budgets,
             Input::Cancel => {
                 if !matches!(self.phase, Phase::Done(_)) {
                     self.terminate(Terminal::Interrupted, &mut out);

@@ -8,6 +8,7 @@
 //! - [`progress`]: callbacks for user interfaces.
 //! - [`events`]: what the run journal records.
 //! - [`prompts`]: the embedded prompt texts.
+//! - [`pricing`]: the built-in prices of OpenAI's models.
 //! - `checks` and `work`: completion checks and the fingerprints of a turn's work, both run
 //!   by the driver for the flow.
 //!
@@ -17,6 +18,7 @@ mod checks;
 pub mod events;
 pub mod flow;
 pub mod orchestrator;
+pub mod pricing;
 pub mod progress;
 pub mod prompts;
 pub mod session;

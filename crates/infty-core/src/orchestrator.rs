@@ -567,6 +567,9 @@ struct Driver {
     resumed: bool,
     /// Inbox ids already journaled (a crash may have left them undelivered in `inbox/`).
     delivered: std::collections::BTreeSet<String>,
+    /// The journal says which budgets are in force (runs journaled before budgets were
+    /// journaled do not).
+    budgets_journaled: bool,
     _lock: infty_store::RunLock,
 }
 
@@ -600,6 +603,7 @@ impl Driver {
             stall: options.stall,
         });
         let mut delivered = std::collections::BTreeSet::new();
+        let mut budgets_journaled = false;
         if resumed {
             // The state is the fold of the journal's inputs; notes are history only.
             for entry in read_journal::<RunEvent>(&store.events_path())? {
@@ -608,6 +612,7 @@ impl Driver {
                     if let Input::MessageDelivered { id, .. } = &input {
                         delivered.insert(id.clone());
                     }
+                    budgets_journaled |= matches!(input, Input::BudgetsSet { .. });
                     flow.step(input, entry.at);
                 }
             }
@@ -629,6 +634,7 @@ impl Driver {
             cancel: orchestrator.cancel.clone(),
             resumed,
             delivered,
+            budgets_journaled,
             _lock: lock,
         };
         for role in roles {
@@ -710,6 +716,13 @@ impl Driver {
             pid: std::process::id(),
             resumed: self.resumed,
         })?;
+        // Budgets may change between drives: journal them, so that a later fold judges each
+        // input by the budgets in force when it came.
+        let budgets = self.store.metadata().options.budgets;
+        if !self.flow.started() || self.flow.config().budgets != budgets || !self.budgets_journaled
+        {
+            self.feed(Input::BudgetsSet { budgets })?;
+        }
         let first = if self.resumed && self.flow.started() {
             Input::Resumed
         } else {

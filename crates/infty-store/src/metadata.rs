@@ -75,7 +75,7 @@ impl RunMetadata {
 
     /// The cost of all roles together, in US dollars.
     pub fn total_cost_usd(&self) -> f64 {
-        self.cost_usd.values().sum()
+        self.cost_usd.values().fold(0.0, |total, usd| total + usd)
     }
 
     /// The short form `infty list` shows.
