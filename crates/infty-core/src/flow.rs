@@ -1096,11 +1096,15 @@ impl Flow {
                 (false, Some(code)) => format!("it exited with code {code}"),
                 (false, None) => "it was killed by a signal".to_string(),
             };
+            let check = if result.name.trim() == result.command.trim() {
+                format!("`{}`", result.command.trim())
+            } else {
+                format!("`{}` (`{}`)", result.name, result.command.trim())
+            };
             let message = prompts::render(
                 prompts::CHECK_FAILED,
                 &[
-                    ("name", &result.name),
-                    ("command", &result.command),
+                    ("check", &check),
                     ("ending", &ending),
                     ("output", result.output.trim_end()),
                 ],
