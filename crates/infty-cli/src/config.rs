@@ -406,11 +406,15 @@ pub fn prices<'a>(
     models
         .into_iter()
         .filter_map(|model| {
-            let price = config.prices.get(model).map(PriceSection::price).or_else(|| {
-                openai
-                    .then(|| infty_core::pricing::openai_price(model))
-                    .flatten()
-            })?;
+            let price = config
+                .prices
+                .get(model)
+                .map(PriceSection::price)
+                .or_else(|| {
+                    openai
+                        .then(|| infty_core::pricing::openai_price(model))
+                        .flatten()
+                })?;
             Some((model.to_string(), price))
         })
         .collect()

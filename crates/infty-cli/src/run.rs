@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
+use infty_core::flow::Terminal;
 use infty_core::{
     CoreError, InftyOrchestrator, ResumeOverrides, RoleConfig, RunExecutionOptions, RunOutcome,
     RunParams,
 };
-use infty_core::flow::Terminal;
 use infty_model::ModelClient;
 use infty_store::{RunStatus, RunStore, Timeouts, VerificationPolicy};
 use tokio_util::sync::CancellationToken;
@@ -200,11 +200,19 @@ pub fn resume(runs_root: &Utf8Path, args: ResumeArgs, file: &ConfigFile) -> Resu
     let base_url = overrides
         .provider
         .as_ref()
-        .map_or(meta.options.provider.base_url.clone(), |p| p.base_url.clone());
+        .map_or(meta.options.provider.base_url.clone(), |p| {
+            p.base_url.clone()
+        });
     let models: Vec<String> = meta
         .roles
         .iter()
-        .map(|role| overrides.models.get(&role.role).unwrap_or(&role.model).clone())
+        .map(|role| {
+            overrides
+                .models
+                .get(&role.role)
+                .unwrap_or(&role.model)
+                .clone()
+        })
         .filter(|model| !meta.options.prices.contains_key(model))
         .collect();
     overrides.prices = crate::config::prices(file, &base_url, models.iter().map(String::as_str));
@@ -263,14 +271,14 @@ where
             .with_progress(progress.clone())
             .with_cancellation(cancel.clone());
         let mut result = body(orchestrator.clone(), progress.clone()).await;
-        while wait_on_limit {
-            let Err(CoreError::Stopped {
-                run_id,
-                ending: Terminal::UsageLimited { resume_after, .. },
-            }) = &result
-            else {
+        while let Err(CoreError::Stopped {
+            run_id,
+            ending: Terminal::UsageLimited { resume_after, .. },
+        }) = &result
+        {
+            if !wait_on_limit {
                 break;
-            };
+            }
             let wait = (*resume_after - time::OffsetDateTime::now_utc())
                 .try_into()
                 .unwrap_or(std::time::Duration::ZERO);
@@ -298,8 +306,8 @@ where
 /// exits at once. `signal` keeps the exit code of the first (130 or 143).
 fn watch_signals(cancel: CancellationToken, signal: Arc<AtomicU8>) {
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .ok();
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         if let Some(code) = next_signal(&mut term).await {
             signal.store(code, Ordering::SeqCst);
             cancel.cancel();
@@ -373,9 +381,9 @@ fn report(
                 Terminal::UsageLimited { .. } => format!(
                     "; continue it with `infty resume {run_id}` once the limit lifts (or use --wait-on-limit)"
                 ),
-                Terminal::BudgetExhausted { .. } => format!(
-                    "; continue it with a larger budget: `infty resume {run_id} --max-...`"
-                ),
+                Terminal::BudgetExhausted { .. } => {
+                    format!("; continue it with a larger budget: `infty resume {run_id} --max-...`")
+                }
                 _ => format!("; continue it with `infty resume {run_id}`"),
             };
             Err(anyhow::Error::new(Coded {

@@ -644,9 +644,12 @@ impl ProgressReporter for TerminalProgress {
         }
         let status = terminal.label();
         let text = match (terminal, terminal.reason()) {
-            (Terminal::Succeeded {
-                deliverable_path, ..
-            }, _) => format!("{status}: {deliverable_path}"),
+            (
+                Terminal::Succeeded {
+                    deliverable_path, ..
+                },
+                _,
+            ) => format!("{status}: {deliverable_path}"),
             (Terminal::UsageLimited { resume_after, .. }, Some(reason)) => format!(
                 "{status} until {}: {}",
                 crate::inspect::timestamp(*resume_after),

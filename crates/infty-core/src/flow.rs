@@ -393,7 +393,10 @@ impl std::fmt::Display for Terminal {
                 let at = resume_after
                     .format(&time::format_description::well_known::Rfc3339)
                     .unwrap_or_default();
-                write!(f, "hit a usage limit (it may continue after {at}): {reason}")
+                write!(
+                    f,
+                    "hit a usage limit (it may continue after {at}): {reason}"
+                )
             }
         }
     }

@@ -880,10 +880,12 @@ impl Driver {
             }
             Call::RunCheck { check } => {
                 let workspace = self.store.metadata().options.workspace.clone();
-                self.progress.role_thinking(&format!("check {}", check.name));
+                self.progress
+                    .role_thinking(&format!("check {}", check.name));
                 let result =
                     crate::checks::run_check(&check, self.store.dir(), workspace.as_deref()).await;
-                self.progress.role_message(&format!("check {}", check.name), &result.output);
+                self.progress
+                    .role_message(&format!("check {}", check.name), &result.output);
                 Ok(vec![Input::CheckFinished { result }])
             }
             Call::CheckDeliverable { path } => {
@@ -1105,8 +1107,7 @@ pub fn failure_kind(error: &SessionError, now: OffsetDateTime) -> FailureKind {
             resume_after: (now + wait).replace_nanosecond(0).unwrap_or(now + wait),
         };
     }
-    if source.is_retryable() || matches!(source, infty_model::ModelError::RetriesExhausted { .. })
-    {
+    if source.is_retryable() || matches!(source, infty_model::ModelError::RetriesExhausted { .. }) {
         return FailureKind::Transient;
     }
     FailureKind::Other

@@ -86,7 +86,11 @@ mod tests {
             ("", None),
         ];
         for (model, input) in cases {
-            assert_eq!(openai_price(model).map(|p| p.input_per_mtok), input, "{model}");
+            assert_eq!(
+                openai_price(model).map(|p| p.input_per_mtok),
+                input,
+                "{model}"
+            );
         }
         assert!(is_openai("https://api.openai.com/v1"));
         assert!(!is_openai("http://127.0.0.1:8080/v1"));

@@ -51,7 +51,10 @@ impl WorkLog {
     pub(crate) fn finish(self) -> (String, String) {
         let mut summary = self.summary.join(", ");
         if self.calls > SUMMARY_CALLS {
-            summary.push_str(&format!(" (and {} calls more)", self.calls - self.summary.len()));
+            summary.push_str(&format!(
+                " (and {} calls more)",
+                self.calls - self.summary.len()
+            ));
         }
         (format!("{:016x}", self.hasher.finish()), summary)
     }

@@ -307,19 +307,26 @@ mod tests {
 
     #[test]
     fn limits_and_quota() {
-        let limited = |status: Option<u16>, message: &str, delay: Option<u64>| {
-            ModelError::Retryable {
+        let limited =
+            |status: Option<u16>, message: &str, delay: Option<u64>| ModelError::Retryable {
                 url: "u".into(),
                 status,
                 message: message.into(),
                 delay: delay.map(Duration::from_secs),
                 request_id: None,
-            }
-        };
+            };
         let cases: &[(ModelError, bool, Option<u64>)] = &[
-            (limited(Some(429), "slow down", Some(3600)), true, Some(3600)),
+            (
+                limited(Some(429), "slow down", Some(3600)),
+                true,
+                Some(3600),
+            ),
             (limited(Some(503), "overloaded", None), false, None),
-            (limited(None, "You've hit your usage limit", None), true, None),
+            (
+                limited(None, "You've hit your usage limit", None),
+                true,
+                None,
+            ),
             (limited(None, "server_error", None), false, None),
             (
                 ModelError::RetriesExhausted {
@@ -332,7 +339,11 @@ mod tests {
         ];
         for (error, rate_limited, wait) in cases {
             assert_eq!(error.is_rate_limited(), *rate_limited, "{error}");
-            assert_eq!(error.rate_limit_wait(), wait.map(Duration::from_secs), "{error}");
+            assert_eq!(
+                error.rate_limit_wait(),
+                wait.map(Duration::from_secs),
+                "{error}"
+            );
             assert!(!error.is_quota());
         }
         let quota = ModelError::QuotaExceeded {

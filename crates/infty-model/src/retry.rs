@@ -63,7 +63,10 @@ impl ProviderError {
             .or_else(|| {
                 let at = fields.get("resets_at").and_then(Value::as_i64)?;
                 let now = time::OffsetDateTime::now_utc().unix_timestamp();
-                u64::try_from(at - now).ok().filter(|secs| *secs > 0).map(Duration::from_secs)
+                u64::try_from(at - now)
+                    .ok()
+                    .filter(|secs| *secs > 0)
+                    .map(Duration::from_secs)
             });
         Self {
             resets_in,

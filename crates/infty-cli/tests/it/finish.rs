@@ -125,8 +125,14 @@ fn a_looping_solver_is_escalated_then_blocked_and_resumes_after_send() {
         shell(&world, &format!("call_{turn}"), "echo same");
         world.say("solver", &ask("What now?"));
     }
-    world.say("director", r#"{"directive":"Write the answer.","rationale":null}"#);
-    world.say("director", r#"{"directive":"Stop reading; write.","rationale":null}"#);
+    world.say(
+        "director",
+        r#"{"directive":"Write the answer.","rationale":null}"#,
+    );
+    world.say(
+        "director",
+        r#"{"directive":"Stop reading; write.","rationale":null}"#,
+    );
     let assert = world
         .create("loop", "Answer.", &["--verifiers", "0"])
         .code(3);
@@ -135,16 +141,27 @@ fn a_looping_solver_is_escalated_then_blocked_and_resumes_after_send() {
     let run = world.run_json("loop");
     assert_eq!(run["status"], "blocked");
     let reason = run["error"].as_str().unwrap();
-    assert!(reason.contains(r#"shell {"command":"echo same""#), "{reason}");
+    assert!(
+        reason.contains(r#"shell {"command":"echo same""#),
+        "{reason}"
+    );
     assert!(reason.contains("What now?"), "{reason}");
     // The escalation asked the Director with the evidence.
     let director = requests_of(&world, "director");
     assert!(last_user_text(&director[1]).contains("stalled: "));
-    assert!(world.journal_kinds("loop").contains(&"stall_detected".to_string()));
+    assert!(
+        world
+            .journal_kinds("loop")
+            .contains(&"stall_detected".to_string())
+    );
 
     world
         .infty()
-        .args(["send", "loop", "The notes are fine; write deliverable/a.txt now."])
+        .args([
+            "send",
+            "loop",
+            "The notes are fine; write deliverable/a.txt now.",
+        ])
         .assert()
         .success();
     world.write_and_deliver("deliverable/a.txt", "a");
@@ -175,7 +192,11 @@ fn a_busy_but_progressing_solver_is_never_flagged() {
     world
         .create("busy", "Work in steps.", &["--verifiers", "0"])
         .success();
-    assert!(!world.journal_kinds("busy").contains(&"stall_detected".to_string()));
+    assert!(
+        !world
+            .journal_kinds("busy")
+            .contains(&"stall_detected".to_string())
+    );
 }
 
 #[test]
@@ -195,7 +216,10 @@ fn cost_is_priced_per_model_and_shown_and_a_cost_budget_stops_the_run() {
         )
         .code(3);
     let stderr = stderr_text(&assert);
-    assert!(stderr.contains("cost:        solver $0.4000, director $0.2000 (total $0.6000)"), "{stderr}");
+    assert!(
+        stderr.contains("cost:        solver $0.4000, director $0.2000 (total $0.6000)"),
+        "{stderr}"
+    );
     let run = world.run_json("costly");
     assert_eq!(run["status"], "budget_exhausted");
     assert_eq!(run["options"]["prices"]["gpt-5"]["input_per_mtok"], 1000.0);
@@ -270,7 +294,10 @@ fn a_usage_limit_parks_the_run_and_resume_continues_it() {
     )
     .unwrap();
     let wait = after - time::OffsetDateTime::now_utc();
-    assert!(wait > time::Duration::minutes(100) && wait <= time::Duration::hours(2), "{wait}");
+    assert!(
+        wait > time::Duration::minutes(100) && wait <= time::Duration::hours(2),
+        "{wait}"
+    );
     let list: Value = serde_json::from_str(&world.stdout_of(&["list", "--json"])).unwrap();
     assert_eq!(list[0]["status"], "usage_limited");
     assert_eq!(list[0]["resume_after"], run["resume_after"]);
@@ -303,8 +330,11 @@ fn wait_on_limit_waits_for_the_limit_to_lift_and_continues() {
     for _ in 0..5 {
         world.server.push(
             "solver",
-            ScriptedReply::error(429, r#"{"error":{"code":"rate_limit_exceeded","message":"Rate limit reached."}}"#)
-                .with_header("retry-after", "1"),
+            ScriptedReply::error(
+                429,
+                r#"{"error":{"code":"rate_limit_exceeded","message":"Rate limit reached."}}"#,
+            )
+            .with_header("retry-after", "1"),
         );
     }
     world.write_and_deliver("deliverable/a.txt", "a");
@@ -312,16 +342,26 @@ fn wait_on_limit_waits_for_the_limit_to_lift_and_continues() {
         .create("waits", "Answer.", &["--verifiers", "0", "--wait-on-limit"])
         .success();
     let stderr = stderr_text(&assert);
-    assert!(stderr.contains("waits for the usage limit to lift"), "{stderr}");
+    assert!(
+        stderr.contains("waits for the usage limit to lift"),
+        "{stderr}"
+    );
     let kinds = world.journal_kinds("waits");
-    assert!(kinds.contains(&"run_usage_limited".to_string()), "{kinds:?}");
+    assert!(
+        kinds.contains(&"run_usage_limited".to_string()),
+        "{kinds:?}"
+    );
     assert_eq!(world.run_json("waits")["status"], "succeeded");
 }
 
 #[test]
 fn sigterm_stops_like_ctrl_c_with_exit_143_and_the_run_resumes() {
     let world = World::new();
-    shell(&world, "call_slow", "echo ran >> artifacts/marker.txt; sleep 20");
+    shell(
+        &world,
+        "call_slow",
+        "echo ran >> artifacts/marker.txt; sleep 20",
+    );
     let mut child = world.spawn_create("term", "Leave a marker.", &["--verifiers", "0"]);
     let marker = world.run_dir("term").join("artifacts/marker.txt");
     while !marker.exists() {
@@ -352,7 +392,11 @@ fn create_with_resume_if_exists_continues_a_stopped_run_and_reports_a_finished_o
     // A restarted job with a larger budget picks up where the run stopped.
     world.write_and_deliver("deliverable/a.txt", "a");
     world
-        .create("batch", "Answer.", &["--verifiers", "0", "--max-turns", "5", "--resume-if-exists"])
+        .create(
+            "batch",
+            "Answer.",
+            &["--verifiers", "0", "--max-turns", "5", "--resume-if-exists"],
+        )
         .success();
     assert_eq!(world.run_json("batch")["status"], "succeeded");
     // Once more: nothing to do, and success again.

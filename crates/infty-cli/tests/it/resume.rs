@@ -215,7 +215,10 @@ fn an_exhausted_budget_can_be_raised_on_resume() {
         "write_file",
         &serde_json::json!({"path": "memory/handoff.md", "content": "asked; told to go"}),
     );
-    world.say("solver", r#"{"type":"direction_request","prompt":"Hand-off written."}"#);
+    world.say(
+        "solver",
+        r#"{"type":"direction_request","prompt":"Hand-off written."}"#,
+    );
     world
         .create(
             "budget",

@@ -144,12 +144,49 @@ mod tests {
     #[test]
     fn verdicts_by_work() {
         let same = ("f1", "ask x");
-        let cases: &[(&str, u32, u32, Vec<(&str, &str)>, &str)] = &[
-            ("the same turn escalates then blocks", 2, 1, vec![same; 7], "..S.B.B"),
-            ("a loop of two counts too", 2, 0, vec![("a", "s"), ("b", "s"), ("a", "s"), ("b", "s")], "...B"),
-            ("new output is progress", 2, 1, vec![("f1", "s"), ("f2", "s"), ("f3", "s"), ("f4", "s"), ("f5", "s")], "....."),
-            ("the same request with new work is progress", 1, 0, vec![("f1", "s"), ("f2", "s"), ("f3", "s")], "..."),
-            ("progress forgives escalations", 1, 1, vec![same, same, ("new", "s"), same], ".S.S"),
+        type Turns<'a> = Vec<(&'a str, &'a str)>;
+        let cases: &[(&str, u32, u32, Turns<'_>, &str)] = &[
+            (
+                "the same turn escalates then blocks",
+                2,
+                1,
+                vec![same; 7],
+                "..S.B.B",
+            ),
+            (
+                "a loop of two counts too",
+                2,
+                0,
+                vec![("a", "s"), ("b", "s"), ("a", "s"), ("b", "s")],
+                "...B",
+            ),
+            (
+                "new output is progress",
+                2,
+                1,
+                vec![
+                    ("f1", "s"),
+                    ("f2", "s"),
+                    ("f3", "s"),
+                    ("f4", "s"),
+                    ("f5", "s"),
+                ],
+                ".....",
+            ),
+            (
+                "the same request with new work is progress",
+                1,
+                0,
+                vec![("f1", "s"), ("f2", "s"), ("f3", "s")],
+                "...",
+            ),
+            (
+                "progress forgives escalations",
+                1,
+                1,
+                vec![same, same, ("new", "s"), same],
+                ".S.S",
+            ),
             ("off", 0, 0, vec![same; 6], "......"),
         ];
         for (name, repeats, escalations, turns, expected) in cases {

@@ -153,7 +153,7 @@ pub(crate) async fn run_command(
     command
         .arg("-c")
         .arg(command_line)
-        .current_dir(&cwd)
+        .current_dir(cwd)
         .env_clear()
         .envs(env)
         .stdin(Stdio::null())

@@ -1,9 +1,7 @@
 //! Whole scripted runs through the pure state machine, snapshotted as input → action
 //! transcripts. No server, no tokio, no files.
 
-use infty_core::flow::{
-    Call, CheckResult, DeliverableCheck, FailureKind, Flow, FlowConfig, Input,
-};
+use infty_core::flow::{Call, CheckResult, DeliverableCheck, FailureKind, Flow, FlowConfig, Input};
 use infty_store::{Budgets, CheckDir, CheckSpec, StallPolicy, TokenUsage, VerificationPolicy};
 use time::OffsetDateTime;
 
@@ -464,7 +462,11 @@ fn failing_checks_count_as_verification_rounds() {
         .accept("deliverable/wc.py")
         .feed(check("test", Some(2), false));
     assert_eq!(s.flow.verification_rounds(), 1);
-    assert!(s.transcript.contains("handoff_requested"), "{}", s.transcript);
+    assert!(
+        s.transcript.contains("handoff_requested"),
+        "{}",
+        s.transcript
+    );
 }
 
 fn work(fingerprint: &str) -> Input {
@@ -505,7 +507,9 @@ fn a_busy_but_progressing_solver_is_never_flagged() {
     let mut s = Script::new(stall_config(1, 0));
     for turn in 0..40 {
         // The same request every time, but each turn's tool output differs.
-        s.feed(work(&format!("f{turn}"))).solver(ASK).director(DIRECT);
+        s.feed(work(&format!("f{turn}")))
+            .solver(ASK)
+            .director(DIRECT);
     }
     assert!(!s.transcript.contains("stall_detected"));
     assert!(s.flow.terminal().is_none());
@@ -562,7 +566,10 @@ fn failure_kinds_decide() {
     let at = OffsetDateTime::UNIX_EPOCH + time::Duration::hours(2);
     // (failure of the Solver's turn, status the run stops with)
     let cases = [
-        (FailureKind::UsageLimited { resume_after: at }, "usage_limited"),
+        (
+            FailureKind::UsageLimited { resume_after: at },
+            "usage_limited",
+        ),
         (FailureKind::Quota, "failed"),
         (FailureKind::ContextOverflow, "failed"),
         (FailureKind::Timeout, "failed"),
