@@ -704,6 +704,69 @@ mod tests {
     }
 
     #[test]
+    fn prices_come_from_the_file_then_the_openai_table() {
+        let config = parse(
+            "[prices.\"local\"]\ninput = 1.0\noutput = 2.0\n[prices.\"gpt-5\"]\ninput = 9.0\noutput = 9.0\n",
+        )
+        .unwrap();
+        let openai = prices(
+            &config,
+            "https://api.openai.com/v1",
+            ["gpt-5", "gpt-5-mini", "local", "unknown"],
+        );
+        let input = |prices: &BTreeMap<String, infty_store::ModelPrice>, model: &str| {
+            prices.get(model).map(|p| p.input_per_mtok)
+        };
+        assert_eq!(input(&openai, "gpt-5"), Some(9.0));
+        assert_eq!(input(&openai, "gpt-5-mini"), Some(0.25));
+        assert_eq!(input(&openai, "local"), Some(1.0));
+        assert_eq!(input(&openai, "unknown"), None);
+        // A local server: only what the file prices costs anything.
+        let local = prices(&config, "http://127.0.0.1:8080/v1", ["gpt-5-mini", "local"]);
+        assert_eq!(input(&local, "gpt-5-mini"), None);
+        assert_eq!(local["local"].cached_input_per_mtok, 1.0);
+    }
+
+    #[test]
+    fn checks_from_the_file_then_the_flags() {
+        let config =
+            parse("[[checks]]\ncommand = \"make test\"\n[[checks]]\nname = \"lint\"\ncommand = \"make lint\"\ntimeout_secs = 5\ndir = \"run\"\n").unwrap();
+        let checks = checks(&config, &["cargo build".to_string(), " ".to_string()]);
+        let got: Vec<(&str, &str, u64, infty_store::CheckDir)> = checks
+            .iter()
+            .map(|c| (c.name.as_str(), c.command.as_str(), c.timeout_secs, c.dir))
+            .collect();
+        use infty_store::CheckDir::{Run, Workspace};
+        assert_eq!(
+            got,
+            [
+                ("make test", "make test", 600, Workspace),
+                ("lint", "make lint", 5, Run),
+                ("cargo build", "cargo build", 600, Workspace),
+            ]
+        );
+        for (text, error) in [
+            (
+                "[[checks]]\ncommand = \" \"\n",
+                "checks[0].command is blank",
+            ),
+            (
+                "[[checks]]\ncommand = \"x\"\ntimeout_secs = 0\n",
+                "at least 1",
+            ),
+            (
+                "[prices.m]\ninput = -1.0\noutput = 1.0\n",
+                "zero or positive",
+            ),
+            ("[budgets]\nmax_cost_usd = 0.0\n", "positive amount"),
+            ("[stall]\nrepeat = 2\n", "unknown field"),
+        ] {
+            let got = parse(text).expect_err(text);
+            assert!(got.contains(error), "{text:?} gave {got:?}");
+        }
+    }
+
+    #[test]
     fn home_folder() {
         let cases: &[(Option<&str>, Option<&str>, Option<&str>)] = &[
             (Some("/x"), Some("/h"), Some("/x")),

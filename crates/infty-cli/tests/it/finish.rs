@@ -154,6 +154,16 @@ fn a_looping_solver_is_escalated_then_blocked_and_resumes_after_send() {
             .journal_kinds("loop")
             .contains(&"stall_detected".to_string())
     );
+    let mut show: Value =
+        serde_json::from_str(&world.stdout_of(&["show", "loop", "--json"])).unwrap();
+    let blocked = json!({
+        "status": show["status"].take(),
+        "error": show["error"].take(),
+        "cost": show["cost"].take(),
+        "checks": show["checks"].take(),
+        "stall": show["options"]["stall"].take(),
+    });
+    settings(&world).bind(|| insta::assert_json_snapshot!("show_blocked", blocked));
 
     world
         .infty()
@@ -299,8 +309,8 @@ fn a_usage_limit_parks_the_run_and_resume_continues_it() {
         "{wait}"
     );
     let list: Value = serde_json::from_str(&world.stdout_of(&["list", "--json"])).unwrap();
-    assert_eq!(list[0]["status"], "usage_limited");
     assert_eq!(list[0]["resume_after"], run["resume_after"]);
+    settings(&world).bind(|| insta::assert_json_snapshot!("list_usage_limited", list));
 
     world.write_and_deliver("deliverable/a.txt", "a");
     world.resume("limited", &[]).success();

@@ -85,10 +85,12 @@ impl StallWatch {
         } else {
             format!("{} with the same output", summary.trim())
         };
-        let evidence = format!(
-            "stalled: {} turns in a row repeated earlier work ({work}; then {signal})",
-            self.repeats
-        );
+        let turns = if self.repeats == 1 {
+            "1 turn".to_string()
+        } else {
+            format!("{} turns in a row", self.repeats)
+        };
+        let evidence = format!("stalled: {turns} repeated earlier work ({work}; then {signal})");
         self.repeats = 0;
         if self.escalations >= self.policy.escalations {
             TurnVerdict::Blocked { evidence }
@@ -204,7 +206,7 @@ mod tests {
         assert_eq!(
             w.turn("asked the Director \"next?\""),
             TurnVerdict::Blocked {
-                evidence: "stalled: 1 turns in a row repeated earlier work (shell `cat a` with the same output; then asked the Director \"next?\")".into()
+                evidence: "stalled: 1 turn repeated earlier work (shell `cat a` with the same output; then asked the Director \"next?\")".into()
             }
         );
     }
