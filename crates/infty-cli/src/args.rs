@@ -166,6 +166,18 @@ pub struct BudgetArgs {
     /// Most seconds of driving time the run may take
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_wall_secs: Option<u64>,
+
+    /// Most US dollars (all roles together) the run may cost, priced per model
+    #[arg(long, value_name = "USD", value_parser = parse_usd)]
+    pub max_cost_usd: Option<f64>,
+}
+
+/// A positive, finite amount of US dollars.
+pub fn parse_usd(text: &str) -> Result<f64, String> {
+    match text.trim().trim_start_matches('$').parse::<f64>() {
+        Ok(usd) if usd.is_finite() && usd > 0.0 => Ok(usd),
+        _ => Err(format!("{text:?} is not a positive amount of US dollars")),
+    }
 }
 
 impl BudgetArgs {
@@ -175,6 +187,7 @@ impl BudgetArgs {
             || self.max_rounds.is_some()
             || self.max_tokens.is_some()
             || self.max_wall_secs.is_some()
+            || self.max_cost_usd.is_some()
     }
 
     /// Applies the given flags over `budgets`.
@@ -190,6 +203,9 @@ impl BudgetArgs {
         }
         if self.max_wall_secs.is_some() {
             budgets.max_wall_clock_secs = self.max_wall_secs;
+        }
+        if self.max_cost_usd.is_some() {
+            budgets.max_cost_usd = self.max_cost_usd;
         }
     }
 }
@@ -276,6 +292,20 @@ pub struct CreateArgs {
     #[command(flatten)]
     pub budgets: BudgetArgs,
 
+    /// A completion check: a command that must exit 0 (run by `bash -c` in the workspace,
+    /// else the run folder) before any Verifier is asked; repeat it for several
+    #[arg(long = "check", value_name = "CMD")]
+    pub checks: Vec<String>,
+
+    /// If a run with --run-id exists, continue it (like `infty resume`) instead of failing
+    #[arg(long, requires = "run_id")]
+    pub resume_if_exists: bool,
+
+    /// On a provider's usage limit, wait until it lifts and continue instead of stopping
+    /// the run as `usage_limited`
+    #[arg(long)]
+    pub wait_on_limit: bool,
+
     /// Show the models' text on stderr as it streams
     #[arg(long)]
     pub stream: bool,
@@ -321,6 +351,10 @@ pub struct ResumeArgs {
     /// New model for every role
     #[arg(long, value_name = "MODEL")]
     pub model: Option<String>,
+
+    /// On a provider's usage limit, wait until it lifts and continue instead of stopping
+    #[arg(long)]
+    pub wait_on_limit: bool,
 
     /// Show the models' text on stderr as it streams
     #[arg(long)]

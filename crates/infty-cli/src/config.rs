@@ -51,6 +51,15 @@ pub struct ConfigFile {
     /// A fleet's work queue (`infty submit`, `infty worker`).
     #[serde(default)]
     pub queue: QueueSection,
+    /// Completion checks (`[[checks]]`), run in order after each valid delivery.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckSection>,
+    /// Prices per model name (`[prices."MODEL"]`), US dollars per million tokens.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub prices: BTreeMap<String, PriceSection>,
+    /// Stall detection.
+    #[serde(default)]
+    pub stall: StallSection,
 }
 
 /// `[queue]`: where a fleet's work queue is and how it is laid out. Credentials are file
@@ -76,6 +85,64 @@ pub struct QueueSection {
     pub ack_wait_secs: Option<u64>,
     /// Deliveries before a run is marked failed (default 5).
     pub max_deliveries: Option<u32>,
+}
+
+/// One `[[checks]]` entry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSection {
+    /// A short name for messages [default: the command].
+    pub name: Option<String>,
+    /// The command line, run by `bash -c`.
+    pub command: String,
+    /// How long it may run, in seconds [default: 600].
+    pub timeout_secs: Option<u64>,
+    /// `workspace` (default: the workspace, else the run folder) or `run` (the run folder).
+    pub dir: Option<infty_store::CheckDir>,
+}
+
+/// One `[prices."MODEL"]` table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceSection {
+    /// US dollars per million uncached input tokens.
+    pub input: f64,
+    /// US dollars per million cached input tokens [default: the input price].
+    pub cached_input: Option<f64>,
+    /// US dollars per million output tokens.
+    pub output: f64,
+}
+
+impl PriceSection {
+    /// The price as `run.json` records it.
+    pub fn price(&self) -> infty_store::ModelPrice {
+        infty_store::ModelPrice {
+            input_per_mtok: self.input,
+            cached_input_per_mtok: self.cached_input.unwrap_or(self.input),
+            output_per_mtok: self.output,
+        }
+    }
+}
+
+/// `[stall]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StallSection {
+    /// Solver turns in a row repeating earlier work before the Director is asked (0: off).
+    pub repeats: Option<u32>,
+    /// Escalations without progress before the run is `blocked`.
+    pub escalations: Option<u32>,
+}
+
+impl StallSection {
+    /// The policy, with defaults for what is unset.
+    pub fn policy(&self) -> infty_store::StallPolicy {
+        let default = infty_store::StallPolicy::default();
+        infty_store::StallPolicy {
+            repeats: self.repeats.unwrap_or(default.repeats),
+            escalations: self.escalations.unwrap_or(default.escalations),
+        }
+    }
 }
 
 /// `[provider]`.
@@ -134,6 +201,8 @@ pub struct BudgetSection {
     pub max_tokens: Option<u64>,
     /// Most seconds of driving time.
     pub max_wall_secs: Option<u64>,
+    /// Most US dollars, all roles together.
+    pub max_cost_usd: Option<f64>,
 }
 
 /// `[timeouts]`.
@@ -221,6 +290,31 @@ fn check(config: &ConfigFile) -> std::result::Result<(), String> {
             return Err(format!("{key} must be at least 1"));
         }
     }
+    if let Some(usd) = config.budgets.max_cost_usd
+        && !(usd.is_finite() && usd > 0.0)
+    {
+        return Err("budgets.max_cost_usd must be a positive amount".to_string());
+    }
+    for (index, check) in config.checks.iter().enumerate() {
+        if check.command.trim().is_empty() {
+            return Err(format!("checks[{index}].command is blank"));
+        }
+        if check.timeout_secs == Some(0) {
+            return Err(format!("checks[{index}].timeout_secs must be at least 1"));
+        }
+    }
+    for (model, price) in &config.prices {
+        let rates = [Some(price.input), price.cached_input, Some(price.output)];
+        if rates
+            .iter()
+            .flatten()
+            .any(|rate| !rate.is_finite() || *rate < 0.0)
+        {
+            return Err(format!(
+                "prices.{model:?}: prices must be zero or positive numbers"
+            ));
+        }
+    }
     if config.verifiers.count.is_some_and(|count| count > 16) {
         return Err("verifiers.count must be at most 16".to_string());
     }
@@ -298,6 +392,64 @@ pub fn apply_to_create(
     budgets.max_rounds = budgets.max_rounds.or(config.budgets.max_rounds);
     budgets.max_tokens = budgets.max_tokens.or(config.budgets.max_tokens);
     budgets.max_wall_secs = budgets.max_wall_secs.or(config.budgets.max_wall_secs);
+    budgets.max_cost_usd = budgets.max_cost_usd.or(config.budgets.max_cost_usd);
+}
+
+/// The completion checks of a new run: the config file's `[[checks]]`, then each `--check`.
+pub fn checks(config: &ConfigFile, flags: &[String]) -> Vec<infty_store::CheckSpec> {
+    let mut out: Vec<infty_store::CheckSpec> = config
+        .checks
+        .iter()
+        .map(|check| infty_store::CheckSpec {
+            name: check
+                .name
+                .clone()
+                .filter(|name| !name.trim().is_empty())
+                .unwrap_or_else(|| check.command.trim().to_string()),
+            command: check.command.clone(),
+            timeout_secs: check
+                .timeout_secs
+                .unwrap_or(infty_store::CheckSpec::DEFAULT_TIMEOUT_SECS),
+            dir: check.dir.unwrap_or_default(),
+        })
+        .collect();
+    out.extend(
+        flags
+            .iter()
+            .filter(|command| !command.trim().is_empty())
+            .map(|command| infty_store::CheckSpec {
+                name: command.trim().to_string(),
+                command: command.clone(),
+                timeout_secs: infty_store::CheckSpec::DEFAULT_TIMEOUT_SECS,
+                dir: infty_store::CheckDir::default(),
+            }),
+    );
+    out
+}
+
+/// The prices of `models`: the config file's `[prices."MODEL"]` first, then infty's table of
+/// OpenAI prices when the run talks to OpenAI; other models cost 0 and are left out.
+pub fn prices<'a>(
+    config: &ConfigFile,
+    base_url: &str,
+    models: impl IntoIterator<Item = &'a str>,
+) -> BTreeMap<String, infty_store::ModelPrice> {
+    let openai = infty_core::pricing::is_openai(base_url);
+    models
+        .into_iter()
+        .filter_map(|model| {
+            let price = config
+                .prices
+                .get(model)
+                .map(PriceSection::price)
+                .or_else(|| {
+                    openai
+                        .then(|| infty_core::pricing::openai_price(model))
+                        .flatten()
+                })?;
+            Some((model.to_string(), price))
+        })
+        .collect()
 }
 
 /// Where an effective setting came from.
@@ -454,6 +606,31 @@ pub fn effective(
         let (value, source) = layered(value.map(|v| v.to_string()), None);
         put(key, value, source);
     }
+    let (cost, source) = layered(config.budgets.max_cost_usd.map(|v| v.to_string()), None);
+    put("budgets.max_cost_usd", cost, source);
+    let stall = config.stall.policy();
+    let (repeats, source) = layered(
+        config.stall.repeats.map(|v| v.to_string()),
+        Some(stall.repeats.to_string()),
+    );
+    put("stall.repeats", repeats, source);
+    let (escalations, source) = layered(
+        config.stall.escalations.map(|v| v.to_string()),
+        Some(stall.escalations.to_string()),
+    );
+    put("stall.escalations", escalations, source);
+    let (checks, source) = layered(
+        (!config.checks.is_empty()).then(|| {
+            config
+                .checks
+                .iter()
+                .map(|c| c.command.clone())
+                .collect::<Vec<_>>()
+                .join("; ")
+        }),
+        None,
+    );
+    put("checks", checks, source);
     let defaults = infty_store::Timeouts::default();
     let (turn, source) = layered(
         config.timeouts.turn_secs.map(|t| t.to_string()),
@@ -573,6 +750,69 @@ mod tests {
         );
         assert_eq!(config.telemetry.capture_content, Some(true));
         assert_eq!(parse("").unwrap(), ConfigFile::default());
+    }
+
+    #[test]
+    fn prices_come_from_the_file_then_the_openai_table() {
+        let config = parse(
+            "[prices.\"local\"]\ninput = 1.0\noutput = 2.0\n[prices.\"gpt-5\"]\ninput = 9.0\noutput = 9.0\n",
+        )
+        .unwrap();
+        let openai = prices(
+            &config,
+            "https://api.openai.com/v1",
+            ["gpt-5", "gpt-5-mini", "local", "unknown"],
+        );
+        let input = |prices: &BTreeMap<String, infty_store::ModelPrice>, model: &str| {
+            prices.get(model).map(|p| p.input_per_mtok)
+        };
+        assert_eq!(input(&openai, "gpt-5"), Some(9.0));
+        assert_eq!(input(&openai, "gpt-5-mini"), Some(0.25));
+        assert_eq!(input(&openai, "local"), Some(1.0));
+        assert_eq!(input(&openai, "unknown"), None);
+        // A local server: only what the file prices costs anything.
+        let local = prices(&config, "http://127.0.0.1:8080/v1", ["gpt-5-mini", "local"]);
+        assert_eq!(input(&local, "gpt-5-mini"), None);
+        assert_eq!(local["local"].cached_input_per_mtok, 1.0);
+    }
+
+    #[test]
+    fn checks_from_the_file_then_the_flags() {
+        let config =
+            parse("[[checks]]\ncommand = \"make test\"\n[[checks]]\nname = \"lint\"\ncommand = \"make lint\"\ntimeout_secs = 5\ndir = \"run\"\n").unwrap();
+        let checks = checks(&config, &["cargo build".to_string(), " ".to_string()]);
+        let got: Vec<(&str, &str, u64, infty_store::CheckDir)> = checks
+            .iter()
+            .map(|c| (c.name.as_str(), c.command.as_str(), c.timeout_secs, c.dir))
+            .collect();
+        use infty_store::CheckDir::{Run, Workspace};
+        assert_eq!(
+            got,
+            [
+                ("make test", "make test", 600, Workspace),
+                ("lint", "make lint", 5, Run),
+                ("cargo build", "cargo build", 600, Workspace),
+            ]
+        );
+        for (text, error) in [
+            (
+                "[[checks]]\ncommand = \" \"\n",
+                "checks[0].command is blank",
+            ),
+            (
+                "[[checks]]\ncommand = \"x\"\ntimeout_secs = 0\n",
+                "at least 1",
+            ),
+            (
+                "[prices.m]\ninput = -1.0\noutput = 1.0\n",
+                "zero or positive",
+            ),
+            ("[budgets]\nmax_cost_usd = 0.0\n", "positive amount"),
+            ("[stall]\nrepeat = 2\n", "unknown field"),
+        ] {
+            let got = parse(text).expect_err(text);
+            assert!(got.contains(error), "{text:?} gave {got:?}");
+        }
     }
 
     #[test]

@@ -23,13 +23,13 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 use crate::args::{ProviderArgs, QueueArgs, SubmitArgs, WorkerArgs};
-use crate::config::QueueSection;
+use crate::config::{ConfigFile, QueueSection};
 use crate::{Coded, EXIT_INTERRUPTED, EXIT_TERMINATED, provider, run};
 
 /// Creates the run, records it `queued`, and publishes its id.
-pub fn submit(runs_root: &Utf8Path, args: SubmitArgs, section: &QueueSection) -> Result<u8> {
-    let config = queue_config(&args.queue, section, None, None)?;
-    let new_run = run::plan(&args.create, provider::resolve_unkeyed)?;
+pub fn submit(runs_root: &Utf8Path, args: SubmitArgs, file: &ConfigFile) -> Result<u8> {
+    let config = queue_config(&args.queue, &file.queue, None, None)?;
+    let new_run = run::plan(&args.create, file, provider::resolve_unkeyed)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let json = args.create.json;
     runtime.block_on(async move {

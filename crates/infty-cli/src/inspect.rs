@@ -72,6 +72,16 @@ pub fn show(runs_root: &Utf8Path, args: &ShowArgs) -> Result<u8> {
             map.insert("error".into(), serde_json::to_value(&meta.error)?);
             map.insert("options".into(), serde_json::to_value(&meta.options)?);
             map.insert("verdicts".into(), serde_json::to_value(&history.verdicts)?);
+            map.insert("checks".into(), serde_json::to_value(&history.checks)?);
+            let roles_cost: serde_json::Map<String, Value> = meta
+                .cost_usd
+                .iter()
+                .map(|(role, usd)| (role.clone(), round_usd(*usd).into()))
+                .collect();
+            map.insert(
+                "cost".into(),
+                json!({"roles": roles_cost, "total_usd": round_usd(meta.total_cost_usd())}),
+            );
             map.insert(
                 "recent_events".into(),
                 Value::Array(history.recent.iter().map(|(_, v)| v.clone()).collect()),
@@ -86,6 +96,9 @@ pub fn show(runs_root: &Utf8Path, args: &ShowArgs) -> Result<u8> {
     println!("Created:   {}", timestamp(meta.created_at));
     println!("Updated:   {}", timestamp(meta.updated_at));
     println!("Objective: {}", one_line(&meta.objective, 200));
+    if let Some(at) = meta.resume_after {
+        println!("Resume after: {}", timestamp(at));
+    }
     println!();
     println!("Roles:");
     for role in &meta.roles {
@@ -95,14 +108,24 @@ pub fn show(runs_root: &Utf8Path, args: &ShowArgs) -> Result<u8> {
             .as_deref()
             .map(|e| format!(" ({e})"))
             .unwrap_or_default();
+        let cost = meta
+            .cost_usd
+            .get(&role.role)
+            .map(|usd| format!("  ${usd:.4}"))
+            .unwrap_or_default();
         println!(
-            "  {:<12} {}{}  tokens: {} in / {} out",
+            "  {:<12} {}{}  tokens: {} in / {} out{cost}",
             role.role, role.model, effort, usage.input_tokens, usage.output_tokens
         );
     }
     let total = meta.total_usage();
+    let cost = if meta.cost_usd.is_empty() {
+        String::new()
+    } else {
+        format!(", ${:.4}", meta.total_cost_usd())
+    };
     println!(
-        "  {:<12} {} tokens ({} in / {} out)",
+        "  {:<12} {} tokens ({} in / {} out){cost}",
         "total", total.total_tokens, total.input_tokens, total.output_tokens
     );
     if let Some(outcome) = &meta.outcome {
@@ -134,6 +157,18 @@ pub fn show(runs_root: &Utf8Path, args: &ShowArgs) -> Result<u8> {
             );
         }
     }
+    if !history.checks.is_empty() {
+        println!();
+        println!("Checks:");
+        for check in &history.checks {
+            println!(
+                "  round {:<3} {:<20} {}",
+                check.round,
+                one_line(&check.name, 20),
+                check_outcome(check.passed, check.exit_code, check.timed_out)
+            );
+        }
+    }
     if !history.recent.is_empty() {
         println!();
         println!("Recent events:");
@@ -159,23 +194,61 @@ pub struct VerdictEntry {
     pub suggestions: Vec<String>,
 }
 
+/// One completion check's result in a verification round, as `show` reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckEntry {
+    /// The verification round, from 1.
+    pub round: u32,
+    /// The check.
+    pub name: String,
+    /// Its command line.
+    pub command: String,
+    /// Whether it passed.
+    pub passed: bool,
+    /// Its exit code, when it exited.
+    pub exit_code: Option<i32>,
+    /// Whether it was killed at its time limit.
+    pub timed_out: bool,
+    /// How it ended and the tail of its output.
+    pub output: String,
+}
+
 /// What `show` takes from the journal, in one pass.
 struct History {
     /// The last events people read, as a text line and as JSON.
     recent: Vec<(String, Value)>,
     /// Every verdict, oldest first.
     verdicts: Vec<VerdictEntry>,
+    /// Every completion check's result, oldest first.
+    checks: Vec<CheckEntry>,
 }
 
 impl History {
     fn read(store: &RunStore) -> Result<History> {
         let mut recent = VecDeque::with_capacity(RECENT_EVENTS);
         let mut verdicts = Vec::new();
+        let mut checks = Vec::new();
         let mut round = 0;
         for entry in read_journal::<RunEvent>(&store.events_path())? {
             let entry = entry?;
             match &entry.event {
                 RunEvent::Note(Note::VerificationStarted { round: r, .. }) => round = *r,
+                RunEvent::Note(Note::CheckFinished { round: r, .. }) => {
+                    if let Some(last) = checks.last_mut().filter(|c: &&mut CheckEntry| c.round == 0)
+                    {
+                        last.round = *r;
+                    }
+                }
+                RunEvent::Input(Input::CheckFinished { result }) => checks.push(CheckEntry {
+                    // The note that names the round follows its input.
+                    round: 0,
+                    name: result.name.clone(),
+                    command: result.command.clone(),
+                    passed: result.passed,
+                    exit_code: result.exit_code,
+                    timed_out: result.timed_out,
+                    output: result.output.clone(),
+                }),
                 RunEvent::Note(Note::VerdictRecorded {
                     role,
                     verdict,
@@ -206,6 +279,7 @@ impl History {
         Ok(History {
             recent: recent.into_iter().collect(),
             verdicts,
+            checks,
         })
     }
 }
@@ -218,7 +292,14 @@ fn summary_json(runs_root: &Utf8Path, meta: &RunMetadata) -> Value {
         "created_at": timestamp(meta.created_at),
         "updated_at": timestamp(meta.updated_at),
         "path": runs_root.join(&meta.run_id),
+        "cost_usd": round_usd(meta.total_cost_usd()),
+        "resume_after": meta.resume_after.map(timestamp),
     })
+}
+
+/// Dollars rounded to a millionth, so JSON readers see `0.0123`, not float noise.
+fn round_usd(usd: f64) -> f64 {
+    (usd * 1e6).round() / 1e6
 }
 
 /// A one-line description of the events people care about in a timeline.
@@ -296,8 +377,47 @@ pub fn describe(event: &RunEvent) -> Option<String> {
             Note::RunFailed { reason } => format!("run failed: {}", one_line(reason, 80)),
             Note::BudgetExhausted { reason } => format!("budget exhausted: {reason}"),
             Note::RunInterrupted => "run interrupted".to_string(),
+            Note::CheckFinished {
+                round,
+                name,
+                passed,
+                exit_code,
+                timed_out,
+            } => format!(
+                "check {name} (round {round}): {}",
+                check_outcome(*passed, *exit_code, *timed_out)
+            ),
+            Note::StallDetected {
+                evidence,
+                escalation,
+            } => format!(
+                "director asked about a stall (escalation {escalation}): {}",
+                one_line(evidence, 80)
+            ),
+            Note::HandoffRequested { reason } => {
+                format!("budget spent ({reason}): solver writes its hand-off")
+            }
+            Note::RunBlocked { reason } => format!("run blocked: {}", one_line(reason, 80)),
+            Note::RunUsageLimited {
+                reason,
+                resume_after,
+            } => format!(
+                "run usage limited until {}: {}",
+                timestamp(*resume_after),
+                one_line(reason, 60)
+            ),
         },
     })
+}
+
+/// `passed`, `timed out`, `failed (exit code 1)`.
+pub fn check_outcome(passed: bool, exit_code: Option<i32>, timed_out: bool) -> String {
+    match (passed, timed_out, exit_code) {
+        (true, _, _) => "passed".to_string(),
+        (false, true, _) => "timed out".to_string(),
+        (false, false, Some(code)) => format!("failed (exit code {code})"),
+        (false, false, None) => "failed (killed)".to_string(),
+    }
 }
 
 fn print_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {

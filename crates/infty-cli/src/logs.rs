@@ -104,10 +104,10 @@ fn describe_all(event: &RunEvent) -> Option<String> {
             "{role}: model call retried (attempt {attempt}): {}",
             one_line(reason, 80)
         )),
-        RunEvent::Input(Input::SolverFailed { error }) => {
+        RunEvent::Input(Input::SolverFailed { error, .. }) => {
             Some(format!("solver turn failed: {}", one_line(error, 80)))
         }
-        RunEvent::Input(Input::VerifierFailed { role, error }) => {
+        RunEvent::Input(Input::VerifierFailed { role, error, .. }) => {
             Some(format!("{role} failed: {}", one_line(error, 80)))
         }
         _ => describe(event),

@@ -1,8 +1,9 @@
 //! The `infty` command: composes the store, the model client and the orchestrator, and
 //! talks to people (progress on stderr, results on stdout, `--json` for programs).
 //!
-//! Exit codes: 0 success, 1 the run failed or exhausted its budget (or any other error),
-//! 2 usage errors, 130 interrupted.
+//! Exit codes (README table): 0 succeeded, 1 the run failed (or any other error), 2 usage
+//! errors, 3 budget exhausted or blocked, 75 usage limited (try again later), 130
+//! interrupted by Ctrl-C, 143 interrupted by SIGTERM.
 
 mod args;
 mod config;
@@ -28,9 +29,15 @@ use crate::config::GivenFlags;
 
 /// Exit code for usage errors (bad flags, invalid run ids).
 pub const EXIT_USAGE: u8 = 2;
-/// Exit code for an interrupted run.
+/// Exit code for a failed run, and for any other error.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code for a run that exhausted its budget or is blocked: resumable after a change.
+pub const EXIT_STOPPED: u8 = 3;
+/// Exit code for a run parked by a usage limit (`EX_TEMPFAIL`: try again later).
+pub const EXIT_USAGE_LIMITED: u8 = 75;
+/// Exit code for a run interrupted by Ctrl-C.
 pub const EXIT_INTERRUPTED: u8 = 130;
-/// Exit code after SIGTERM (a drained worker).
+/// Exit code for a run interrupted by SIGTERM, and for a worker drained by it.
 pub const EXIT_TERMINATED: u8 = 143;
 
 /// An error that maps to a specific exit code, carried through `anyhow`.
@@ -177,14 +184,15 @@ fn dispatch(cli: Cli, given: GivenFlags) -> Result<u8> {
             terminal::configure(terminal::TerminalOptions {
                 stream: args.stream,
             });
-            run::create(&runs_root, args)
+            run::create(&runs_root, args, &file)
         }
         Command::Resume(args) => {
             let runs_root = runs_root(cli.runs_root)?;
+            let file = config::load(&config::config_path(&config::infty_home()?))?;
             terminal::configure(terminal::TerminalOptions {
                 stream: args.stream,
             });
-            run::resume(&runs_root, args)
+            run::resume(&runs_root, args, &file)
         }
         Command::List(args) => inspect::list(&runs_root(cli.runs_root)?, &args),
         Command::Show(args) => inspect::show(&runs_root(cli.runs_root)?, &args),
@@ -196,7 +204,7 @@ fn dispatch(cli: Cli, given: GivenFlags) -> Result<u8> {
             let file = config::load(&config::config_path(&home))?;
             let base_url_env = std::env::var(provider::BASE_URL_ENV).ok();
             config::apply_to_create(&mut args.create, given, &file, base_url_env.as_deref());
-            fleet::submit(&runs_root, args, &file.queue)
+            fleet::submit(&runs_root, args, &file)
         }
         Command::Worker(args) => {
             let runs_root = runs_root(cli.runs_root)?;

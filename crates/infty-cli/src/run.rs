@@ -3,9 +3,11 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
+use infty_core::flow::Terminal;
 use infty_core::{
     CoreError, InftyOrchestrator, ResumeOverrides, RoleConfig, RunExecutionOptions, RunOutcome,
     RunParams,
@@ -15,19 +17,47 @@ use infty_store::{RunStatus, RunStore, Timeouts, VerificationPolicy};
 use tokio_util::sync::CancellationToken;
 
 use crate::args::{CreateArgs, PolicyArg, ResumeArgs};
+use crate::config::ConfigFile;
 use crate::terminal::TerminalProgress;
-use crate::{Coded, EXIT_INTERRUPTED, provider};
+use crate::{
+    Coded, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_STOPPED, EXIT_TERMINATED, EXIT_USAGE_LIMITED,
+    provider,
+};
 
-/// Creates a run and drives it to its end.
-pub fn create(runs_root: &Utf8Path, args: CreateArgs) -> Result<u8> {
+/// The exit code of a run that ended this way; `signal` is the code of the signal that
+/// stopped it, when one did (130 for Ctrl-C, 143 for SIGTERM).
+pub fn exit_code(ending: &Terminal, signal: Option<u8>) -> u8 {
+    match ending.status() {
+        RunStatus::Succeeded => 0,
+        RunStatus::Interrupted => signal.unwrap_or(EXIT_INTERRUPTED),
+        RunStatus::BudgetExhausted | RunStatus::Blocked => EXIT_STOPPED,
+        RunStatus::UsageLimited => EXIT_USAGE_LIMITED,
+        RunStatus::Failed | RunStatus::Created | RunStatus::Queued | RunStatus::Running => {
+            EXIT_FAILED
+        }
+    }
+}
+
+/// Creates a run and drives it to its end; with `--resume-if-exists`, an existing run of
+/// the same id is continued instead.
+pub fn create(runs_root: &Utf8Path, args: CreateArgs, file: &ConfigFile) -> Result<u8> {
+    if args.resume_if_exists
+        && let Some(id) = &args.run_id
+    {
+        infty_store::validate_run_id(id).map_err(|error| Coded::usage(error.to_string()))?;
+        if runs_root.join(id).join(infty_store::RUN_JSON).exists() {
+            return continue_existing(runs_root, args, file);
+        }
+    }
     let NewRun {
         provider,
         params,
         options,
-    } = plan(&args, provider::resolve)?;
+    } = plan(&args, file, provider::resolve)?;
     let client = ModelClient::new(provider).context("cannot set up the model client")?;
     drive(
         args.json,
+        args.wait_on_limit,
         client,
         runs_root,
         |orchestrator, progress| async move {
@@ -55,8 +85,9 @@ type ResolveProvider = fn(
     Option<&infty_store::ProviderRecord>,
 ) -> Result<(infty_model::ProviderConfig, infty_store::ProviderRecord)>;
 
-/// Reads `create`'s flags into a run to create (shared by `create` and `submit`).
-pub fn plan(args: &CreateArgs, resolve: ResolveProvider) -> Result<NewRun> {
+/// Reads `create`'s flags and the config file into a run to create (shared by `create`
+/// and `submit`).
+pub fn plan(args: &CreateArgs, file: &ConfigFile, resolve: ResolveProvider) -> Result<NewRun> {
     let objective = match (&args.objective, &args.objective_file) {
         (Some(text), _) => text.clone(),
         (None, Some(path)) => std::fs::read_to_string(path)
@@ -108,6 +139,9 @@ pub fn plan(args: &CreateArgs, resolve: ResolveProvider) -> Result<NewRun> {
     }
     let mut budgets = infty_store::Budgets::default();
     args.budgets.apply(&mut budgets);
+    let mut models: Vec<&str> = vec![&params.solver.model, &params.director.model];
+    models.extend(params.verifiers.iter().map(|v| v.model.as_str()));
+    let prices = crate::config::prices(file, &record.base_url, models);
     let options = RunExecutionOptions {
         objective,
         timeouts,
@@ -118,6 +152,9 @@ pub fn plan(args: &CreateArgs, resolve: ResolveProvider) -> Result<NewRun> {
         },
         workspace,
         provider: record,
+        checks: crate::config::checks(file, &args.checks),
+        stall: file.stall.policy(),
+        prices,
         ..RunExecutionOptions::default()
     };
     Ok(NewRun {
@@ -127,8 +164,43 @@ pub fn plan(args: &CreateArgs, resolve: ResolveProvider) -> Result<NewRun> {
     })
 }
 
+/// `create --resume-if-exists` on a run that exists: a run that already succeeded reports
+/// its outcome again (so a restarted job sees success), any other is resumed with the
+/// provider and budget flags given to `create`.
+fn continue_existing(runs_root: &Utf8Path, args: CreateArgs, file: &ConfigFile) -> Result<u8> {
+    let run_id = args.run_id.clone().unwrap_or_default();
+    let store = RunStore::open_id(runs_root, &run_id)?;
+    let meta = store.metadata();
+    if meta.status == RunStatus::Succeeded
+        && let Some(outcome) = &meta.outcome
+    {
+        let outcome = RunOutcome {
+            run_id: run_id.clone(),
+            run_dir: store.dir().to_path_buf(),
+            deliverable_path: store.dir().join(&outcome.deliverable_path),
+            summary: outcome.summary.clone(),
+        };
+        let progress = TerminalProgress::new();
+        return report(Ok(outcome), args.json, &progress, None);
+    }
+    drop(store);
+    resume(
+        runs_root,
+        ResumeArgs {
+            run_id,
+            provider: args.provider,
+            budgets: args.budgets,
+            model: None,
+            wait_on_limit: args.wait_on_limit,
+            stream: args.stream,
+            json: args.json,
+        },
+        file,
+    )
+}
+
 /// Continues a stopped run.
-pub fn resume(runs_root: &Utf8Path, args: ResumeArgs) -> Result<u8> {
+pub fn resume(runs_root: &Utf8Path, args: ResumeArgs, file: &ConfigFile) -> Result<u8> {
     infty_store::validate_run_id(&args.run_id).map_err(|error| Coded::usage(error.to_string()))?;
     let store = RunStore::open_id(runs_root, &args.run_id)?;
     let meta = store.metadata().clone();
@@ -157,9 +229,31 @@ pub fn resume(runs_root: &Utf8Path, args: ResumeArgs) -> Result<u8> {
             overrides.models.insert(role.role.clone(), model.clone());
         }
     }
+    // Models the run has no price for yet (a new `--model`, a price added to the config
+    // file) are priced now; recorded prices stay, so `show` and the budget keep agreeing.
+    let base_url = overrides
+        .provider
+        .as_ref()
+        .map_or(meta.options.provider.base_url.clone(), |p| {
+            p.base_url.clone()
+        });
+    let models: Vec<String> = meta
+        .roles
+        .iter()
+        .map(|role| {
+            overrides
+                .models
+                .get(&role.role)
+                .unwrap_or(&role.model)
+                .clone()
+        })
+        .filter(|model| !meta.options.prices.contains_key(model))
+        .collect();
+    overrides.prices = crate::config::prices(file, &base_url, models.iter().map(String::as_str));
     let run_id = args.run_id.clone();
     drive(
         args.json,
+        args.wait_on_limit,
         client,
         runs_root,
         |orchestrator, progress| async move {
@@ -187,41 +281,95 @@ fn workspace_dir(path: &Utf8Path) -> Result<Utf8PathBuf> {
     Ok(canonical)
 }
 
-/// Runs `body` on a runtime with live progress and Ctrl-C handling, then reports.
-fn drive<F, Fut>(json: bool, client: ModelClient, runs_root: &Utf8Path, body: F) -> Result<u8>
+/// Runs `body` on a runtime with live progress and signal handling, then reports. With
+/// `wait_on_limit`, a run stopped by a usage limit waits until the limit lifts and is
+/// resumed, as often as it takes.
+fn drive<F, Fut>(
+    json: bool,
+    wait_on_limit: bool,
+    client: ModelClient,
+    runs_root: &Utf8Path,
+    body: F,
+) -> Result<u8>
 where
     F: FnOnce(InftyOrchestrator, Arc<TerminalProgress>) -> Fut,
     Fut: Future<Output = Result<RunOutcome, CoreError>>,
 {
     let progress = Arc::new(TerminalProgress::new());
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let signal = Arc::new(AtomicU8::new(0));
     let result = runtime.block_on(async {
         let cancel = CancellationToken::new();
-        watch_ctrl_c(cancel.clone());
+        watch_signals(cancel.clone(), signal.clone());
         let orchestrator = InftyOrchestrator::with_runs_root(Arc::new(client), runs_root)
             .with_progress(progress.clone())
-            .with_cancellation(cancel);
-        body(orchestrator, progress.clone()).await
+            .with_cancellation(cancel.clone());
+        let mut result = body(orchestrator.clone(), progress.clone()).await;
+        while let Err(CoreError::Stopped {
+            run_id,
+            ending: Terminal::UsageLimited { resume_after, .. },
+        }) = &result
+        {
+            if !wait_on_limit {
+                break;
+            }
+            let wait = (*resume_after - time::OffsetDateTime::now_utc())
+                .try_into()
+                .unwrap_or(std::time::Duration::ZERO);
+            progress.waiting_on_limit(run_id, *resume_after);
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                () = tokio::time::sleep(wait) => {}
+            }
+            let run_id = run_id.clone();
+            progress.rearm();
+            result = orchestrator
+                .resume_run(&run_id, infty_core::ResumeOverrides::default())
+                .await;
+        }
+        result
     });
-    report(result, json, &progress)
+    let signal = match signal.load(Ordering::SeqCst) {
+        0 => None,
+        code => Some(code),
+    };
+    report(result, json, &progress, signal)
 }
 
-/// The first Ctrl-C cancels the run cleanly; a second one exits at once.
-fn watch_ctrl_c(cancel: CancellationToken) {
+/// The first Ctrl-C or SIGTERM cancels the run cleanly (status `interrupted`); a second one
+/// exits at once. `signal` keeps the exit code of the first (130 or 143).
+fn watch_signals(cancel: CancellationToken, signal: Arc<AtomicU8>) {
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        if let Some(code) = next_signal(&mut term).await {
+            signal.store(code, Ordering::SeqCst);
             cancel.cancel();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(i32::from(EXIT_INTERRUPTED));
+            if let Some(code) = next_signal(&mut term).await {
+                std::process::exit(i32::from(code));
             }
         }
     });
+}
+
+/// The exit code of the next Ctrl-C or SIGTERM; `None` if signals cannot be watched.
+async fn next_signal(term: &mut Option<tokio::signal::unix::Signal>) -> Option<u8> {
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.ok().map(|()| EXIT_INTERRUPTED),
+        code = async {
+            match term.as_mut() {
+                Some(term) => term.recv().await.map(|()| EXIT_TERMINATED),
+                None => std::future::pending().await,
+            }
+        } => code,
+    }
 }
 
 fn report(
     result: Result<RunOutcome, CoreError>,
     json: bool,
     progress: &TerminalProgress,
+    signal: Option<u8>,
 ) -> Result<u8> {
     match result {
         Ok(outcome) => {
@@ -244,41 +392,47 @@ fn report(
             }
             Ok(0)
         }
-        Err(CoreError::Interrupted { run_id }) => {
+        Err(CoreError::Stopped { run_id, ending }) => {
+            let code = exit_code(&ending, signal);
             if json {
-                println!(
-                    "{}",
-                    serde_json::json!({"run_id": run_id, "status": "interrupted"})
-                );
+                let mut value = serde_json::json!({
+                    "run_id": run_id,
+                    "status": ending.status(),
+                });
+                if let Some(reason) = ending.reason() {
+                    value["error"] = format!("run {run_id} {ending}").into();
+                    value["reason"] = reason.into();
+                }
+                if let Some(at) = ending.resume_after() {
+                    value["resume_after"] = crate::inspect::timestamp(at).into();
+                }
+                println!("{value}");
             }
-            Err(anyhow::Error::new(Coded {
-                code: EXIT_INTERRUPTED,
-                message: format!(
-                    "run {run_id} was interrupted; continue it with `infty resume {run_id}`"
+            let hint = match &ending {
+                Terminal::Blocked { .. } => format!(
+                    "; tell the Solver what to do with `infty send {run_id} MESSAGE`, then `infty resume {run_id}`"
                 ),
+                Terminal::UsageLimited { .. } => format!(
+                    "; continue it with `infty resume {run_id}` once the limit lifts (or use --wait-on-limit)"
+                ),
+                Terminal::BudgetExhausted { .. } => {
+                    format!("; continue it with a larger budget: `infty resume {run_id} --max-...`")
+                }
+                _ => format!("; continue it with `infty resume {run_id}`"),
+            };
+            Err(anyhow::Error::new(Coded {
+                code,
+                message: format!("run {run_id} {ending}{hint}"),
             }))
         }
         Err(error) => {
             if json {
-                let (run_id, status) = match &error {
-                    CoreError::RunFailed { run_id, .. } => (Some(run_id.clone()), "failed"),
-                    CoreError::BudgetExhausted { run_id, .. } => {
-                        (Some(run_id.clone()), "budget_exhausted")
-                    }
-                    _ => (None, "error"),
-                };
                 println!(
                     "{}",
-                    serde_json::json!({"run_id": run_id, "status": status, "error": error.to_string()})
+                    serde_json::json!({"run_id": null, "status": "error", "error": error.to_string()})
                 );
             }
-            let hint = match &error {
-                CoreError::RunFailed { run_id, .. } | CoreError::BudgetExhausted { run_id, .. } => {
-                    format!("; continue it with `infty resume {run_id}`")
-                }
-                _ => String::new(),
-            };
-            Err(anyhow::anyhow!("{error}{hint}"))
+            Err(error.into())
         }
     }
 }

@@ -65,6 +65,8 @@ struct Screen {
     streaming: Option<String>,
     /// Tokens per role during this drive.
     usage: BTreeMap<String, TokenUsage>,
+    /// Cost in US dollars per role during this drive.
+    cost: BTreeMap<String, f64>,
     /// Run id and folder.
     run: Option<(String, String)>,
     /// The accepted deliverable, relative to the run folder.
@@ -189,7 +191,27 @@ impl TerminalProgress {
             if !screen.usage.is_empty() {
                 let _ = writeln!(err, "  tokens:      {}", usage_line(&screen.usage));
             }
+            if !screen.cost.is_empty() {
+                let _ = writeln!(err, "  cost:        {}", cost_line(&screen.cost));
+            }
         });
+    }
+
+    /// Says the run waits for a usage limit to lift (`--wait-on-limit`).
+    pub fn waiting_on_limit(&self, run_id: &str, until: time::OffsetDateTime) {
+        self.line(
+            "operator",
+            None,
+            &format!(
+                "run {run_id} waits for the usage limit to lift at {} (Ctrl-C stops waiting)",
+                crate::inspect::timestamp(until)
+            ),
+        );
+    }
+
+    /// Lets the next drive of the same process print its own closing summary.
+    pub fn rearm(&self) {
+        self.with_screen(|screen| screen.summarized = false);
     }
 
     fn stop_spinner(&self) {
@@ -261,13 +283,31 @@ fn spinner_text(screen: &Screen) -> Option<String> {
         .collect();
     let secs = since.elapsed().as_secs();
     let total: u64 = screen.usage.values().map(|u| u.total_tokens).sum();
+    let cost: f64 = screen.cost.values().fold(0.0, |total, usd| total + usd);
+    let cost = if cost > 0.0 {
+        format!(" · ${cost:.2}")
+    } else {
+        String::new()
+    };
     Some(format!(
-        "{}… {:02}:{:02} · {} tokens",
+        "{}… {:02}:{:02} · {} tokens{cost}",
         one_line(&doing.join(", "), 60),
         secs / 60,
         secs % 60,
         compact_count(total)
     ))
+}
+
+/// `solver $0.0123, director $0.0010 (total $0.0133)`.
+pub fn cost_line(cost: &BTreeMap<String, f64>) -> String {
+    let mut roles: Vec<(&String, &f64)> = cost.iter().collect();
+    roles.sort_by_key(|(role, _)| (role_rank(role), (*role).clone()));
+    let parts: Vec<String> = roles
+        .iter()
+        .map(|(role, usd)| format!("{role} ${usd:.4}"))
+        .collect();
+    let total: f64 = cost.values().fold(0.0, |total, usd| total + usd);
+    format!("{} (total ${total:.4})", parts.join(", "))
 }
 
 /// `950`, `12.3k`, `4.1M`.
@@ -316,7 +356,7 @@ fn role_style(role: &str) -> Style {
 fn status_style(status: &str) -> Style {
     let color = match status {
         "succeeded" => AnsiColor::Green,
-        "interrupted" | "budget exhausted" => AnsiColor::Yellow,
+        "interrupted" | "budget exhausted" | "blocked" | "usage limited" => AnsiColor::Yellow,
         _ => AnsiColor::Red,
     };
     Style::new().fg_color(Some(color.into())).bold()
@@ -533,6 +573,40 @@ impl ProgressReporter for TerminalProgress {
         });
     }
 
+    fn cost(&self, role: &str, cost_usd: f64) {
+        if cost_usd > 0.0 {
+            self.with_screen(|screen| {
+                *screen.cost.entry(role.to_string()).or_default() += cost_usd;
+            });
+        }
+    }
+
+    fn check_finished(&self, name: &str, passed: bool, exit_code: Option<i32>, timed_out: bool) {
+        let outcome = match (passed, timed_out, exit_code) {
+            (true, _, _) => "passed".to_string(),
+            (false, true, _) => "timed out".to_string(),
+            (false, false, Some(code)) => format!("failed (exit code {code})"),
+            (false, false, None) => "failed (killed)".to_string(),
+        };
+        self.line("check", None, &format!("{name}: {outcome}"));
+    }
+
+    fn stall_detected(&self, evidence: &str, escalation: u32) {
+        self.line(
+            "operator",
+            Some("director"),
+            &format!("escalation {escalation}: {}", one_line(evidence, 140)),
+        );
+    }
+
+    fn handoff_requested(&self, reason: &str) {
+        self.line(
+            "operator",
+            Some("solver"),
+            &format!("budget spent ({reason}): last turn, write the hand-off"),
+        );
+    }
+
     fn budget_warning(&self, reason: &str) {
         self.line(
             "operator",
@@ -562,18 +636,27 @@ impl ProgressReporter for TerminalProgress {
     }
 
     fn run_finished(&self, terminal: &Terminal) {
-        let (text, status) = match terminal {
-            Terminal::Succeeded {
-                deliverable_path, ..
-            } => {
-                self.with_screen(|screen| screen.deliverable = Some(deliverable_path.clone()));
-                (format!("succeeded: {deliverable_path}"), "succeeded")
-            }
-            Terminal::Failed { reason } => (format!("failed: {}", one_line(reason, 120)), "failed"),
-            Terminal::BudgetExhausted { reason } => {
-                (format!("budget exhausted: {reason}"), "budget exhausted")
-            }
-            Terminal::Interrupted => ("interrupted".to_string(), "interrupted"),
+        if let Terminal::Succeeded {
+            deliverable_path, ..
+        } = terminal
+        {
+            self.with_screen(|screen| screen.deliverable = Some(deliverable_path.clone()));
+        }
+        let status = terminal.label();
+        let text = match (terminal, terminal.reason()) {
+            (
+                Terminal::Succeeded {
+                    deliverable_path, ..
+                },
+                _,
+            ) => format!("{status}: {deliverable_path}"),
+            (Terminal::UsageLimited { resume_after, .. }, Some(reason)) => format!(
+                "{status} until {}: {}",
+                crate::inspect::timestamp(*resume_after),
+                one_line(reason, 120)
+            ),
+            (_, Some(reason)) => format!("{status}: {}", one_line(reason, 120)),
+            (_, None) => status.to_string(),
         };
         self.line("run", None, &text);
         let run = self.with_screen(|screen| screen.run.clone()).flatten();

@@ -41,10 +41,17 @@ fn flow_inputs() -> Vec<Input> {
             total_tokens: 1100,
             ..TokenUsage::default()
         },
+        cost_usd: 0.0011,
+    };
+    // What each Solver turn did: distinct work, as in a run that progresses.
+    let work = |turn: usize| Input::SolverWork {
+        fingerprint: format!("{turn:016x}"),
+        summary: format!("shell {{\"command\":\"make step-{turn}\"}}"),
     };
     let mut inputs = vec![Input::Started];
-    for _ in 0..ROUNDS {
+    for turn in 0..ROUNDS {
         inputs.push(usage("solver"));
+        inputs.push(work(turn));
         inputs.push(Input::SolverReplied {
             text: ASK.to_string(),
         });
@@ -80,6 +87,7 @@ fn flow_config() -> FlowConfig {
         policy: VerificationPolicy::All,
         budgets: Budgets::default(),
         max_invalid_signals: 3,
+        ..FlowConfig::default()
     }
 }
 
@@ -97,7 +105,10 @@ fn pure_flow(c: &mut Criterion) {
                     black_box(flow.step(input, now));
                     black_box(flow.outstanding());
                 }
-                assert!(flow.terminal().is_some());
+                assert!(matches!(
+                    flow.terminal(),
+                    Some(infty_core::flow::Terminal::Succeeded { .. })
+                ));
                 flow
             },
             BatchSize::SmallInput,

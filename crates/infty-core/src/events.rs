@@ -185,4 +185,42 @@ pub enum Note {
     },
     /// The run was interrupted (Ctrl-C or cancellation).
     RunInterrupted,
+    /// A completion check finished.
+    CheckFinished {
+        /// The verification round it belongs to.
+        round: u32,
+        /// The check.
+        name: String,
+        /// Whether it passed.
+        passed: bool,
+        /// Its exit code, when it exited.
+        exit_code: Option<i32>,
+        /// Whether it was killed at its time limit.
+        timed_out: bool,
+    },
+    /// The Solver repeated itself; the Director was asked with this evidence.
+    StallDetected {
+        /// The repetition.
+        evidence: String,
+        /// Escalations without progress so far, this one included.
+        escalation: u32,
+    },
+    /// A budget ran out; the Solver gets one last turn for its hand-off.
+    HandoffRequested {
+        /// Which budget.
+        reason: String,
+    },
+    /// The run stopped as blocked.
+    RunBlocked {
+        /// The repetition.
+        reason: String,
+    },
+    /// The run stopped on a provider's usage limit.
+    RunUsageLimited {
+        /// The provider's message.
+        reason: String,
+        /// When it may continue.
+        #[serde(with = "time::serde::rfc3339")]
+        resume_after: time::OffsetDateTime,
+    },
 }

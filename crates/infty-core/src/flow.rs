@@ -20,12 +20,16 @@ use infty_signals::{
     VerificationRequest, VerifierDecision, VerifierReport, VerifierVerdict, parse_directive,
     parse_solver_signal, parse_verdict,
 };
-use infty_store::{Budgets, TokenUsage, VerificationPolicy};
+use infty_store::{Budgets, CheckSpec, RunStatus, StallPolicy, TokenUsage, VerificationPolicy};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::events::Note;
 use crate::prompts;
+
+mod stall;
+
+use stall::{StallWatch, TurnVerdict};
 
 /// How many times a failing Director call is tried before the run fails.
 pub const DIRECTOR_ATTEMPTS: u32 = 3;
@@ -48,6 +52,18 @@ pub enum Input {
     SolverFailed {
         /// What went wrong.
         error: String,
+        /// What kind of failure it was: the flow decides on this, never on `error`'s text.
+        #[serde(default)]
+        failure: FailureKind,
+    },
+    /// What the Solver's last turn did, fingerprinted by the driver; fed just before that
+    /// turn's `SolverReplied`. Stall detection compares these, never counts turns.
+    SolverWork {
+        /// A hash of the turn's tool calls (name, arguments, output) and, for a delivery,
+        /// of the delivered files.
+        fingerprint: String,
+        /// The same work in a few words, for the evidence of a stall.
+        summary: String,
     },
     /// The Director answered.
     DirectorReplied {
@@ -58,6 +74,9 @@ pub enum Input {
     DirectorFailed {
         /// What went wrong.
         error: String,
+        /// What kind of failure it was.
+        #[serde(default)]
+        failure: FailureKind,
     },
     /// The driver checked the delivered path.
     DeliverableChecked {
@@ -77,6 +96,14 @@ pub enum Input {
         role: String,
         /// What went wrong.
         error: String,
+        /// What kind of failure it was.
+        #[serde(default)]
+        failure: FailureKind,
+    },
+    /// A completion check finished.
+    CheckFinished {
+        /// How it ended.
+        result: CheckResult,
     },
     /// The driver replaced these Verifiers by fresh sessions.
     VerifiersReplaced {
@@ -98,9 +125,76 @@ pub enum Input {
         role: String,
         /// Tokens of that call.
         usage: TokenUsage,
+        /// Their cost in US dollars, priced by the driver when they were recorded (0 when
+        /// the model has no price).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        cost_usd: f64,
+    },
+    /// The run's budgets from here on (journaled when a drive starts with other budgets than
+    /// the journal last said, so a fold decides with the budgets each input met).
+    BudgetsSet {
+        /// The budgets.
+        budgets: Budgets,
     },
     /// Stop now (Ctrl-C); the run can be resumed.
     Cancel,
+}
+
+fn is_zero(value: &f64) -> bool {
+    *value == 0.0
+}
+
+/// What kind of failure ended a role's turn. The driver classifies the model client's typed
+/// errors into these; the flow's policies match on them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The turn ran past its time limit.
+    Timeout,
+    /// The conversation no longer fits the model's context window.
+    ContextOverflow,
+    /// A rate or usage limit that did not clear within the client's retries.
+    UsageLimited {
+        /// When the provider said (or infty guesses) the limit lifts.
+        #[serde(with = "time::serde::rfc3339")]
+        resume_after: OffsetDateTime,
+    },
+    /// The account is out of quota or credits (`insufficient_quota`): a person must act.
+    Quota,
+    /// The key was refused.
+    Auth,
+    /// A failure that may go away on its own (connection, 5xx, cut streams).
+    Transient,
+    /// Anything else (and failures journaled before kinds existed).
+    #[default]
+    Other,
+}
+
+impl FailureKind {
+    /// Whether asking again, soon, cannot help: a person must act first.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, FailureKind::Quota | FailureKind::Auth)
+    }
+}
+
+/// How a completion check ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// The check's name.
+    pub name: String,
+    /// Its command line.
+    pub command: String,
+    /// Whether it exited 0 in time.
+    pub passed: bool,
+    /// Its exit code, when it exited.
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    /// Whether it was killed at its time limit.
+    #[serde(default)]
+    pub timed_out: bool,
+    /// How it ended and the tail of its output, as the model reads it.
+    #[serde(default)]
+    pub output: String,
 }
 
 /// The result of validating a `final_delivery` path.
@@ -150,6 +244,11 @@ pub enum Call {
         /// The Verifiers to replace.
         roles: Vec<String>,
     },
+    /// Run this completion check; answer with `CheckFinished`.
+    RunCheck {
+        /// The check.
+        check: CheckSpec,
+    },
 }
 
 impl Call {
@@ -186,6 +285,121 @@ pub enum Terminal {
     },
     /// Cancelled; it can be resumed.
     Interrupted,
+    /// The Solver kept repeating itself after every escalation; resume after `infty send`.
+    Blocked {
+        /// The repetition.
+        reason: String,
+    },
+    /// A provider's rate or usage limit did not clear in time; resume after `resume_after`.
+    UsageLimited {
+        /// The provider's message.
+        reason: String,
+        /// When the run may continue.
+        #[serde(with = "time::serde::rfc3339")]
+        resume_after: OffsetDateTime,
+    },
+}
+
+impl Terminal {
+    /// The status `run.json` records for this ending.
+    pub fn status(&self) -> RunStatus {
+        match self {
+            Terminal::Succeeded { .. } => RunStatus::Succeeded,
+            Terminal::Failed { .. } => RunStatus::Failed,
+            Terminal::BudgetExhausted { .. } => RunStatus::BudgetExhausted,
+            Terminal::Interrupted => RunStatus::Interrupted,
+            Terminal::Blocked { .. } => RunStatus::Blocked,
+            Terminal::UsageLimited { .. } => RunStatus::UsageLimited,
+        }
+    }
+
+    /// Why the run stopped, for endings that have a reason (`run.json`'s `error`).
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Terminal::Failed { reason }
+            | Terminal::BudgetExhausted { reason }
+            | Terminal::Blocked { reason }
+            | Terminal::UsageLimited { reason, .. } => Some(reason),
+            Terminal::Succeeded { .. } | Terminal::Interrupted => None,
+        }
+    }
+
+    /// When the run may continue, for a usage limit.
+    pub fn resume_after(&self) -> Option<OffsetDateTime> {
+        match self {
+            Terminal::UsageLimited { resume_after, .. } => Some(*resume_after),
+            _ => None,
+        }
+    }
+
+    /// The ending in words, for progress lines and summaries (`budget exhausted`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Terminal::Succeeded { .. } => "succeeded",
+            Terminal::Failed { .. } => "failed",
+            Terminal::BudgetExhausted { .. } => "budget exhausted",
+            Terminal::Interrupted => "interrupted",
+            Terminal::Blocked { .. } => "blocked",
+            Terminal::UsageLimited { .. } => "usage limited",
+        }
+    }
+
+    /// The journal note that records this ending.
+    pub fn note(&self) -> Note {
+        match self {
+            Terminal::Succeeded {
+                deliverable_path,
+                summary,
+            } => Note::RunSucceeded {
+                deliverable_path: deliverable_path.clone(),
+                summary: summary.clone(),
+            },
+            Terminal::Failed { reason } => Note::RunFailed {
+                reason: reason.clone(),
+            },
+            Terminal::BudgetExhausted { reason } => Note::BudgetExhausted {
+                reason: reason.clone(),
+            },
+            Terminal::Interrupted => Note::RunInterrupted,
+            Terminal::Blocked { reason } => Note::RunBlocked {
+                reason: reason.clone(),
+            },
+            Terminal::UsageLimited {
+                reason,
+                resume_after,
+            } => Note::RunUsageLimited {
+                reason: reason.clone(),
+                resume_after: *resume_after,
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Terminal {
+    /// The ending as the end of a sentence starting with "run ID ": `failed: why`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Terminal::Succeeded {
+                deliverable_path, ..
+            } => write!(f, "succeeded: {deliverable_path}"),
+            Terminal::Failed { reason } => write!(f, "failed: {reason}"),
+            Terminal::BudgetExhausted { reason } => write!(f, "exhausted its budget: {reason}"),
+            Terminal::Interrupted => f.write_str("was interrupted"),
+            Terminal::Blocked { reason } => write!(f, "is blocked: {reason}"),
+            Terminal::UsageLimited {
+                reason,
+                resume_after,
+            } => {
+                let at = resume_after
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+                write!(
+                    f,
+                    "hit a usage limit (it may continue after {at}): {reason}"
+                )
+            }
+        }
+    }
 }
 
 /// What a step produced besides the next call.
@@ -205,7 +419,7 @@ pub enum Action {
 }
 
 /// The fixed facts of a run the state machine needs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct FlowConfig {
     /// The objective.
     pub objective: String,
@@ -223,6 +437,10 @@ pub struct FlowConfig {
     pub budgets: Budgets,
     /// Invalid Solver replies in a row before the run fails.
     pub max_invalid_signals: u32,
+    /// Completion checks, run in order after each valid delivery, before any Verifier.
+    pub checks: Vec<CheckSpec>,
+    /// When repeated work counts as a stall.
+    pub stall: StallPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -239,6 +457,20 @@ enum Phase {
     },
     Checking {
         delivery: FinalDelivery,
+    },
+    /// Completion checks of a delivery, one after another.
+    Checks {
+        round: u32,
+        deliverable_path: String,
+        summary: Option<String>,
+        passed: Vec<CheckResult>,
+    },
+    /// A budget ran out: the Solver's last turn, for its hand-off notes.
+    Handoff {
+        message: String,
+        reason: String,
+        /// What the Solver would have been sent, for a resume with a larger budget.
+        resume_message: String,
     },
     Verifying {
         round: u32,
@@ -268,13 +500,17 @@ pub struct Flow {
     finalize_sent: bool,
     replacements: BTreeSet<String>,
     queued: Vec<(String, String)>,
+    cost_usd: f64,
+    stall: StallWatch,
+    /// The hand-off turn for the current exhaustion was given; a resume that is still out
+    /// of budget stops at once.
+    handoff_given: bool,
 }
 
 impl Flow {
     /// A state machine for a run that has not started.
     pub fn new(config: FlowConfig) -> Flow {
         Flow {
-            config,
             phase: Phase::Idle,
             parked: None,
             solver_turns: 0,
@@ -286,6 +522,10 @@ impl Flow {
             finalize_sent: false,
             replacements: BTreeSet::new(),
             queued: Vec::new(),
+            cost_usd: 0.0,
+            stall: StallWatch::new(config.stall),
+            handoff_given: false,
+            config,
         }
     }
 
@@ -312,6 +552,11 @@ impl Flow {
     /// Tokens used so far, all roles together.
     pub fn total_tokens(&self) -> u64 {
         self.tokens
+    }
+
+    /// Cost in US dollars so far, all roles together.
+    pub fn total_cost_usd(&self) -> f64 {
+        self.cost_usd
     }
 
     /// Time spent driving the run (gaps between a stop and a resume excluded).
@@ -345,8 +590,19 @@ impl Flow {
         }
         match &self.phase {
             Phase::Solver { message } => Some(Call::PostToSolver {
+                message: self.with_budget_lines(message),
+            }),
+            Phase::Handoff { message, .. } => Some(Call::PostToSolver {
                 message: message.clone(),
             }),
+            Phase::Checks { passed, .. } => {
+                self.config
+                    .checks
+                    .get(passed.len())
+                    .map(|check| Call::RunCheck {
+                        check: check.clone(),
+                    })
+            }
             Phase::Director { message, .. } => Some(Call::AskDirector {
                 message: message.clone(),
             }),
@@ -371,19 +627,17 @@ impl Flow {
             Input::Started => self.on_started(&mut out),
             Input::Resumed => self.on_resumed(&mut out),
             Input::SolverReplied { text } => self.on_solver_replied(&text, &mut out),
-            Input::SolverFailed { error } => {
-                if matches!(self.phase, Phase::Solver { .. }) {
-                    self.solver_turns += 1;
-                    self.terminate(
-                        Terminal::Failed {
-                            reason: format!("the Solver's turn failed: {error}"),
-                        },
-                        &mut out,
-                    );
-                }
+            Input::SolverFailed { error, failure } => {
+                self.on_solver_failed(error, failure, &mut out)
             }
+            Input::SolverWork {
+                fingerprint,
+                summary,
+            } => self.stall.work(fingerprint, summary),
             Input::DirectorReplied { text } => self.on_director_replied(&text, &mut out),
-            Input::DirectorFailed { error } => self.on_director_failed(error, &mut out),
+            Input::DirectorFailed { error, failure } => {
+                self.on_director_failed(error, failure, &mut out)
+            }
             Input::DeliverableChecked { check } => self.on_deliverable_checked(check, &mut out),
             Input::VerifierReplied { role, text } => match parse_verdict(&text) {
                 Ok(verdict) => self.on_verdict(role, verdict, &mut out),
@@ -393,7 +647,27 @@ impl Flow {
                     &mut out,
                 ),
             },
-            Input::VerifierFailed { role, error } => self.on_verifier_failed(role, error, &mut out),
+            Input::VerifierFailed {
+                role,
+                error,
+                failure,
+            } => {
+                if let FailureKind::UsageLimited { resume_after } = failure {
+                    if matches!(&self.phase, Phase::Verifying { pending, .. } if pending.contains(&role))
+                    {
+                        self.usage_limited(&role, error, resume_after, &mut out);
+                    }
+                } else if failure.is_permanent() {
+                    if matches!(&self.phase, Phase::Verifying { pending, .. } if pending.contains(&role))
+                    {
+                        let reason = format!("verifier {role} cannot be asked: {error}");
+                        self.terminate(Terminal::Failed { reason }, &mut out);
+                    }
+                } else {
+                    self.on_verifier_failed(role, error, &mut out)
+                }
+            }
+            Input::CheckFinished { result } => self.on_check_finished(result, &mut out),
             Input::VerifiersReplaced { roles } => {
                 for role in roles {
                     if self.replacements.remove(&role) {
@@ -402,9 +676,15 @@ impl Flow {
                 }
             }
             Input::MessageDelivered { role, text, .. } => self.on_message(role, text),
-            Input::UsageRecorded { usage, .. } => {
+            Input::UsageRecorded {
+                usage, cost_usd, ..
+            } => {
                 self.tokens = self.tokens.saturating_add(usage.total_tokens);
+                if cost_usd.is_finite() && cost_usd > 0.0 {
+                    self.cost_usd += cost_usd;
+                }
             }
+            Input::BudgetsSet { budgets } => self.config.budgets = budgets,
             Input::Cancel => {
                 if !matches!(self.phase, Phase::Done(_)) {
                     self.terminate(Terminal::Interrupted, &mut out);
@@ -449,6 +729,8 @@ impl Flow {
             Phase::Done(Terminal::Succeeded { .. }) => {}
             Phase::Done(_) => {
                 self.invalid_in_row = 0;
+                // An operator looked at the run: repetitions before the stop are forgiven.
+                self.stall.reset();
                 let Some(parked) = self.parked.take() else {
                     return;
                 };
@@ -494,12 +776,94 @@ impl Flow {
         }
     }
 
+    fn on_solver_failed(&mut self, error: String, failure: FailureKind, out: &mut Vec<Action>) {
+        match &self.phase {
+            Phase::Handoff { reason, .. } => {
+                // The hand-off turn is a courtesy: the run stops for its budget either way.
+                let reason = reason.clone();
+                self.solver_turns += 1;
+                self.end_handoff(reason, out);
+            }
+            Phase::Solver { .. } => {
+                if let FailureKind::UsageLimited { resume_after } = failure {
+                    self.usage_limited("solver", error, resume_after, out);
+                    return;
+                }
+                self.solver_turns += 1;
+                let reason = match failure {
+                    FailureKind::ContextOverflow => format!(
+                        "the Solver's conversation no longer fits its model's context window (set --context-window to compact it): {error}"
+                    ),
+                    _ => format!("the Solver's turn failed: {error}"),
+                };
+                self.terminate(Terminal::Failed { reason }, out);
+            }
+            _ => {}
+        }
+    }
+
+    /// Stops the run until the provider's limit lifts; the call in flight is made again on
+    /// resume, so nothing the role was asked is lost.
+    fn usage_limited(
+        &mut self,
+        role: &str,
+        error: String,
+        resume_after: OffsetDateTime,
+        out: &mut Vec<Action>,
+    ) {
+        let reason = format!("{role}: {error}");
+        self.terminate(
+            Terminal::UsageLimited {
+                reason,
+                resume_after,
+            },
+            out,
+        );
+    }
+
     fn on_solver_replied(&mut self, text: &str, out: &mut Vec<Action>) {
+        if let Phase::Handoff { reason, .. } = &self.phase {
+            let reason = reason.clone();
+            self.solver_turns += 1;
+            self.end_handoff(reason, out);
+            return;
+        }
         if !matches!(self.phase, Phase::Solver { .. }) {
             return;
         }
         self.solver_turns += 1;
-        match parse_solver_signal(text) {
+        let signal = parse_solver_signal(text);
+        let key = match &signal {
+            Ok(SolverSignal::DirectionRequest(request)) => {
+                Some(format!("asked the Director {:?}", request.prompt.trim()))
+            }
+            Ok(SolverSignal::FinalDelivery(delivery)) => Some(format!(
+                "delivered {} again",
+                delivery.deliverable_path.trim()
+            )),
+            // Invalid replies have their own policy.
+            Err(_) => None,
+        };
+        if let Some(key) = key {
+            match self.stall.turn(&key) {
+                TurnVerdict::Fine => {}
+                TurnVerdict::Stalled { evidence } => {
+                    self.escalate_stall(evidence, &signal, out);
+                    return;
+                }
+                TurnVerdict::Blocked { evidence } => {
+                    let reason = format!(
+                        "the Solver kept repeating itself after {} escalation(s) to the Director: {evidence}",
+                        self.config.stall.escalations
+                    );
+                    let message = prompts::render(prompts::BLOCKED_RESUME, &[("reason", &reason)]);
+                    self.phase = Phase::Solver { message };
+                    self.terminate(Terminal::Blocked { reason }, out);
+                    return;
+                }
+            }
+        }
+        match signal {
             Err(error) => {
                 self.invalid_in_row += 1;
                 let error = error.to_string();
@@ -596,7 +960,53 @@ impl Flow {
         self.enter_solver(directive_message(&directive), out);
     }
 
-    fn on_director_failed(&mut self, error: String, out: &mut Vec<Action>) {
+    /// Asks the Director about the Solver's repetition; its directive goes to the Solver as
+    /// any other. A repeated delivery is not verified again.
+    fn escalate_stall(
+        &mut self,
+        evidence: String,
+        signal: &Result<SolverSignal, infty_signals::SignalError>,
+        out: &mut Vec<Action>,
+    ) {
+        let escalation = self.stall.escalated();
+        out.push(record(Note::StallDetected {
+            evidence: evidence.clone(),
+            escalation,
+        }));
+        let request = match signal {
+            Ok(SolverSignal::DirectionRequest(request)) => request.prompt.clone(),
+            _ => String::new(),
+        };
+        let prompt = prompts::render(
+            prompts::STALLED,
+            &[("evidence", &evidence), ("request", request.trim())],
+        );
+        let payload = DirectorRequest {
+            prompt: prompt.clone(),
+            objective: Some(self.config.objective.clone()),
+        };
+        self.phase = Phase::Director {
+            message: payload.to_json(),
+            prompt,
+            reasked: false,
+            failures: 0,
+        };
+        self.attach_queued("director");
+    }
+
+    fn on_director_failed(&mut self, error: String, failure: FailureKind, out: &mut Vec<Action>) {
+        if !matches!(self.phase, Phase::Director { .. }) {
+            return;
+        }
+        if let FailureKind::UsageLimited { resume_after } = failure {
+            self.usage_limited("director", error, resume_after, out);
+            return;
+        }
+        if failure.is_permanent() {
+            let reason = format!("the Director cannot be asked: {error}");
+            self.terminate(Terminal::Failed { reason }, out);
+            return;
+        }
         let Phase::Director { failures, .. } = &mut self.phase else {
             return;
         };
@@ -629,7 +1039,7 @@ impl Flow {
                 self.enter_solver(message, out);
             }
             DeliverableCheck::Accepted { path } => {
-                if self.config.verifiers.is_empty() {
+                if self.config.verifiers.is_empty() && self.config.checks.is_empty() {
                     self.terminate(
                         Terminal::Succeeded {
                             deliverable_path: path,
@@ -647,27 +1057,140 @@ impl Flow {
                     return;
                 }
                 self.rounds += 1;
-                let request = VerificationRequest {
-                    deliverable_path: path.clone(),
-                    summary: summary.clone(),
-                    objective: Some(self.config.objective.clone()),
-                };
-                let roles: BTreeSet<String> = self.config.verifiers.iter().cloned().collect();
-                out.push(record(Note::VerificationStarted {
-                    round: self.rounds,
-                    roles: self.config.verifiers.clone(),
-                }));
-                self.phase = Phase::Verifying {
-                    round: self.rounds,
-                    deliverable_path: path,
-                    summary,
-                    message: request.to_json(),
-                    pending: roles,
-                    verdicts: BTreeMap::new(),
-                    retried: BTreeSet::new(),
-                };
+                if self.config.checks.is_empty() {
+                    self.start_verifiers(path, summary, &[], out);
+                } else {
+                    self.phase = Phase::Checks {
+                        round: self.rounds,
+                        deliverable_path: path,
+                        summary,
+                        passed: Vec::new(),
+                    };
+                }
             }
         }
+    }
+
+    fn on_check_finished(&mut self, result: CheckResult, out: &mut Vec<Action>) {
+        let Phase::Checks {
+            round,
+            deliverable_path,
+            summary,
+            passed,
+        } = &mut self.phase
+        else {
+            return;
+        };
+        // A result for another check than the one outstanding (a stale journal line) is ignored.
+        if self.config.checks.get(passed.len()).map(|c| &c.name) != Some(&result.name) {
+            return;
+        }
+        let round = *round;
+        out.push(record(Note::CheckFinished {
+            round,
+            name: result.name.clone(),
+            passed: result.passed,
+            exit_code: result.exit_code,
+            timed_out: result.timed_out,
+        }));
+        if !result.passed {
+            let ending = match (result.timed_out, result.exit_code) {
+                (true, _) => "it timed out and was killed".to_string(),
+                (false, Some(code)) => format!("it exited with code {code}"),
+                (false, None) => "it was killed by a signal".to_string(),
+            };
+            let check = if result.name.trim() == result.command.trim() {
+                format!("`{}`", result.command.trim())
+            } else {
+                format!("`{}` (`{}`)", result.name, result.command.trim())
+            };
+            let message = prompts::render(
+                prompts::CHECK_FAILED,
+                &[
+                    ("check", &check),
+                    ("ending", &ending),
+                    ("output", result.output.trim_end()),
+                ],
+            );
+            if let Some(max) = self.config.budgets.max_verification_rounds
+                && self.rounds >= max
+            {
+                let reason = format!("all {max} verification rounds were used");
+                self.exhaust(reason, message, out);
+                return;
+            }
+            self.enter_solver(message, out);
+            return;
+        }
+        passed.push(result);
+        if passed.len() < self.config.checks.len() {
+            return;
+        }
+        let (path, summary, passed) = (
+            deliverable_path.clone(),
+            summary.clone(),
+            std::mem::take(passed),
+        );
+        if self.config.verifiers.is_empty() {
+            self.terminate(
+                Terminal::Succeeded {
+                    deliverable_path: path,
+                    summary,
+                },
+                out,
+            );
+            return;
+        }
+        self.start_verifiers(path, summary, &passed, out);
+    }
+
+    /// Asks every Verifier about the delivery; passing checks ride along as evidence.
+    fn start_verifiers(
+        &mut self,
+        path: String,
+        summary: Option<String>,
+        checks: &[CheckResult],
+        out: &mut Vec<Action>,
+    ) {
+        let request = VerificationRequest {
+            deliverable_path: path.clone(),
+            summary: summary.clone(),
+            objective: Some(self.config.objective.clone()),
+        };
+        let message = if checks.is_empty() {
+            request.to_json()
+        } else {
+            let mut value = serde_json::to_value(&request).unwrap_or_default();
+            if let serde_json::Value::Object(map) = &mut value {
+                let evidence: Vec<serde_json::Value> = checks
+                    .iter()
+                    .map(|check| {
+                        serde_json::json!({
+                            "name": check.name,
+                            "command": check.command,
+                            "exit_code": check.exit_code,
+                            "output": check.output,
+                        })
+                    })
+                    .collect();
+                map.insert("checks_passed".into(), evidence.into());
+            }
+            serde_json::to_string_pretty(&value).unwrap_or_else(|_| request.to_json())
+        };
+        let roles: BTreeSet<String> = self.config.verifiers.iter().cloned().collect();
+        out.push(record(Note::VerificationStarted {
+            round: self.rounds,
+            roles: self.config.verifiers.clone(),
+        }));
+        self.phase = Phase::Verifying {
+            round: self.rounds,
+            deliverable_path: path,
+            summary,
+            message,
+            pending: roles,
+            verdicts: BTreeMap::new(),
+            retried: BTreeSet::new(),
+        };
     }
 
     fn on_verdict(&mut self, role: String, verdict: VerifierVerdict, out: &mut Vec<Action>) {
@@ -784,11 +1307,8 @@ impl Flow {
         if let Some(max) = self.config.budgets.max_verification_rounds
             && self.rounds >= max
         {
-            self.phase = Phase::Solver {
-                message: feedback.to_json(),
-            };
             let reason = format!("all {max} verification rounds were used");
-            self.terminate(Terminal::BudgetExhausted { reason }, out);
+            self.exhaust(reason, feedback.to_json(), out);
             return;
         }
         self.enter_solver(feedback.to_json(), out);
@@ -798,6 +1318,7 @@ impl Flow {
         let wrapped = prompts::render(prompts::OPERATOR_MESSAGE, &[("message", text.trim())]);
         match (&mut self.phase, role.as_str()) {
             (Phase::Solver { message }, "solver")
+            | (Phase::Handoff { message, .. }, "solver")
             | (Phase::Director { message, .. }, "director") => {
                 message.push_str("\n\n");
                 message.push_str(&wrapped);
@@ -819,26 +1340,114 @@ impl Flow {
         }
     }
 
-    /// Starts a Solver turn with `message`, unless a budget is spent; adds the finalization
-    /// notice once when a budget is nearly spent.
-    fn enter_solver(&mut self, mut message: String, out: &mut Vec<Action>) {
+    /// Starts a Solver turn with `message`, unless a budget is spent (then the Solver gets
+    /// its hand-off turn); records the budget warning once when a budget is nearly spent.
+    /// What is left of the budgets is added when the call is made ([`Flow::outstanding`]).
+    fn enter_solver(&mut self, message: String, out: &mut Vec<Action>) {
         if let Some(reason) = self.exhausted_budget() {
-            self.phase = Phase::Solver { message };
-            self.terminate(Terminal::BudgetExhausted { reason }, out);
+            self.exhaust(reason, message, out);
             return;
         }
+        self.handoff_given = false;
         if !self.finalize_sent
             && let Some(reason) = self.nearly_exhausted_budget()
         {
             self.finalize_sent = true;
-            out.push(record(Note::BudgetWarning {
-                reason: reason.clone(),
-            }));
-            message.push_str("\n\n");
-            message.push_str(&prompts::render(prompts::FINALIZE, &[("reason", &reason)]));
+            out.push(record(Note::BudgetWarning { reason }));
         }
         self.phase = Phase::Solver { message };
         self.attach_queued("solver");
+    }
+
+    /// A budget ran out: the Solver gets one last turn to write its hand-off notes, then the
+    /// run stops. `resume_message` is what a resume with a larger budget sends.
+    fn exhaust(&mut self, reason: String, resume_message: String, out: &mut Vec<Action>) {
+        if self.handoff_given {
+            self.phase = Phase::Solver {
+                message: resume_message,
+            };
+            self.terminate(Terminal::BudgetExhausted { reason }, out);
+            return;
+        }
+        self.handoff_given = true;
+        out.push(record(Note::HandoffRequested {
+            reason: reason.clone(),
+        }));
+        let message = prompts::render(prompts::HANDOFF, &[("reason", &reason)]);
+        self.phase = Phase::Handoff {
+            message,
+            reason,
+            resume_message,
+        };
+        self.attach_queued("solver");
+    }
+
+    fn end_handoff(&mut self, reason: String, out: &mut Vec<Action>) {
+        let Phase::Handoff { resume_message, .. } = &self.phase else {
+            return;
+        };
+        self.phase = Phase::Solver {
+            message: resume_message.clone(),
+        };
+        self.terminate(Terminal::BudgetExhausted { reason }, out);
+    }
+
+    /// `message` with what is left of every budget that is set, and the wind-down notice
+    /// once one is past 90 %.
+    fn with_budget_lines(&self, message: &str) -> String {
+        let left = self.budget_left();
+        if left.is_empty() {
+            return message.to_string();
+        }
+        let mut text = message.to_string();
+        text.push_str("\n\n");
+        text.push_str(&prompts::render(
+            prompts::BUDGET,
+            &[("left", &left.join("; "))],
+        ));
+        if let Some(reason) = self.nearly_exhausted_budget() {
+            text.push_str("\n\n");
+            text.push_str(&prompts::render(prompts::FINALIZE, &[("reason", &reason)]));
+        }
+        text
+    }
+
+    /// What is left of each set budget, in words.
+    fn budget_left(&self) -> Vec<String> {
+        let budgets = &self.config.budgets;
+        let mut left = Vec::new();
+        if let Some(max) = budgets.max_solver_turns {
+            left.push(format!(
+                "{} of {max} Solver turns (this one included)",
+                max.saturating_sub(self.solver_turns)
+            ));
+        }
+        if let Some(max) = budgets.max_verification_rounds {
+            left.push(format!(
+                "{} of {max} verification rounds",
+                max.saturating_sub(self.rounds)
+            ));
+        }
+        if let Some(max) = budgets.max_total_tokens {
+            left.push(format!(
+                "{} of {max} tokens",
+                max.saturating_sub(self.tokens)
+            ));
+        }
+        if let Some(max) = budgets.max_cost_usd {
+            left.push(format!(
+                "${:.2} of ${max:.2}",
+                (max - self.cost_usd).max(0.0)
+            ));
+        }
+        if let Some(max) = budgets.max_wall_clock_secs {
+            left.push(format!(
+                "{} of {} of driving time",
+                duration_words(max.saturating_sub(self.active.as_secs())),
+                duration_words(max)
+            ));
+        }
+        left
     }
 
     fn exhausted_budget(&self) -> Option<String> {
@@ -859,6 +1468,14 @@ impl Flow {
             return Some(format!(
                 "{}s of driving time used of a budget of {max}s",
                 self.active.as_secs()
+            ));
+        }
+        if let Some(max) = budgets.max_cost_usd
+            && self.cost_usd >= max
+        {
+            return Some(format!(
+                "${:.4} spent of a budget of ${max:.2}",
+                self.cost_usd
             ));
         }
         None
@@ -884,32 +1501,30 @@ impl Flow {
                 self.active.as_secs()
             ));
         }
+        if let Some(max) = budgets.max_cost_usd
+            && self.cost_usd * 10.0 >= max * 9.0
+        {
+            return Some(format!("${:.2} of ${max:.2} spent", self.cost_usd));
+        }
         None
     }
 
     fn terminate(&mut self, terminal: Terminal, out: &mut Vec<Action>) {
-        let note = match &terminal {
-            Terminal::Succeeded {
-                deliverable_path,
-                summary,
-            } => Note::RunSucceeded {
-                deliverable_path: deliverable_path.clone(),
-                summary: summary.clone(),
-            },
-            Terminal::Failed { reason } => Note::RunFailed {
-                reason: reason.clone(),
-            },
-            Terminal::BudgetExhausted { reason } => Note::BudgetExhausted {
-                reason: reason.clone(),
-            },
-            Terminal::Interrupted => Note::RunInterrupted,
-        };
-        out.push(record(note));
+        out.push(record(terminal.note()));
         let previous = std::mem::replace(&mut self.phase, Phase::Done(terminal.clone()));
         if !matches!(terminal, Terminal::Succeeded { .. }) {
             self.parked = Some(previous);
         }
         out.push(Action::Finish { terminal });
+    }
+}
+
+/// `1h 05m`, `12m 30s`, `45s`.
+fn duration_words(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m {:02}s", secs / 60, secs % 60),
+        _ => format!("{}h {:02}m", secs / 3600, (secs / 60) % 60),
     }
 }
 

@@ -15,20 +15,25 @@ use camino::{Utf8Path, Utf8PathBuf};
 use futures::future::join_all;
 use infty_model::{ModelApi, OutputSchema, StreamEvent};
 use infty_store::{
-    Budgets, Journal, OutcomeRecord, ProviderRecord, RoleRecord, RunInit, RunOptions, RunStatus,
-    RunStore, StoreError, Timeouts, TokenUsage, VerificationPolicy, read_journal,
+    Budgets, CheckSpec, Journal, ModelPrice, OutcomeRecord, ProviderRecord, RoleRecord, RunInit,
+    RunOptions, RunStatus, RunStore, StallPolicy, StoreError, Timeouts, TokenUsage,
+    VerificationPolicy, read_journal,
 };
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::events::{Note, RunEvent};
-use crate::flow::{Action, Call, DeliverableCheck, Flow, FlowConfig, Input, Terminal};
+use crate::flow::{Action, Call, DeliverableCheck, FailureKind, Flow, FlowConfig, Input, Terminal};
 use crate::progress::{NoProgress, ProgressReporter, dispatch};
 use crate::prompts::RoleKind;
 use crate::session::{RoleSession, SessionConfig, SessionError, SessionObserver};
 use crate::telemetry;
 use crate::tools::{ToolContext, ToolPolicy, ToolResult, ToolSet};
+use crate::work::{WorkLog, fingerprint_path};
+
+/// How long a usage limit without a reset time is assumed to last.
+pub const DEFAULT_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
 /// Why a run could not be set up or did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -42,27 +47,15 @@ pub enum CoreError {
     /// A role's rollout could not be read or written.
     #[error(transparent)]
     Session(#[from] SessionError),
-    /// The run stopped as failed; it can be resumed.
-    #[error("run {run_id} failed: {reason}")]
-    RunFailed {
+    /// The run stopped short of success (failed, budget exhausted, interrupted, blocked or
+    /// usage limited); every such run can be resumed. `ending` says how, and is what the
+    /// status, the exit code and every message derive from.
+    #[error("run {run_id} {ending}")]
+    Stopped {
         /// The run.
         run_id: String,
-        /// Why.
-        reason: String,
-    },
-    /// A budget ran out; resume with a larger one.
-    #[error("run {run_id} exhausted its budget: {reason}")]
-    BudgetExhausted {
-        /// The run.
-        run_id: String,
-        /// Which budget.
-        reason: String,
-    },
-    /// The run was interrupted; it can be resumed.
-    #[error("run {run_id} was interrupted")]
-    Interrupted {
-        /// The run.
-        run_id: String,
+        /// How it ended.
+        ending: Terminal,
     },
     /// The run already succeeded; there is nothing to resume.
     #[error("run {run_id} already succeeded; nothing to resume")]
@@ -172,6 +165,12 @@ pub struct RunExecutionOptions {
     pub workspace: Option<Utf8PathBuf>,
     /// The provider settings to record in `run.json` (never a key).
     pub provider: ProviderRecord,
+    /// Completion checks run after each valid delivery, before any Verifier.
+    pub checks: Vec<CheckSpec>,
+    /// When repeated work counts as a stall.
+    pub stall: StallPolicy,
+    /// Prices per model name, recorded in `run.json`; unpriced models cost 0.
+    pub prices: BTreeMap<String, ModelPrice>,
 }
 
 /// Settings a resumed run may change.
@@ -185,6 +184,8 @@ pub struct ResumeOverrides {
     pub models: BTreeMap<String, String>,
     /// The provider now in use.
     pub provider: Option<ProviderRecord>,
+    /// Prices to add to (or replace in) what the run recorded, per model name.
+    pub prices: BTreeMap<String, ModelPrice>,
     /// Full role settings, by role name, for what `run.json` does not record (custom
     /// instructions, tool policies, compaction threshold, structured output). A role not
     /// listed is rebuilt from its record with the defaults of its kind.
@@ -332,6 +333,9 @@ impl InftyOrchestrator {
                 max_tool_steps: nonzero(options.max_tool_steps, 200),
                 provider: options.provider.clone(),
                 workspace: options.workspace.clone(),
+                checks: options.checks.clone(),
+                stall: options.stall,
+                prices: options.prices.clone(),
             },
         };
         let store = RunStore::create(&runs_root, run_id.as_deref(), init)?;
@@ -370,6 +374,9 @@ impl InftyOrchestrator {
             }
             if let Some(provider) = overrides.provider.clone() {
                 meta.options.provider = provider;
+            }
+            for (model, price) in &overrides.prices {
+                meta.options.prices.insert(model.clone(), *price);
             }
             for record in &mut meta.roles {
                 if let Some(model) = overrides.models.get(&record.role) {
@@ -479,6 +486,8 @@ struct Reporter {
     journal: Mutex<Journal>,
     progress: Arc<dyn ProgressReporter>,
     journal_error: Mutex<Option<StoreError>>,
+    /// The Solver's tool calls of the turn in progress, for its work fingerprint.
+    solver_work: Mutex<WorkLog>,
 }
 
 impl Reporter {
@@ -503,6 +512,15 @@ impl Reporter {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             slot.get_or_insert(error);
         }
+    }
+
+    fn take_solver_work(&self) -> WorkLog {
+        std::mem::take(
+            &mut *self
+                .solver_work
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
     }
 
     fn take_error(&self) -> Option<StoreError> {
@@ -536,6 +554,13 @@ impl SessionObserver for Reporter {
     }
 
     fn tool_started(&self, role: &str, call_id: &str, tool: &str, arguments: &str) {
+        if role == "solver" {
+            // The arguments are hashed with the output when the call finishes.
+            self.solver_work
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .call(tool, arguments);
+        }
         self.progress.tool_call_started(role, tool, arguments);
         self.note(Note::ToolCallStarted {
             role: role.to_string(),
@@ -545,6 +570,12 @@ impl SessionObserver for Reporter {
     }
 
     fn tool_finished(&self, role: &str, call_id: &str, tool: &str, result: &ToolResult) {
+        if role == "solver" {
+            self.solver_work
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .output(&result.output);
+        }
         self.progress
             .tool_call_finished(role, tool, result.ok, &result.output);
         if let Some(plan) = &result.plan {
@@ -579,6 +610,9 @@ struct Driver {
     resumed: bool,
     /// Inbox ids already journaled (a crash may have left them undelivered in `inbox/`).
     delivered: std::collections::BTreeSet<String>,
+    /// The journal says which budgets are in force (runs journaled before budgets were
+    /// journaled do not).
+    budgets_journaled: bool,
     _lock: infty_store::RunLock,
 }
 
@@ -608,8 +642,11 @@ impl Driver {
             policy: options.verification_policy,
             budgets: options.budgets,
             max_invalid_signals: nonzero(options.max_invalid_signals, 3),
+            checks: options.checks.clone(),
+            stall: options.stall,
         });
         let mut delivered = std::collections::BTreeSet::new();
+        let mut budgets_journaled = false;
         if resumed {
             // The state is the fold of the journal's inputs; notes are history only.
             for entry in read_journal::<RunEvent>(&store.events_path())? {
@@ -618,6 +655,7 @@ impl Driver {
                     if let Input::MessageDelivered { id, .. } = &input {
                         delivered.insert(id.clone());
                     }
+                    budgets_journaled |= matches!(input, Input::BudgetsSet { .. });
                     flow.step(input, entry.at);
                 }
             }
@@ -626,6 +664,7 @@ impl Driver {
             journal: Mutex::new(store.journal()?),
             progress: orchestrator.progress.clone(),
             journal_error: Mutex::new(None),
+            solver_work: Mutex::new(WorkLog::default()),
         });
         let mut driver = Driver {
             store,
@@ -638,6 +677,7 @@ impl Driver {
             cancel: orchestrator.cancel.clone(),
             resumed,
             delivered,
+            budgets_journaled,
             _lock: lock,
         };
         for role in roles {
@@ -727,6 +767,13 @@ impl Driver {
             pid: std::process::id(),
             resumed: self.resumed,
         })?;
+        // Budgets may change between drives: journal them, so that a later fold judges each
+        // input by the budgets in force when it came.
+        let budgets = self.store.metadata().options.budgets;
+        if !self.flow.started() || self.flow.config().budgets != budgets || !self.budgets_journaled
+        {
+            self.feed(Input::BudgetsSet { budgets })?;
+        }
         let first = if self.resumed && self.flow.started() {
             Input::Resumed
         } else {
@@ -776,9 +823,15 @@ impl Driver {
             return Err(error.into());
         }
         // run.json follows the journal: usage is added, otherwise `updated_at` moves on.
-        if let Input::UsageRecorded { role, usage } = &input {
-            self.store.add_usage(role, *usage)?;
+        if let Input::UsageRecorded {
+            role,
+            usage,
+            cost_usd,
+        } = &input
+        {
+            self.store.add_usage_and_cost(role, *usage, *cost_usd)?;
             self.progress.usage(role, usage);
+            self.progress.cost(role, *cost_usd);
         } else {
             self.store.update(|_| {})?;
         }
@@ -790,19 +843,14 @@ impl Driver {
 
     fn feed_terminal(&mut self, terminal: Terminal) -> Result<(), CoreError> {
         // Only used when the state machine stalls, which would be a bug: record it and stop.
-        let reason = match &terminal {
-            Terminal::Failed { reason } => reason.clone(),
-            _ => String::new(),
-        };
-        self.record(Note::RunFailed {
-            reason: reason.clone(),
+        self.record(terminal.note())?;
+        self.store.update(|meta| {
+            meta.error = terminal.reason().map(str::to_string);
         })?;
-        self.store
-            .update(|meta| meta.error = Some(reason.clone()))?;
-        self.store.set_status(RunStatus::Failed)?;
-        Err(CoreError::RunFailed {
+        self.store.set_status(terminal.status())?;
+        Err(CoreError::Stopped {
             run_id: self.store.run_id().to_string(),
-            reason,
+            ending: terminal,
         })
     }
 
@@ -824,6 +872,8 @@ impl Driver {
                 | Note::RunFailed { .. }
                 | Note::BudgetExhausted { .. }
                 | Note::RunInterrupted
+                | Note::RunBlocked { .. }
+                | Note::RunUsageLimited { .. }
         );
         self.reporter.append(&RunEvent::Note(note), durable)?;
         Ok(())
@@ -853,22 +903,41 @@ impl Driver {
         match call {
             Call::PostToSolver { message } => {
                 let limit = Duration::from_secs(timeouts.solver_turn_secs.max(1));
+                self.reporter.take_solver_work();
                 Ok(match self.turn("solver", &message, limit).await {
                     Ok((text, usage)) => {
-                        vec![usage_input("solver", usage), Input::SolverReplied { text }]
+                        let (fingerprint, summary) = self.solver_work(&text);
+                        vec![
+                            self.usage_input("solver", usage),
+                            Input::SolverWork {
+                                fingerprint,
+                                summary,
+                            },
+                            Input::SolverReplied { text },
+                        ]
                     }
-                    Err(error) => vec![Input::SolverFailed { error }],
+                    Err((error, failure)) => vec![Input::SolverFailed { error, failure }],
                 })
             }
             Call::AskDirector { message } => {
                 let limit = Duration::from_secs(timeouts.director_secs.max(1));
                 Ok(match self.turn("director", &message, limit).await {
                     Ok((text, usage)) => vec![
-                        usage_input("director", usage),
+                        self.usage_input("director", usage),
                         Input::DirectorReplied { text },
                     ],
-                    Err(error) => vec![Input::DirectorFailed { error }],
+                    Err((error, failure)) => vec![Input::DirectorFailed { error, failure }],
                 })
+            }
+            Call::RunCheck { check } => {
+                let workspace = self.store.metadata().options.workspace.clone();
+                self.progress
+                    .role_thinking(&format!("check {}", check.name));
+                let result =
+                    crate::checks::run_check(&check, self.store.dir(), workspace.as_deref()).await;
+                self.progress
+                    .role_message(&format!("check {}", check.name), &result.output);
+                Ok(vec![Input::CheckFinished { result }])
             }
             Call::CheckDeliverable { path } => {
                 let check = match self.store.resolve_deliverable(&path) {
@@ -921,10 +990,14 @@ impl Driver {
                     match result {
                         Ok((text, usage)) => {
                             self.progress.role_message(&role, &text);
-                            inputs.push(usage_input(&role, usage));
+                            inputs.push(self.usage_input(&role, usage));
                             inputs.push(Input::VerifierReplied { role, text });
                         }
-                        Err(error) => inputs.push(Input::VerifierFailed { role, error }),
+                        Err((error, failure)) => inputs.push(Input::VerifierFailed {
+                            role,
+                            error,
+                            failure,
+                        }),
                     }
                 }
                 Ok(inputs)
@@ -961,16 +1034,50 @@ impl Driver {
             .unwrap_or_else(|_| self.store.dir().to_path_buf())
     }
 
+    /// The fingerprint of the Solver's finished turn: its tool calls, and the delivered
+    /// files when it delivered.
+    fn solver_work(&self, reply: &str) -> (String, String) {
+        let mut work = self.reporter.take_solver_work();
+        if let Ok(infty_signals::SolverSignal::FinalDelivery(delivery)) =
+            infty_signals::parse_solver_signal(reply)
+            && let Ok(resolved) = self.store.resolve_deliverable(&delivery.deliverable_path)
+        {
+            work.delivered(fingerprint_path(&resolved));
+        }
+        work.finish()
+    }
+
+    /// The usage of a role's turn, priced by the model the role uses now.
+    fn usage_input(&self, role: &str, usage: infty_model::Usage) -> Input {
+        let usage = TokenUsage {
+            input_tokens: usage.input_tokens,
+            cached_input_tokens: usage.cached_input_tokens,
+            output_tokens: usage.output_tokens,
+            reasoning_tokens: usage.reasoning_tokens,
+            total_tokens: usage.total_tokens,
+        };
+        let cost_usd = self
+            .roles
+            .get(role)
+            .and_then(|config| self.store.metadata().options.prices.get(&config.model))
+            .map_or(0.0, |price| price.cost_usd(&usage));
+        Input::UsageRecorded {
+            role: role.to_string(),
+            usage,
+            cost_usd,
+        }
+    }
+
     async fn turn(
         &mut self,
         role: &str,
         message: &str,
         limit: Duration,
-    ) -> Result<(String, infty_model::Usage), String> {
+    ) -> Result<(String, infty_model::Usage), (String, FailureKind)> {
         let reporter = self.reporter.clone();
         let span = self.turn_span(role);
         let Some(session) = self.sessions.get_mut(role) else {
-            return Err(format!("no session for role {role}"));
+            return Err((format!("no session for role {role}"), FailureKind::Other));
         };
         self.progress.role_thinking(role);
         let outcome = tokio::time::timeout(limit, session.resume_turn(message, reporter.as_ref()))
@@ -987,6 +1094,17 @@ impl Driver {
     fn finish(mut self, terminal: Terminal) -> Result<RunOutcome, CoreError> {
         self.progress.run_finished(&terminal);
         let run_id = self.store.run_id().to_string();
+        if !matches!(terminal, Terminal::Succeeded { .. }) {
+            self.store.update(|meta| {
+                meta.error = terminal.reason().map(str::to_string);
+                meta.resume_after = terminal.resume_after();
+            })?;
+            self.store.set_status(terminal.status())?;
+            return Err(CoreError::Stopped {
+                run_id,
+                ending: terminal,
+            });
+        }
         match terminal {
             Terminal::Succeeded {
                 deliverable_path,
@@ -1008,22 +1126,7 @@ impl Driver {
                     summary,
                 })
             }
-            Terminal::Failed { reason } => {
-                self.store
-                    .update(|meta| meta.error = Some(reason.clone()))?;
-                self.store.set_status(RunStatus::Failed)?;
-                Err(CoreError::RunFailed { run_id, reason })
-            }
-            Terminal::BudgetExhausted { reason } => {
-                self.store
-                    .update(|meta| meta.error = Some(reason.clone()))?;
-                self.store.set_status(RunStatus::BudgetExhausted)?;
-                Err(CoreError::BudgetExhausted { run_id, reason })
-            }
-            Terminal::Interrupted => {
-                self.store.set_status(RunStatus::Interrupted)?;
-                Err(CoreError::Interrupted { run_id })
-            }
+            ending => Err(CoreError::Stopped { run_id, ending }),
         }
     }
 }
@@ -1031,23 +1134,47 @@ impl Driver {
 fn flatten_turn(
     outcome: Result<Result<crate::session::TurnOutput, SessionError>, tokio::time::error::Elapsed>,
     limit: Duration,
-) -> Result<(String, infty_model::Usage), String> {
+) -> Result<(String, infty_model::Usage), (String, FailureKind)> {
     match outcome {
         Ok(Ok(output)) => Ok((output.text, output.usage)),
-        Ok(Err(error)) => Err(error.to_string()),
-        Err(_) => Err(format!("the turn timed out after {}s", limit.as_secs())),
+        Ok(Err(error)) => {
+            let kind = failure_kind(&error, OffsetDateTime::now_utc());
+            Err((error.to_string(), kind))
+        }
+        Err(_) => Err((
+            format!("the turn timed out after {}s", limit.as_secs()),
+            FailureKind::Timeout,
+        )),
     }
 }
 
-fn usage_input(role: &str, usage: infty_model::Usage) -> Input {
-    Input::UsageRecorded {
-        role: role.to_string(),
-        usage: TokenUsage {
-            input_tokens: usage.input_tokens,
-            cached_input_tokens: usage.cached_input_tokens,
-            output_tokens: usage.output_tokens,
-            reasoning_tokens: usage.reasoning_tokens,
-            total_tokens: usage.total_tokens,
-        },
+/// What kind of failure a session error is, from the model client's typed error. `now` dates
+/// the end of a usage limit that gave no reset time.
+pub fn failure_kind(error: &SessionError, now: OffsetDateTime) -> FailureKind {
+    let SessionError::Model { source, .. } = error else {
+        return FailureKind::Other;
+    };
+    if source.is_context_overflow() {
+        return FailureKind::ContextOverflow;
     }
+    if source.is_quota() {
+        return FailureKind::Quota;
+    }
+    if source.is_auth() {
+        return FailureKind::Auth;
+    }
+    if source.is_rate_limited() {
+        let wait = source
+            .rate_limit_wait()
+            .unwrap_or(DEFAULT_LIMIT_WAIT)
+            .max(Duration::from_secs(1));
+        let wait = time::Duration::try_from(wait).unwrap_or(time::Duration::MINUTE);
+        return FailureKind::UsageLimited {
+            resume_after: (now + wait).replace_nanosecond(0).unwrap_or(now + wait),
+        };
+    }
+    if source.is_retryable() || matches!(source, infty_model::ModelError::RetriesExhausted { .. }) {
+        return FailureKind::Transient;
+    }
+    FailureKind::Other
 }

@@ -54,12 +54,20 @@ pub trait ProgressReporter: Send + Sync {
     fn compaction(&self, role: &str, prompt_tokens: u64, kept_items: usize) {}
     /// A role's turn used these tokens.
     fn usage(&self, role: &str, usage: &TokenUsage) {}
+    /// A role's turn cost this many US dollars (0 when its model has no price).
+    fn cost(&self, role: &str, cost_usd: f64) {}
     /// A budget is nearly spent.
     fn budget_warning(&self, reason: &str) {}
     /// The model client retries a request.
     fn model_retry(&self, role: &str, attempt: u32, max: u32, delay: Duration, reason: &str) {}
     /// The run was interrupted.
     fn interrupted(&self) {}
+    /// A completion check finished.
+    fn check_finished(&self, name: &str, passed: bool, exit_code: Option<i32>, timed_out: bool) {}
+    /// The Solver repeats itself; the Director is asked with this evidence.
+    fn stall_detected(&self, evidence: &str, escalation: u32) {}
+    /// A budget ran out; the Solver writes its hand-off in one last turn.
+    fn handoff_requested(&self, reason: &str) {}
     /// The run ended (in any way).
     fn run_finished(&self, terminal: &Terminal) {}
 }
@@ -110,6 +118,18 @@ pub(crate) fn dispatch(reporter: &dyn ProgressReporter, note: &Note) {
             kept_items,
         } => reporter.compaction(role, *prompt_tokens, *kept_items),
         Note::RunInterrupted => reporter.interrupted(),
+        Note::CheckFinished {
+            name,
+            passed,
+            exit_code,
+            timed_out,
+            ..
+        } => reporter.check_finished(name, *passed, *exit_code, *timed_out),
+        Note::StallDetected {
+            evidence,
+            escalation,
+        } => reporter.stall_detected(evidence, *escalation),
+        Note::HandoffRequested { reason } => reporter.handoff_requested(reason),
         // Reported through their own richer callbacks, or only journaled.
         Note::DriverStarted { .. }
         | Note::DirectorReasked { .. }
@@ -121,6 +141,8 @@ pub(crate) fn dispatch(reporter: &dyn ProgressReporter, note: &Note) {
         | Note::ModelRetry { .. }
         | Note::RunSucceeded { .. }
         | Note::RunFailed { .. }
-        | Note::BudgetExhausted { .. } => {}
+        | Note::BudgetExhausted { .. }
+        | Note::RunBlocked { .. }
+        | Note::RunUsageLimited { .. } => {}
     }
 }

@@ -22,6 +22,16 @@ pub const FINALIZE: &str = include_str!("../prompts/finalize.md");
 pub const DIRECTOR_RETRY: &str = include_str!("../prompts/director_retry.md");
 /// Wraps a message queued with `infty send`.
 pub const OPERATOR_MESSAGE: &str = include_str!("../prompts/operator_message.md");
+/// What is left of the budgets, added to every message to the Solver when a budget is set.
+pub const BUDGET: &str = include_str!("../prompts/budget.md");
+/// The Solver's last turn when a budget ran out: write the hand-off, then the run stops.
+pub const HANDOFF: &str = include_str!("../prompts/handoff.md");
+/// Sent to the Solver when a completion check failed.
+pub const CHECK_FAILED: &str = include_str!("../prompts/check_failed.md");
+/// Sent to the Director when the Solver repeats itself.
+pub const STALLED: &str = include_str!("../prompts/stalled.md");
+/// Sent to the Solver when a blocked run is resumed.
+pub const BLOCKED_RESUME: &str = include_str!("../prompts/blocked_resume.md");
 /// Asks a role for its hand-off summary before its history is compacted.
 pub const COMPACT: &str = include_str!("../prompts/compact.md");
 

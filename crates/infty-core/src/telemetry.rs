@@ -46,9 +46,7 @@ pub(crate) fn run_span(run_id: &str, resumed: bool) -> Span {
 pub(crate) fn record_run(span: &Span, result: &Result<RunOutcome, CoreError>) {
     let status = match result {
         Ok(_) => "succeeded",
-        Err(CoreError::RunFailed { .. }) => "failed",
-        Err(CoreError::BudgetExhausted { .. }) => "budget_exhausted",
-        Err(CoreError::Interrupted { .. }) => "interrupted",
+        Err(CoreError::Stopped { ending, .. }) => ending.status().as_str(),
         Err(CoreError::Store(_)) => "store",
         Err(CoreError::Session(_)) => "session",
         Err(_) => "error",

@@ -22,7 +22,7 @@ use crate::worker::{Disposition, RunDriver};
 pub fn stops_for_good(status: RunStatus) -> bool {
     matches!(
         status,
-        RunStatus::Succeeded | RunStatus::Failed | RunStatus::BudgetExhausted
+        RunStatus::Succeeded | RunStatus::Failed | RunStatus::BudgetExhausted | RunStatus::Blocked
     )
 }
 
@@ -105,18 +105,24 @@ impl<F: ModelFactory> RunDriver for CoreRunDriver<F> {
         async move {
             let result = orchestrator.resume_run(&run_id, overrides).await;
             match result {
-                Ok(_)
-                | Err(
-                    CoreError::RunFailed { .. }
-                    | CoreError::BudgetExhausted { .. }
-                    | CoreError::AlreadySucceeded { .. },
-                ) => {
-                    tracing::info!(run_id, "run stopped for good");
-                    Disposition::Finished
-                }
-                Err(CoreError::Interrupted { .. }) => Disposition::Release {
-                    delay: None,
-                    reason: "interrupted by the worker's drain".to_string(),
+                Ok(_) | Err(CoreError::AlreadySucceeded { .. }) => Disposition::Finished,
+                Err(CoreError::Stopped { ending, .. }) => match ending.status() {
+                    status if stops_for_good(status) => {
+                        tracing::info!(run_id, %status, "run stopped for good");
+                        Disposition::Finished
+                    }
+                    RunStatus::UsageLimited => Disposition::Release {
+                        // Parked: deliver it again once the provider's limit has lifted.
+                        delay: ending.resume_after().map(|at| {
+                            let wait = at - time::OffsetDateTime::now_utc();
+                            Duration::try_from(wait).unwrap_or(Duration::ZERO)
+                        }),
+                        reason: ending.to_string(),
+                    },
+                    _ => Disposition::Release {
+                        delay: None,
+                        reason: ending.to_string(),
+                    },
                 },
                 Err(error) => Disposition::Release {
                     delay: Some(retry_after),

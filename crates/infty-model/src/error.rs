@@ -138,6 +138,49 @@ impl ModelError {
         }
     }
 
+    /// True when the account is out of quota or credits (also looks through
+    /// [`ModelError::RetriesExhausted`]). A person must act; waiting does not help.
+    pub fn is_quota(&self) -> bool {
+        match self {
+            Self::QuotaExceeded { .. } => true,
+            Self::RetriesExhausted { last, .. } => last.is_quota(),
+            _ => false,
+        }
+    }
+
+    /// True when the key was refused or lacks permission.
+    pub fn is_auth(&self) -> bool {
+        match self {
+            Self::Auth { .. } | Self::MissingApiKey { .. } => true,
+            Self::RetriesExhausted { last, .. } => last.is_auth(),
+            _ => false,
+        }
+    }
+
+    /// True when a rate or usage limit (HTTP 429, or a limit reported in the stream) stopped
+    /// the call and the client's retries could not wait it out: either the server asked for
+    /// a longer wait than the client honours, or every retry met the limit again. The
+    /// caller may park the work until [`ModelError::rate_limit_wait`] has passed.
+    pub fn is_rate_limited(&self) -> bool {
+        match self {
+            Self::Retryable {
+                status, message, ..
+            } => *status == Some(429) || (status.is_none() && mentions_limit(message)),
+            Self::RetriesExhausted { last, .. } => last.is_rate_limited(),
+            _ => false,
+        }
+    }
+
+    /// How long the server said a rate or usage limit lasts, when it said (also looks
+    /// through [`ModelError::RetriesExhausted`]).
+    pub fn rate_limit_wait(&self) -> Option<Duration> {
+        match self {
+            Self::Retryable { delay, .. } => *delay,
+            Self::RetriesExhausted { last, .. } => last.rate_limit_wait(),
+            _ => None,
+        }
+    }
+
     /// The wait the server asked for, if it asked.
     pub fn retry_delay(&self) -> Option<Duration> {
         match self {
@@ -172,6 +215,14 @@ impl ModelError {
             _ => None,
         }
     }
+}
+
+/// Whether an in-stream failure's text names a rate or usage limit.
+fn mentions_limit(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    ["rate limit", "usage limit", "rate_limit", "usage_limit"]
+        .iter()
+        .any(|needle| lower.contains(needle))
 }
 
 fn status_text(status: Option<u16>) -> String {
@@ -252,5 +303,55 @@ mod tests {
         };
         assert!(!exhausted.is_retryable());
         assert_eq!(exhausted.request_id(), Some("r"));
+    }
+
+    #[test]
+    fn limits_and_quota() {
+        let limited =
+            |status: Option<u16>, message: &str, delay: Option<u64>| ModelError::Retryable {
+                url: "u".into(),
+                status,
+                message: message.into(),
+                delay: delay.map(Duration::from_secs),
+                request_id: None,
+            };
+        let cases: &[(ModelError, bool, Option<u64>)] = &[
+            (
+                limited(Some(429), "slow down", Some(3600)),
+                true,
+                Some(3600),
+            ),
+            (limited(Some(503), "overloaded", None), false, None),
+            (
+                limited(None, "You've hit your usage limit", None),
+                true,
+                None,
+            ),
+            (limited(None, "server_error", None), false, None),
+            (
+                ModelError::RetriesExhausted {
+                    attempts: 5,
+                    last: Box::new(limited(Some(429), "rate limit", Some(2))),
+                },
+                true,
+                Some(2),
+            ),
+        ];
+        for (error, rate_limited, wait) in cases {
+            assert_eq!(error.is_rate_limited(), *rate_limited, "{error}");
+            assert_eq!(
+                error.rate_limit_wait(),
+                wait.map(Duration::from_secs),
+                "{error}"
+            );
+            assert!(!error.is_quota());
+        }
+        let quota = ModelError::QuotaExceeded {
+            url: "u".into(),
+            status: Some(429),
+            message: "insufficient_quota".into(),
+            request_id: None,
+        };
+        assert!(quota.is_quota() && !quota.is_rate_limited());
     }
 }

@@ -23,6 +23,8 @@ pub(crate) struct ProviderError {
     pub kind: Option<String>,
     /// Human text.
     pub message: String,
+    /// When a usage limit lifts, from `resets_in_seconds` or `resets_at` (Unix seconds).
+    pub resets_in: Option<Duration>,
 }
 
 impl ProviderError {
@@ -53,7 +55,21 @@ impl ProviderError {
             _ => None,
         };
         let kind = text("type").filter(|t| t != "error");
+        let resets_in = fields
+            .get("resets_in_seconds")
+            .and_then(Value::as_f64)
+            .filter(|secs| *secs > 0.0)
+            .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+            .or_else(|| {
+                let at = fields.get("resets_at").and_then(Value::as_i64)?;
+                let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                u64::try_from(at - now)
+                    .ok()
+                    .filter(|secs| *secs > 0)
+                    .map(Duration::from_secs)
+            });
         Self {
+            resets_in,
             code: text("code"),
             message: text("message")
                 .or_else(|| kind.clone())
@@ -156,7 +172,10 @@ pub(crate) fn classify(
             request_id,
         },
         Some(408 | 409 | 429) | Some(500..=599) => ModelError::Retryable {
-            delay: context.header_delay.or_else(|| rate_limit_hint(&error)),
+            delay: context
+                .header_delay
+                .or(error.resets_in)
+                .or_else(|| rate_limit_hint(&error)),
             url,
             status,
             message,
@@ -187,7 +206,10 @@ pub(crate) fn classify(
             }
         }
         None => ModelError::Retryable {
-            delay: context.header_delay.or_else(|| rate_limit_hint(&error)),
+            delay: context
+                .header_delay
+                .or(error.resets_in)
+                .or_else(|| rate_limit_hint(&error)),
             url,
             status,
             message,
@@ -503,6 +525,7 @@ mod tests {
             code: Some("rate_limit_exceeded".into()),
             kind: None,
             message: "try again in 1.5s".into(),
+            resets_in: None,
         };
         let err = classify(None, error.clone(), &context);
         assert_eq!(err.retry_delay(), Some(Duration::from_millis(1500)));
@@ -513,8 +536,20 @@ mod tests {
             code: Some("server_error".into()),
             kind: None,
             message: "try again in 1.5s".into(),
+            resets_in: None,
         };
         assert_eq!(classify(None, other, &ctx()).retry_delay(), None);
+    }
+
+    #[test]
+    fn usage_limit_reset_time_is_the_delay() {
+        let body = r#"{"error":{"type":"usage_limit_reached","message":"You've hit your usage limit.","resets_in_seconds":5400}}"#;
+        let err = classify(Some(429), ProviderError::from_body(body), &ctx());
+        assert!(err.is_rate_limited());
+        assert_eq!(err.retry_delay(), Some(Duration::from_secs(5400)));
+        let quota = r#"{"error":{"type":"insufficient_quota","code":"insufficient_quota","message":"You exceeded your current quota"}}"#;
+        let err = classify(Some(429), ProviderError::from_body(quota), &ctx());
+        assert!(err.is_quota() && !err.is_rate_limited());
     }
 
     #[test]

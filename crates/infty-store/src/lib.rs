@@ -42,8 +42,9 @@ pub use jsonl::{JsonlReader, JsonlWriter, read_jsonl};
 pub use listing::{RunListing, list_runs};
 pub use lock::RunLock;
 pub use metadata::{
-    Budgets, OutcomeRecord, ProviderRecord, RoleRecord, RunMetadata, RunOptions, RunStatus,
-    RunSummary, SCHEMA_VERSION, Timeouts, TokenUsage, VerificationPolicy,
+    Budgets, CheckDir, CheckSpec, ModelPrice, OutcomeRecord, ProviderRecord, RoleRecord,
+    RunMetadata, RunOptions, RunStatus, RunSummary, SCHEMA_VERSION, StallPolicy, Timeouts,
+    TokenUsage, VerificationPolicy,
 };
 pub use run::{
     EVENTS_JSONL, RUN_JSON, RUN_LOCK, RUN_SUBDIRS, RunInit, RunStore, default_runs_root,

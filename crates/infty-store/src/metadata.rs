@@ -48,6 +48,16 @@ pub struct RunMetadata {
     /// Why the run stopped, once it failed.
     #[serde(default)]
     pub error: Option<String>,
+    /// Cost in US dollars per role name, priced when the usage was recorded.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cost_usd: BTreeMap<String, f64>,
+    /// When a `usage_limited` run may continue (RFC 3339, UTC).
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub resume_after: Option<OffsetDateTime>,
 }
 
 impl RunMetadata {
@@ -61,6 +71,11 @@ impl RunMetadata {
         self.usage
             .values()
             .fold(TokenUsage::default(), |a, b| a + *b)
+    }
+
+    /// The cost of all roles together, in US dollars.
+    pub fn total_cost_usd(&self) -> f64 {
+        self.cost_usd.values().fold(0.0, |total, usd| total + usd)
     }
 
     /// The short form `infty list` shows.
@@ -113,8 +128,9 @@ pub struct RunSummary {
 
 /// Where a run is in its life.
 ///
-/// `created` → `running` → `succeeded` | `failed` | `interrupted` | `budget_exhausted`, and
-/// back to `running` on resume from anything but `succeeded`.
+/// `created` → `running` → `succeeded` | `failed` | `interrupted` | `budget_exhausted` |
+/// `blocked` | `usage_limited`, and back to `running` on resume from anything but
+/// `succeeded`.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
@@ -132,11 +148,17 @@ pub enum RunStatus {
     BudgetExhausted,
     /// Submitted to a fleet's work queue (`infty submit`); no worker has driven it yet.
     Queued,
+    /// The Solver kept repeating itself after every escalation to the Director; `error`
+    /// names the repetition. Resume after `infty send`.
+    Blocked,
+    /// A provider's rate or usage limit did not clear in time; `resume_after` says when the
+    /// run may continue.
+    UsageLimited,
 }
 
 impl RunStatus {
     /// Every status, in life order.
-    pub const ALL: [RunStatus; 7] = [
+    pub const ALL: [RunStatus; 9] = [
         RunStatus::Created,
         RunStatus::Queued,
         RunStatus::Running,
@@ -144,6 +166,8 @@ impl RunStatus {
         RunStatus::Failed,
         RunStatus::Interrupted,
         RunStatus::BudgetExhausted,
+        RunStatus::Blocked,
+        RunStatus::UsageLimited,
     ];
 
     /// The name used in `run.json` and on the command line.
@@ -156,6 +180,8 @@ impl RunStatus {
             RunStatus::Interrupted => "interrupted",
             RunStatus::BudgetExhausted => "budget_exhausted",
             RunStatus::Queued => "queued",
+            RunStatus::Blocked => "blocked",
+            RunStatus::UsageLimited => "usage_limited",
         }
     }
 
@@ -184,8 +210,11 @@ impl RunStatus {
             (Created, Running | Failed | Interrupted | Queued) => true,
             // A worker picks a queued run up, or a fleet gives up on it.
             (Queued, Running | Failed | Interrupted) => true,
-            (Running, Succeeded | Failed | Interrupted | BudgetExhausted) => true,
-            (Failed | Interrupted | BudgetExhausted, Running) => true,
+            (
+                Running,
+                Succeeded | Failed | Interrupted | BudgetExhausted | Blocked | UsageLimited,
+            ) => true,
+            (Failed | Interrupted | BudgetExhausted | Blocked | UsageLimited, Running) => true,
             _ => false,
         }
     }
@@ -284,7 +313,7 @@ pub struct OutcomeRecord {
 }
 
 /// Everything the orchestrator needs to resume with the same settings.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(default)]
 pub struct RunOptions {
     /// Per-turn time limits.
@@ -301,6 +330,14 @@ pub struct RunOptions {
     pub provider: ProviderRecord,
     /// The folder the Solver's tools work in, if not the run folder.
     pub workspace: Option<Utf8PathBuf>,
+    /// Completion checks run after each valid delivery, before any Verifier.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckSpec>,
+    /// When repeated work counts as a stall.
+    pub stall: StallPolicy,
+    /// The prices used to cost token usage, per model name (what a resume and `show` use).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub prices: BTreeMap<String, ModelPrice>,
 }
 
 impl RunOptions {
@@ -339,6 +376,9 @@ impl Default for RunOptions {
             max_tool_steps: Self::DEFAULT_MAX_TOOL_STEPS,
             provider: ProviderRecord::default(),
             workspace: None,
+            checks: Vec::new(),
+            stall: StallPolicy::default(),
+            prices: BTreeMap::new(),
         }
     }
 }
@@ -366,7 +406,7 @@ impl Default for Timeouts {
 }
 
 /// Limits on the whole run; `None` means unlimited.
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Default)]
 #[serde(default)]
 pub struct Budgets {
     /// Solver turns.
@@ -377,6 +417,96 @@ pub struct Budgets {
     pub max_total_tokens: Option<u64>,
     /// Wall-clock seconds spent driving the run.
     pub max_wall_clock_secs: Option<u64>,
+    /// US dollars across all roles, priced by [`RunOptions::prices`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_cost_usd: Option<f64>,
+}
+
+/// A completion check: a command that must exit 0 before any Verifier is asked.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct CheckSpec {
+    /// A short name for messages (`tests`, `lint`, or the command itself).
+    pub name: String,
+    /// The command line, run by `bash -c`.
+    pub command: String,
+    /// How long it may run.
+    #[serde(default = "CheckSpec::default_timeout_secs")]
+    pub timeout_secs: u64,
+    /// The folder it runs in.
+    #[serde(default)]
+    pub dir: CheckDir,
+}
+
+impl CheckSpec {
+    /// Default for [`CheckSpec::timeout_secs`].
+    pub const DEFAULT_TIMEOUT_SECS: u64 = 600;
+
+    fn default_timeout_secs() -> u64 {
+        Self::DEFAULT_TIMEOUT_SECS
+    }
+}
+
+/// Where a completion check runs.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckDir {
+    /// The workspace when the run has one, else the run folder.
+    #[default]
+    Workspace,
+    /// The run folder.
+    Run,
+}
+
+/// When the Solver's repeated work counts as a stall.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(default)]
+pub struct StallPolicy {
+    /// Solver turns in a row that repeat earlier work before the Director is asked; 0 turns
+    /// stall detection off.
+    pub repeats: u32,
+    /// Escalations to the Director without progress before the run is `blocked`.
+    pub escalations: u32,
+}
+
+impl StallPolicy {
+    /// Default for [`StallPolicy::repeats`].
+    pub const DEFAULT_REPEATS: u32 = 3;
+    /// Default for [`StallPolicy::escalations`].
+    pub const DEFAULT_ESCALATIONS: u32 = 2;
+}
+
+impl Default for StallPolicy {
+    fn default() -> Self {
+        StallPolicy {
+            repeats: Self::DEFAULT_REPEATS,
+            escalations: Self::DEFAULT_ESCALATIONS,
+        }
+    }
+}
+
+/// What a model's tokens cost, in US dollars per million tokens.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Default)]
+#[serde(default)]
+pub struct ModelPrice {
+    /// Uncached prompt tokens.
+    pub input_per_mtok: f64,
+    /// Prompt tokens served from the provider's cache.
+    pub cached_input_per_mtok: f64,
+    /// Completion tokens (reasoning included).
+    pub output_per_mtok: f64,
+}
+
+impl ModelPrice {
+    /// The cost of `usage` in US dollars. Cached tokens are part of the input count, so they
+    /// are priced at the cached rate and the rest at the full rate.
+    pub fn cost_usd(&self, usage: &TokenUsage) -> f64 {
+        let cached = usage.cached_input_tokens.min(usage.input_tokens);
+        let uncached = usage.input_tokens - cached;
+        (uncached as f64 * self.input_per_mtok
+            + cached as f64 * self.cached_input_per_mtok
+            + usage.output_tokens as f64 * self.output_per_mtok)
+            / 1_000_000.0
+    }
 }
 
 /// How the verdicts of several Verifiers combine.
@@ -424,6 +554,10 @@ mod tests {
             (Queued, Running),
             (Queued, Failed),
             (Queued, Interrupted),
+            (Running, Blocked),
+            (Running, UsageLimited),
+            (Blocked, Running),
+            (UsageLimited, Running),
         ];
         for from in RunStatus::ALL {
             for to in RunStatus::ALL {
@@ -445,7 +579,7 @@ mod tests {
             .filter(|s| s.can_resume())
             .collect();
         assert!(!resumable.contains(&RunStatus::Succeeded));
-        assert_eq!(resumable.len(), 6);
+        assert_eq!(resumable.len(), 8);
         let terminal: Vec<_> = RunStatus::ALL
             .into_iter()
             .filter(|s| s.is_terminal())
@@ -456,7 +590,9 @@ mod tests {
                 RunStatus::Succeeded,
                 RunStatus::Failed,
                 RunStatus::Interrupted,
-                RunStatus::BudgetExhausted
+                RunStatus::BudgetExhausted,
+                RunStatus::Blocked,
+                RunStatus::UsageLimited,
             ]
         );
     }
@@ -552,6 +688,27 @@ mod tests {
             usage: BTreeMap::new(),
             outcome: None,
             error: None,
+            cost_usd: BTreeMap::new(),
+            resume_after: None,
         }
+    }
+
+    #[test]
+    fn prices_cached_tokens_at_their_own_rate() {
+        let price = ModelPrice {
+            input_per_mtok: 2.0,
+            cached_input_per_mtok: 0.5,
+            output_per_mtok: 8.0,
+        };
+        let usage = TokenUsage {
+            input_tokens: 1_000_000,
+            cached_input_tokens: 400_000,
+            output_tokens: 100_000,
+            reasoning_tokens: 50_000,
+            total_tokens: 1_100_000,
+        };
+        // 600k × 2 + 400k × 0.5 + 100k × 8, per million.
+        assert!((price.cost_usd(&usage) - 2.2).abs() < 1e-9);
+        assert_eq!(ModelPrice::default().cost_usd(&usage), 0.0);
     }
 }

@@ -127,6 +127,8 @@ impl RunStore {
             usage: BTreeMap::new(),
             outcome: None,
             error: None,
+            cost_usd: BTreeMap::new(),
+            resume_after: None,
         };
         for sub in RUN_SUBDIRS {
             let path = dir.join(sub);
@@ -230,6 +232,7 @@ impl RunStore {
             m.status = status;
             if status == RunStatus::Running {
                 m.error = None;
+                m.resume_after = None;
             }
         })
     }
@@ -237,6 +240,21 @@ impl RunStore {
     /// Adds `usage` to the tokens recorded for `role`.
     pub fn add_usage(&mut self, role: &str, usage: TokenUsage) -> Result<(), StoreError> {
         self.update(|m| *m.usage.entry(role.to_owned()).or_default() += usage)
+    }
+
+    /// Adds `usage` and its cost in US dollars to what is recorded for `role`, in one write.
+    pub fn add_usage_and_cost(
+        &mut self,
+        role: &str,
+        usage: TokenUsage,
+        cost_usd: f64,
+    ) -> Result<(), StoreError> {
+        self.update(|m| {
+            *m.usage.entry(role.to_owned()).or_default() += usage;
+            if cost_usd > 0.0 {
+                *m.cost_usd.entry(role.to_owned()).or_default() += cost_usd;
+            }
+        })
     }
 
     /// Resolves a deliverable path (relative to the run folder, or absolute) to its

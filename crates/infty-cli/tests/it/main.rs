@@ -8,6 +8,7 @@ mod create;
 mod errors;
 mod fleet;
 mod fleet_support;
+mod finish;
 mod help;
 mod inspect;
 mod policies;

@@ -208,20 +208,36 @@ fn an_exhausted_budget_can_be_raised_on_resume() {
     let world = World::new();
     world.say("solver", r#"{"type":"direction_request","prompt":"Go?"}"#);
     world.say("director", r#"{"directive":"Go.","rationale":null}"#);
+    // The hand-off turn: the Solver writes its notes, then the run stops.
+    world.call(
+        "solver",
+        "call_notes",
+        "write_file",
+        &serde_json::json!({"path": "memory/handoff.md", "content": "asked; told to go"}),
+    );
+    world.say(
+        "solver",
+        r#"{"type":"direction_request","prompt":"Hand-off written."}"#,
+    );
     world
         .create(
             "budget",
             "Answer.",
             &["--verifiers", "0", "--max-turns", "1"],
         )
-        .code(1);
+        .code(3);
     let run = world.run_json("budget");
     assert_eq!(run["status"], "budget_exhausted");
     assert_eq!(run["error"], "the Solver used all 1 of its turns");
+    let notes = std::fs::read_to_string(world.run_dir("budget").join("memory/handoff.md"));
+    assert_eq!(notes.unwrap(), "asked; told to go");
+    let requests = world.server.requests();
+    let handoff = requests[2].1.to_string();
+    assert!(handoff.contains("memory/handoff.md"), "{handoff}");
 
     // Same budget: exhausted again at once, without calling a model.
     let before = world.server.requests().len();
-    world.resume("budget", &[]).code(1);
+    world.resume("budget", &[]).code(3);
     assert_eq!(world.server.requests().len(), before);
 
     world.write_and_deliver("deliverable/a.txt", "a");

@@ -18,7 +18,7 @@ mod confine;
 mod files;
 mod plan;
 mod schema;
-mod shell;
+pub(crate) mod shell;
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;

@@ -86,9 +86,28 @@ impl Drop for GroupGuard {
 }
 
 /// How the command ended.
-enum Ending {
+pub(crate) enum Ending {
     Exited(ExitStatus),
     TimedOut(Duration),
+}
+
+/// A finished command of [`run_command`]: how it ended and its captured output.
+pub(crate) struct CommandRun {
+    pub(crate) ending: Ending,
+    stdout: OutputCapture,
+    stderr: OutputCapture,
+}
+
+impl CommandRun {
+    /// Whether it exited 0 in time.
+    pub(crate) fn success(&self) -> bool {
+        matches!(&self.ending, Ending::Exited(status) if status.success())
+    }
+
+    /// How it ended, then its labelled output, within `budget` bytes of output.
+    pub(crate) fn render(&self, budget: usize) -> String {
+        render(&self.ending, &self.stdout, &self.stderr, budget)
+    }
 }
 
 pub(crate) async fn run(
@@ -113,12 +132,30 @@ pub(crate) async fn run(
         None => policy.shell_default_timeout,
         Some(ms) => Duration::from_millis(ms.max(1)).min(policy.shell_max_timeout),
     };
+    let run = run_command(&args.command, &cwd, env, timeout, policy.max_output_bytes).await?;
+    Ok(ToolResult {
+        output: run.render(policy.max_output_bytes),
+        ok: run.success(),
+        plan: None,
+    })
+}
 
+/// Runs `command_line` by `bash -c` in `cwd` with exactly `env`: no stdin, its own process
+/// group, killed when it finishes, times out or the call is dropped; each stream captured
+/// (head and tail) within `max_output_bytes`. Every process a role's tool or a completion
+/// check starts is spawned here, so this is where a sandbox policy applies.
+pub(crate) async fn run_command(
+    command_line: &str,
+    cwd: &camino::Utf8Path,
+    env: Vec<(OsString, OsString)>,
+    timeout: Duration,
+    max_output_bytes: usize,
+) -> Result<CommandRun, ToolError> {
     let mut command = Command::new("bash");
     command
         .arg("-c")
-        .arg(&args.command)
-        .current_dir(&cwd)
+        .arg(command_line)
+        .current_dir(cwd)
         .env_clear()
         .envs(env)
         .stdin(Stdio::null())
@@ -135,11 +172,11 @@ pub(crate) async fn run(
             .and_then(|id| i32::try_from(id).ok())
             .map(Pid::from_raw),
     };
-    tracing::debug!(command = %args.command, %cwd, ?timeout, "shell started");
+    tracing::debug!(command = %command_line, %cwd, ?timeout, "shell started");
 
     // Each stream may use the whole budget while reading; `render` shares it out after.
-    let mut stdout_capture = OutputCapture::new(policy.max_output_bytes);
-    let mut stderr_capture = OutputCapture::new(policy.max_output_bytes);
+    let mut stdout_capture = OutputCapture::new(max_output_bytes);
+    let mut stderr_capture = OutputCapture::new(max_output_bytes);
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
 
@@ -183,17 +220,10 @@ pub(crate) async fn run(
         ending
     };
 
-    let ok = matches!(&ending, Ending::Exited(status) if status.success());
-    let output = render(
-        &ending,
-        &stdout_capture,
-        &stderr_capture,
-        policy.max_output_bytes,
-    );
-    Ok(ToolResult {
-        output,
-        ok,
-        plan: None,
+    Ok(CommandRun {
+        ending,
+        stdout: stdout_capture,
+        stderr: stderr_capture,
     })
 }
 

@@ -317,7 +317,13 @@ async fn cancellation_leaves_an_interrupted_run_that_resumes() {
     cancel.cancel();
     let result = run.await.unwrap();
     assert!(
-        matches!(result, Err(CoreError::Interrupted { .. })),
+        matches!(
+            result,
+            Err(CoreError::Stopped {
+                ending: infty_core::flow::Terminal::Interrupted,
+                ..
+            })
+        ),
         "{result:?}"
     );
     assert!(recorder.names().contains("interrupted"));
@@ -360,4 +366,85 @@ async fn cancellation_leaves_an_interrupted_run_that_resumes() {
         "{}",
         last["instructions"]
     );
+}
+
+#[test]
+fn model_errors_become_failure_kinds() {
+    use infty_core::flow::FailureKind;
+    use infty_core::orchestrator::{DEFAULT_LIMIT_WAIT, failure_kind};
+    use infty_core::session::SessionError;
+    use infty_model::ModelError;
+
+    let now = time::OffsetDateTime::UNIX_EPOCH;
+    let at = |secs: i64| FailureKind::UsageLimited {
+        resume_after: now + time::Duration::seconds(secs),
+    };
+    let retryable = |status: Option<u16>, delay: Option<u64>| ModelError::Retryable {
+        url: "u".into(),
+        status,
+        message: "limit".into(),
+        delay: delay.map(Duration::from_secs),
+        request_id: None,
+    };
+    let cases = [
+        (retryable(Some(429), Some(7200)), at(7200)),
+        (
+            ModelError::RetriesExhausted {
+                attempts: 5,
+                last: Box::new(retryable(Some(429), None)),
+            },
+            at(DEFAULT_LIMIT_WAIT.as_secs() as i64),
+        ),
+        (
+            ModelError::RetriesExhausted {
+                attempts: 5,
+                last: Box::new(retryable(Some(503), None)),
+            },
+            FailureKind::Transient,
+        ),
+        (
+            ModelError::QuotaExceeded {
+                url: "u".into(),
+                status: Some(429),
+                message: "insufficient_quota".into(),
+                request_id: None,
+            },
+            FailureKind::Quota,
+        ),
+        (
+            ModelError::ContextWindowExceeded {
+                url: "u".into(),
+                status: Some(400),
+                message: "too long".into(),
+                request_id: None,
+            },
+            FailureKind::ContextOverflow,
+        ),
+        (
+            ModelError::Auth {
+                url: "u".into(),
+                status: 401,
+                message: "bad key".into(),
+                request_id: None,
+            },
+            FailureKind::Auth,
+        ),
+        (
+            ModelError::InvalidRequest {
+                url: "u".into(),
+                status: Some(400),
+                message: "bad".into(),
+                request_id: None,
+            },
+            FailureKind::Other,
+        ),
+    ];
+    for (source, expected) in cases {
+        let text = source.to_string();
+        let error = SessionError::Model {
+            role: "solver".into(),
+            source,
+        };
+        assert_eq!(failure_kind(&error, now), expected, "{text}");
+    }
 }

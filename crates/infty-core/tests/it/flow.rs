@@ -1,8 +1,8 @@
 //! Whole scripted runs through the pure state machine, snapshotted as input → action
 //! transcripts. No server, no tokio, no files.
 
-use infty_core::flow::{Call, DeliverableCheck, Flow, FlowConfig, Input};
-use infty_store::{Budgets, TokenUsage, VerificationPolicy};
+use infty_core::flow::{Call, CheckResult, DeliverableCheck, FailureKind, Flow, FlowConfig, Input};
+use infty_store::{Budgets, CheckDir, CheckSpec, StallPolicy, TokenUsage, VerificationPolicy};
 use time::OffsetDateTime;
 
 struct Script {
@@ -21,6 +21,7 @@ fn config(verifiers: &[&str]) -> FlowConfig {
         policy: VerificationPolicy::All,
         budgets: Budgets::default(),
         max_invalid_signals: 3,
+        ..FlowConfig::default()
     }
 }
 
@@ -92,6 +93,8 @@ const ASK: &str = r#"{"type":"direction_request","prompt":"Python or Rust?"}"#;
 const DELIVER: &str =
     r#"{"type":"final_delivery","deliverable_path":"deliverable/wc.py","summary":"done"}"#;
 const DIRECT: &str = r#"{"directive":"Use Python.","rationale":"simplest"}"#;
+const HANDOFF_WRITTEN: &str =
+    r#"{"type":"direction_request","prompt":"Hand-off written to memory/handoff.md."}"#;
 const PASS: &str = r#"{"verdict":"pass","reasons":[],"suggestions":[]}"#;
 const FAIL: &str = r#"{"verdict":"fail","reasons":["no tests"],"suggestions":["add tests"]}"#;
 
@@ -140,6 +143,7 @@ fn director_failures_are_retried_then_fail_the_run() {
     for _ in 0..3 {
         s.feed(Input::DirectorFailed {
             error: "timed out".to_string(),
+            failure: FailureKind::Timeout,
         });
     }
     insta::assert_snapshot!(s.transcript);
@@ -182,6 +186,7 @@ fn verifier_without_verdict_is_replaced_and_asked_again_then_fails_the_run() {
         .feed(Input::VerifierFailed {
             role: "verifier-1".to_string(),
             error: "the turn timed out after 1800s".to_string(),
+            failure: FailureKind::Timeout,
         });
     insta::assert_snapshot!(s.transcript);
 }
@@ -194,6 +199,7 @@ fn verifier_replacement_can_rescue_the_round() {
         .feed(Input::VerifierFailed {
             role: "verifier-1".to_string(),
             error: "connection refused".to_string(),
+            failure: FailureKind::Transient,
         })
         .replaced(&["verifier-1"])
         .verifier("verifier-1", PASS);
@@ -252,7 +258,16 @@ fn turn_budget_warns_then_exhausts() {
         .solver(ASK)
         .director(DIRECT)
         .solver(ASK)
-        .director(DIRECT);
+        .director(DIRECT)
+        .solver(HANDOFF_WRITTEN);
+    // A resume with the same budget stops at once: the hand-off was already written.
+    s.feed(Input::Resumed);
+    // A larger budget lets the Solver go on with the directive it never received.
+    s.flow.set_budgets(Budgets {
+        max_solver_turns: Some(10),
+        ..Budgets::default()
+    });
+    s.feed(Input::Resumed);
     insta::assert_snapshot!(s.transcript);
 }
 
@@ -284,6 +299,7 @@ fn token_budget_warns_then_exhausts() {
             total_tokens: total,
             ..TokenUsage::default()
         },
+        cost_usd: 0.0,
     };
     s.feed(usage(950))
         .solver(ASK)
@@ -375,4 +391,216 @@ fn replaying_the_inputs_rebuilds_the_same_state() {
         flow.outstanding(),
         Some(Call::AskVerifiers { roles, .. }) if roles == vec!["verifier-2".to_string()]
     ));
+}
+
+fn with_checks(verifiers: &[&str], names: &[&str]) -> FlowConfig {
+    let mut config = config(verifiers);
+    config.checks = names
+        .iter()
+        .map(|name| CheckSpec {
+            name: name.to_string(),
+            command: format!("make {name}"),
+            timeout_secs: 60,
+            dir: CheckDir::Workspace,
+        })
+        .collect();
+    config
+}
+
+fn check(name: &str, exit_code: Option<i32>, timed_out: bool) -> Input {
+    Input::CheckFinished {
+        result: CheckResult {
+            name: name.to_string(),
+            command: format!("make {name}"),
+            passed: exit_code == Some(0) && !timed_out,
+            exit_code,
+            timed_out,
+            output: match exit_code {
+                Some(0) => "exit code: 0\n--- stdout ---\nok\n".to_string(),
+                Some(code) => format!("exit code: {code}\n--- stderr ---\n1 test failed\n"),
+                None => "timed out after 60000 ms\n(no output)\n".to_string(),
+            },
+        },
+    }
+}
+
+#[test]
+fn a_failing_check_goes_back_to_the_solver_then_passing_checks_reach_the_verifiers() {
+    let mut config = with_checks(&["verifier-1"], &["build", "test"]);
+    config.budgets.max_verification_rounds = Some(3);
+    let mut s = Script::new(config);
+    s.solver(DELIVER)
+        .accept("deliverable/wc.py")
+        .feed(check("build", Some(0), false))
+        .feed(check("test", Some(1), false))
+        .solver(DELIVER)
+        .accept("deliverable/wc.py")
+        .feed(check("build", Some(0), false))
+        .feed(check("test", Some(0), false))
+        .verifier("verifier-1", PASS);
+    insta::assert_snapshot!(s.transcript);
+}
+
+#[test]
+fn a_check_that_times_out_fails_and_checks_alone_can_pass_a_run() {
+    let mut s = Script::new(with_checks(&[], &["test"]));
+    s.solver(DELIVER)
+        .accept("deliverable/wc.py")
+        .feed(check("test", None, true))
+        .solver(DELIVER)
+        .accept("deliverable/wc.py")
+        .feed(check("test", Some(0), false));
+    insta::assert_snapshot!(s.transcript);
+}
+
+#[test]
+fn failing_checks_count_as_verification_rounds() {
+    let mut config = with_checks(&["verifier-1"], &["test"]);
+    config.budgets.max_verification_rounds = Some(1);
+    let mut s = Script::new(config);
+    s.solver(DELIVER)
+        .accept("deliverable/wc.py")
+        .feed(check("test", Some(2), false));
+    assert_eq!(s.flow.verification_rounds(), 1);
+    assert!(
+        s.transcript.contains("handoff_requested"),
+        "{}",
+        s.transcript
+    );
+}
+
+fn work(fingerprint: &str) -> Input {
+    Input::SolverWork {
+        fingerprint: fingerprint.to_string(),
+        summary: r#"shell {"command":"cat notes.md"}"#.to_string(),
+    }
+}
+
+fn stall_config(repeats: u32, escalations: u32) -> FlowConfig {
+    let mut config = config(&[]);
+    config.stall = StallPolicy {
+        repeats,
+        escalations,
+    };
+    config
+}
+
+#[test]
+fn a_looping_solver_is_escalated_then_blocked_and_resumes_after_a_message() {
+    let mut s = Script::new(stall_config(1, 1));
+    s.feed(work("f1")).solver(ASK).director(DIRECT);
+    // The same call with the same output and the same request: escalated with evidence.
+    s.feed(work("f1")).solver(ASK).director(DIRECT);
+    // Still the same after the escalation: blocked.
+    s.feed(work("f1")).solver(ASK);
+    s.feed(Input::MessageDelivered {
+        id: "m1".to_string(),
+        role: "solver".to_string(),
+        text: "The notes are complete; write the code now.".to_string(),
+    })
+    .feed(Input::Resumed);
+    insta::assert_snapshot!(s.transcript);
+}
+
+#[test]
+fn a_busy_but_progressing_solver_is_never_flagged() {
+    let mut s = Script::new(stall_config(1, 0));
+    for turn in 0..40 {
+        // The same request every time, but each turn's tool output differs.
+        s.feed(work(&format!("f{turn}")))
+            .solver(ASK)
+            .director(DIRECT);
+    }
+    assert!(!s.transcript.contains("stall_detected"));
+    assert!(s.flow.terminal().is_none());
+    assert_eq!(s.flow.solver_turns(), 40);
+}
+
+#[test]
+fn repeated_unchanged_deliveries_count_as_a_stall() {
+    let mut s = Script::new(stall_config(1, 0));
+    s.feed(work("same-files")).solver(DELIVER);
+    s.feed(Input::DeliverableChecked {
+        check: DeliverableCheck::Refused {
+            reason: "nope".to_string(),
+        },
+    });
+    s.feed(work("same-files")).solver(DELIVER);
+    assert!(
+        s.transcript.contains(r#""status":"blocked""#),
+        "{}",
+        s.transcript
+    );
+}
+
+#[test]
+fn cost_budget_warns_then_exhausts() {
+    let mut config = config(&[]);
+    config.budgets = Budgets {
+        max_cost_usd: Some(1.0),
+        ..Budgets::default()
+    };
+    let mut s = Script::new(config);
+    let usage = |cost_usd| Input::UsageRecorded {
+        role: "solver".to_string(),
+        usage: TokenUsage {
+            total_tokens: 1000,
+            ..TokenUsage::default()
+        },
+        cost_usd,
+    };
+    s.feed(usage(0.5))
+        .solver(ASK)
+        .feed(usage(0.45))
+        .director(DIRECT)
+        .feed(usage(0.2))
+        .solver(ASK)
+        .director(DIRECT)
+        .solver(HANDOFF_WRITTEN);
+    assert!((s.flow.total_cost_usd() - 1.15).abs() < 1e-9);
+    insta::assert_snapshot!(s.transcript);
+}
+
+#[test]
+fn failure_kinds_decide() {
+    let at = OffsetDateTime::UNIX_EPOCH + time::Duration::hours(2);
+    // (failure of the Solver's turn, status the run stops with)
+    let cases = [
+        (
+            FailureKind::UsageLimited { resume_after: at },
+            "usage_limited",
+        ),
+        (FailureKind::Quota, "failed"),
+        (FailureKind::ContextOverflow, "failed"),
+        (FailureKind::Timeout, "failed"),
+    ];
+    for (failure, status) in cases {
+        let mut s = Script::new(config(&[]));
+        s.feed(Input::SolverFailed {
+            error: "limit".to_string(),
+            failure: failure.clone(),
+        });
+        assert_eq!(
+            s.flow.terminal().map(|t| t.status().as_str()),
+            Some(status),
+            "{failure:?}"
+        );
+    }
+    // A usage limit leaves the turn to be made again: nothing was counted.
+    let mut s = Script::new(config(&["verifier-1"]));
+    s.solver(ASK)
+        .feed(Input::DirectorFailed {
+            error: "429: usage limit".to_string(),
+            failure: FailureKind::UsageLimited { resume_after: at },
+        })
+        .feed(Input::Resumed)
+        .director(DIRECT)
+        .solver(DELIVER)
+        .accept("deliverable/wc.py")
+        .feed(Input::VerifierFailed {
+            role: "verifier-1".to_string(),
+            error: "insufficient_quota".to_string(),
+            failure: FailureKind::Quota,
+        });
+    insta::assert_snapshot!(s.transcript);
 }
