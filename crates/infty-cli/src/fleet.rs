@@ -28,6 +28,11 @@ use crate::{Coded, EXIT_INTERRUPTED, EXIT_TERMINATED, provider, run};
 
 /// Creates the run, records it `queued`, and publishes its id.
 pub fn submit(runs_root: &Utf8Path, args: SubmitArgs, file: &ConfigFile) -> Result<u8> {
+    if args.create.resume_if_exists || args.create.wait_on_limit || args.create.stream {
+        return Err(Coded::usage(
+            "--resume-if-exists, --wait-on-limit and --stream are for runs driven here, not for `submit`",
+        ));
+    }
     let config = queue_config(&args.queue, &file.queue, None, None)?;
     let new_run = run::plan(&args.create, file, provider::resolve_unkeyed)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
