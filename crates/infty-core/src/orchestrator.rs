@@ -15,7 +15,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use futures::future::join_all;
 use infty_model::{ModelApi, OutputSchema, StreamEvent};
 use infty_store::{
-    Budgets, Journal, OutcomeRecord, ProviderRecord, RoleRecord, RunInit, RunOptions, RunStatus,
+    Budgets, Journal, McpServerRecord, OutcomeRecord, ProviderRecord, RoleRecord, RunInit, RunOptions, RunStatus,
     RunStore, StoreError, Timeouts, TokenUsage, VerificationPolicy, read_journal,
 };
 use time::OffsetDateTime;
@@ -26,7 +26,7 @@ use crate::flow::{Action, Call, DeliverableCheck, Flow, FlowConfig, Input, Termi
 use crate::progress::{NoProgress, ProgressReporter, dispatch};
 use crate::prompts::RoleKind;
 use crate::session::{RoleSession, SessionConfig, SessionError, SessionObserver};
-use crate::tools::{ToolContext, ToolPolicy, ToolResult, ToolSet};
+use crate::tools::{ToolContext, ToolPolicy, ToolProvider, ToolResult, ToolSet};
 
 /// Why a run could not be set up or did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +170,9 @@ pub struct RunExecutionOptions {
     pub workspace: Option<Utf8PathBuf>,
     /// The provider settings to record in `run.json` (never a key).
     pub provider: ProviderRecord,
+    /// The MCP servers to record in `run.json`, so a resume starts them again (the tools
+    /// themselves come from [`InftyOrchestrator::with_tool_provider`]).
+    pub mcp_servers: Vec<McpServerRecord>,
 }
 
 /// Settings a resumed run may change.
@@ -183,6 +186,8 @@ pub struct ResumeOverrides {
     pub models: BTreeMap<String, String>,
     /// The provider now in use.
     pub provider: Option<ProviderRecord>,
+    /// The MCP servers as started for this resume (what they offer may have changed).
+    pub mcp_servers: Option<Vec<McpServerRecord>>,
     /// Full role settings, by role name, for what `run.json` does not record (custom
     /// instructions, tool policies, compaction threshold, structured output). A role not
     /// listed is rebuilt from its record with the defaults of its kind.
@@ -228,6 +233,7 @@ pub struct InftyOrchestrator {
     runs_root: Utf8PathBuf,
     progress: Arc<dyn ProgressReporter>,
     cancel: CancellationToken,
+    tool_provider: Option<Arc<dyn ToolProvider>>,
 }
 
 impl std::fmt::Debug for InftyOrchestrator {
@@ -255,7 +261,15 @@ impl InftyOrchestrator {
             runs_root: runs_root.into(),
             progress: Arc::new(NoProgress),
             cancel: CancellationToken::new(),
+            tool_provider: None,
         }
+    }
+
+    /// Offers the tools of `provider` (MCP servers, ...) to the roles it names, alongside the
+    /// built-in tools and under the same journaling and at-most-once rules.
+    pub fn with_tool_provider(mut self, provider: Arc<dyn ToolProvider>) -> InftyOrchestrator {
+        self.tool_provider = Some(provider);
+        self
     }
 
     /// Attaches a progress reporter.
@@ -330,6 +344,7 @@ impl InftyOrchestrator {
                 max_tool_steps: nonzero(options.max_tool_steps, 200),
                 provider: options.provider.clone(),
                 workspace: options.workspace.clone(),
+                mcp: options.mcp_servers.clone(),
             },
         };
         let store = RunStore::create(&runs_root, run_id.as_deref(), init)?;
@@ -368,6 +383,9 @@ impl InftyOrchestrator {
             }
             if let Some(provider) = overrides.provider.clone() {
                 meta.options.provider = provider;
+            }
+            if let Some(servers) = overrides.mcp_servers.clone() {
+                meta.options.mcp = servers;
             }
             for record in &mut meta.roles {
                 if let Some(model) = overrides.models.get(&record.role) {
@@ -533,6 +551,7 @@ struct Driver {
     model: Arc<dyn ModelApi>,
     progress: Arc<dyn ProgressReporter>,
     cancel: CancellationToken,
+    tool_provider: Option<Arc<dyn ToolProvider>>,
     resumed: bool,
     /// Inbox ids already journaled (a crash may have left them undelivered in `inbox/`).
     delivered: std::collections::BTreeSet<String>,
@@ -593,6 +612,7 @@ impl Driver {
             model: orchestrator.model.clone(),
             progress: orchestrator.progress.clone(),
             cancel: orchestrator.cancel.clone(),
+            tool_provider: orchestrator.tool_provider.clone(),
             resumed,
             delivered,
             _lock: lock,
@@ -614,7 +634,15 @@ impl Driver {
                 RoleKind::Director => options.workspace.clone(),
             },
         };
-        let tools = ToolSet::new(context, role.tools.clone());
+        let tools = match &self.tool_provider {
+            Some(provider) => {
+                let mut policy = role.tools.clone();
+                let offered = provider.definitions(&role.role);
+                policy.external.extend(offered.into_iter().map(|d| d.name));
+                ToolSet::new(context, policy).with_provider(provider.clone(), &role.role)
+            }
+            None => ToolSet::new(context, role.tools.clone()),
+        };
         let output_schema = role.structured_output.then(|| match role.kind() {
             RoleKind::Solver => OutputSchema {
                 name: infty_signals::schema::SOLVER_SIGNAL_NAME.to_string(),

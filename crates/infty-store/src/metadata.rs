@@ -80,13 +80,13 @@ impl RunMetadata {
     }
 }
 
-fn is_env_var_name(name: &str) -> bool {
+pub(crate) fn is_env_var_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-fn url_has_userinfo(url: &str) -> bool {
+pub(crate) fn url_has_userinfo(url: &str) -> bool {
     let Some((_, rest)) = url.split_once("://") else {
         return false;
     };
@@ -292,6 +292,9 @@ pub struct RunOptions {
     pub provider: ProviderRecord,
     /// The folder the Solver's tools work in, if not the run folder.
     pub workspace: Option<Utf8PathBuf>,
+    /// The Model Context Protocol servers whose tools the roles use.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mcp: Vec<crate::McpServerRecord>,
 }
 
 impl RunOptions {
@@ -310,6 +313,9 @@ impl RunOptions {
                 field: "options.provider.base_url",
                 reason: "it carries credentials before `@`",
             });
+        }
+        for server in &self.mcp {
+            server.check_no_secrets()?;
         }
         Ok(())
     }
@@ -330,6 +336,7 @@ impl Default for RunOptions {
             max_tool_steps: Self::DEFAULT_MAX_TOOL_STEPS,
             provider: ProviderRecord::default(),
             workspace: None,
+            mcp: Vec::new(),
         }
     }
 }
