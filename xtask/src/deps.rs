@@ -37,10 +37,21 @@ fn rules() -> BTreeMap<&'static str, (&'static [&'static str], Option<&'static [
             "infty-core",
             (&["infty-signals", "infty-store", "infty-model"][..], None),
         ),
+        // MCP servers as tools: on top of core's tool-provider seam, beside the CLI.
+        (
+            "infty-mcp",
+            (&["infty-signals", "infty-store", "infty-core"][..], None),
+        ),
         (
             "infty-cli",
             (
-                &["infty-signals", "infty-store", "infty-model", "infty-core"][..],
+                &[
+                    "infty-signals",
+                    "infty-store",
+                    "infty-model",
+                    "infty-core",
+                    "infty-mcp",
+                ][..],
                 None,
             ),
         ),

@@ -223,6 +223,15 @@ pub struct CreateArgs {
     #[command(flatten)]
     pub budgets: BudgetArgs,
 
+    /// An MCP server whose tools the Solver may use: NAME=URL (streamable HTTP) or
+    /// NAME=COMMAND [ARGS...] (stdio, split like a shell does); repeat for several
+    #[arg(long = "mcp", value_name = "NAME=COMMAND|URL")]
+    pub mcp: Vec<String>,
+
+    /// The config file's `[mcp.servers]`, filled in from the file
+    #[arg(skip)]
+    pub mcp_config: std::collections::BTreeMap<String, crate::mcp::McpServerSection>,
+
     /// Show the models' text on stderr as it streams
     #[arg(long)]
     pub stream: bool,

@@ -45,6 +45,9 @@ pub struct ConfigFile {
     /// Timeouts of role turns.
     #[serde(default)]
     pub timeouts: TimeoutSection,
+    /// Model Context Protocol servers.
+    #[serde(default)]
+    pub mcp: crate::mcp::McpSection,
 }
 
 /// `[provider]`.
@@ -190,6 +193,7 @@ fn check(config: &ConfigFile) -> std::result::Result<(), String> {
             return Err(format!("{key} must be at least 1"));
         }
     }
+    crate::mcp::check_config(&config.mcp)?;
     if config.verifiers.count.is_some_and(|count| count > 16) {
         return Err("verifiers.count must be at most 16".to_string());
     }
@@ -266,6 +270,7 @@ pub fn apply_to_create(
     budgets.max_rounds = budgets.max_rounds.or(config.budgets.max_rounds);
     budgets.max_tokens = budgets.max_tokens.or(config.budgets.max_tokens);
     budgets.max_wall_secs = budgets.max_wall_secs.or(config.budgets.max_wall_secs);
+    args.mcp_config.clone_from(&config.mcp.servers);
 }
 
 /// Where an effective setting came from.

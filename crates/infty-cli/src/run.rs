@@ -11,7 +11,7 @@ use infty_core::{
     RunParams,
 };
 use infty_model::ModelClient;
-use infty_store::{RunStatus, RunStore, Timeouts, VerificationPolicy};
+use infty_store::{McpServerRecord, RunStatus, RunStore, Timeouts, VerificationPolicy};
 use tokio_util::sync::CancellationToken;
 
 use crate::args::{CreateArgs, PolicyArg, ResumeArgs};
@@ -33,6 +33,7 @@ pub fn create(runs_root: &Utf8Path, args: CreateArgs) -> Result<u8> {
         infty_store::validate_run_id(id).map_err(|error| Coded::usage(error.to_string()))?;
     }
     let workspace = args.workspace.as_deref().map(workspace_dir).transpose()?;
+    let mcp_servers = crate::mcp::records(&args.mcp, &args.mcp_config)?;
     let (provider, record) = provider::resolve(&args.provider, None)?;
     let client = ModelClient::new(provider).context("cannot set up the model client")?;
 
@@ -72,6 +73,10 @@ pub fn create(runs_root: &Utf8Path, args: CreateArgs) -> Result<u8> {
     }
     let mut budgets = infty_store::Budgets::default();
     args.budgets.apply(&mut budgets);
+    let servers = McpStart {
+        records: mcp_servers,
+        cwd: workspace.clone(),
+    };
     let options = RunExecutionOptions {
         objective,
         timeouts,
@@ -88,7 +93,12 @@ pub fn create(runs_root: &Utf8Path, args: CreateArgs) -> Result<u8> {
         args.json,
         client,
         runs_root,
-        |orchestrator, progress| async move {
+        servers,
+        |orchestrator, progress, mcp_servers| async move {
+            let options = RunExecutionOptions {
+                mcp_servers,
+                ..options
+            };
             let spawned = orchestrator.spawn_run(params, options)?;
             progress.set_run(spawned.run_id(), spawned.run_dir());
             orchestrator.drive_run(spawned).await
@@ -127,11 +137,19 @@ pub fn resume(runs_root: &Utf8Path, args: ResumeArgs) -> Result<u8> {
         }
     }
     let run_id = args.run_id.clone();
+    let servers = McpStart {
+        records: meta.options.mcp.clone(),
+        cwd: meta.options.workspace.clone(),
+    };
     drive(
         args.json,
         client,
         runs_root,
-        |orchestrator, progress| async move {
+        servers,
+        |orchestrator, progress, mcp_servers| async move {
+            if !mcp_servers.is_empty() {
+                overrides.mcp_servers = Some(mcp_servers);
+            }
             progress.set_run(&run_id, store.dir());
             orchestrator.resume_run(&run_id, overrides).await
         },
@@ -156,22 +174,48 @@ fn workspace_dir(path: &Utf8Path) -> Result<Utf8PathBuf> {
     Ok(canonical)
 }
 
+/// The MCP servers a run starts with, and where stdio servers start.
+struct McpStart {
+    records: Vec<McpServerRecord>,
+    cwd: Option<Utf8PathBuf>,
+}
+
 /// Runs `body` on a runtime with live progress and Ctrl-C handling, then reports.
-fn drive<F, Fut>(json: bool, client: ModelClient, runs_root: &Utf8Path, body: F) -> Result<u8>
+///
+/// The run's MCP servers are started first (a server that cannot start stops here, before
+/// anything is written) and stopped when `body` ends, however it ends; `body` gets their
+/// records as started, to put in `run.json`.
+fn drive<F, Fut>(
+    json: bool,
+    client: ModelClient,
+    runs_root: &Utf8Path,
+    servers: McpStart,
+    body: F,
+) -> Result<u8>
 where
-    F: FnOnce(InftyOrchestrator, Arc<TerminalProgress>) -> Fut,
+    F: FnOnce(InftyOrchestrator, Arc<TerminalProgress>, Vec<McpServerRecord>) -> Fut,
     Fut: Future<Output = Result<RunOutcome, CoreError>>,
 {
     let progress = Arc::new(TerminalProgress::new());
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let result = runtime.block_on(async {
+        let tools = crate::mcp::start(&servers.records, servers.cwd).await?;
         let cancel = CancellationToken::new();
         watch_ctrl_c(cancel.clone());
-        let orchestrator = InftyOrchestrator::with_runs_root(Arc::new(client), runs_root)
+        let mut orchestrator = InftyOrchestrator::with_runs_root(Arc::new(client), runs_root)
             .with_progress(progress.clone())
             .with_cancellation(cancel);
-        body(orchestrator, progress.clone()).await
-    });
+        let mut records = Vec::new();
+        if let Some(tools) = &tools {
+            orchestrator = orchestrator.with_tool_provider(tools.clone());
+            records = tools.records();
+        }
+        let result = body(orchestrator, progress.clone(), records).await;
+        if let Some(tools) = &tools {
+            tools.shutdown().await;
+        }
+        anyhow::Ok(result)
+    })?;
     report(result, json, &progress)
 }
 

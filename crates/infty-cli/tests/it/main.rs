@@ -8,5 +8,6 @@ mod create;
 mod errors;
 mod help;
 mod inspect;
+mod mcp;
 mod policies;
 mod resume;

@@ -4,6 +4,7 @@
 mod http;
 mod schema;
 mod stdio;
+mod wire;
 
 use std::path::{Path, PathBuf};
 
