@@ -125,7 +125,10 @@ pub fn parse_flag(value: &str) -> std::result::Result<McpServerRecord, String> {
     Ok(record)
 }
 
-fn record_of(name: &str, section: &McpServerSection) -> std::result::Result<McpServerRecord, String> {
+fn record_of(
+    name: &str,
+    section: &McpServerSection,
+) -> std::result::Result<McpServerRecord, String> {
     infty_mcp::validate_server_name(name).map_err(|error| error.to_string())?;
     match (&section.command, &section.url) {
         (Some(_), Some(_)) => return Err("give `command` or `url`, not both".to_string()),
@@ -178,7 +181,9 @@ fn record_of(name: &str, section: &McpServerSection) -> std::result::Result<McpS
         sandbox: section.sandbox.unwrap_or_default(),
         offered: Vec::new(),
     };
-    record.check_no_secrets().map_err(|error| error.to_string())?;
+    record
+        .check_no_secrets()
+        .map_err(|error| error.to_string())?;
     Ok(record)
 }
 
@@ -261,7 +266,10 @@ mod tests {
         let record = parse_flag(r#"fs=npx -y "@scope/server fs" --root '/tmp/a b'"#).unwrap();
         assert_eq!(record.name, "fs");
         assert_eq!(record.command.as_deref(), Some("npx"));
-        assert_eq!(record.args, ["-y", "@scope/server fs", "--root", "/tmp/a b"]);
+        assert_eq!(
+            record.args,
+            ["-y", "@scope/server fs", "--root", "/tmp/a b"]
+        );
         assert_eq!(record.roles, ["solver"]);
         let record = parse_flag("web=https://mcp.example/mcp").unwrap();
         assert_eq!(record.url.as_deref(), Some("https://mcp.example/mcp"));
@@ -271,11 +279,23 @@ mod tests {
     #[test]
     fn bad_flags_say_what_is_wrong() {
         let cases = [
-            ("nameonly", "--mcp \"nameonly\": expected NAME=COMMAND [ARGS...] or NAME=URL"),
-            ("a__b=x", "--mcp: mcp server name \"a__b\" is invalid: use 1 to 32 letters, digits, `_` or `-`, not starting with `-` and without `__`"),
+            (
+                "nameonly",
+                "--mcp \"nameonly\": expected NAME=COMMAND [ARGS...] or NAME=URL",
+            ),
+            (
+                "a__b=x",
+                "--mcp: mcp server name \"a__b\" is invalid: use 1 to 32 letters, digits, `_` or `-`, not starting with `-` and without `__`",
+            ),
             ("x=", "--mcp x: the command is empty"),
-            ("x=cmd 'open", "--mcp x: cannot split the command line: missing closing quote"),
-            ("x=https://u:p@host/", "--mcp x: refusing to store options.mcp.url in run.json: it carries credentials before `@`"),
+            (
+                "x=cmd 'open",
+                "--mcp x: cannot split the command line: missing closing quote",
+            ),
+            (
+                "x=https://u:p@host/",
+                "--mcp x: refusing to store options.mcp.url in run.json: it carries credentials before `@`",
+            ),
         ];
         for (flag, expected) in cases {
             assert_eq!(parse_flag(flag).unwrap_err(), expected, "{flag}");
@@ -284,16 +304,17 @@ mod tests {
 
     #[test]
     fn config_sections_are_checked() {
-        let section = |text: &str| -> McpSection {
-            toml::from_str::<McpSection>(text).unwrap()
-        };
+        let section = |text: &str| -> McpSection { toml::from_str::<McpSection>(text).unwrap() };
         let ok = section(
             "[servers.gh]\ncommand = \"gh-mcp\"\nenv_vars = [\"GH_TOKEN\"]\nroles = [\"solver\", \"verifier\"]\n\
              [servers.web]\nurl = \"https://x/mcp\"\nheaders = { Authorization = \"WEB_AUTH\" }\ntimeout_secs = 5\n",
         );
         assert!(check_config(&ok).is_ok());
         let cases = [
-            ("[servers.x]\n", "mcp.servers.x: give `command` (stdio) or `url` (HTTP)"),
+            (
+                "[servers.x]\n",
+                "mcp.servers.x: give `command` (stdio) or `url` (HTTP)",
+            ),
             (
                 "[servers.x]\nurl = \"https://x\"\nheaders = { A = \"Bearer 123\" }\n",
                 "mcp.servers.x: refusing to store options.mcp.headers in run.json: each header value must be the NAME of an environment variable (letters, digits, `_`), not the value",
@@ -304,7 +325,11 @@ mod tests {
             ),
         ];
         for (text, expected) in cases {
-            assert_eq!(check_config(&section(text)).unwrap_err(), expected, "{text}");
+            assert_eq!(
+                check_config(&section(text)).unwrap_err(),
+                expected,
+                "{text}"
+            );
         }
     }
 }

@@ -15,8 +15,9 @@ use camino::{Utf8Path, Utf8PathBuf};
 use futures::future::join_all;
 use infty_model::{ModelApi, OutputSchema, StreamEvent};
 use infty_store::{
-    Budgets, Journal, McpServerRecord, OutcomeRecord, ProviderRecord, RoleRecord, RunInit, RunOptions, RunStatus,
-    RunStore, StoreError, Timeouts, TokenUsage, VerificationPolicy, read_journal,
+    Budgets, Journal, McpServerRecord, OutcomeRecord, ProviderRecord, RoleRecord, RunInit,
+    RunOptions, RunStatus, RunStore, StoreError, Timeouts, TokenUsage, VerificationPolicy,
+    read_journal,
 };
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;

@@ -274,9 +274,9 @@ impl ToolProvider for McpTools {
 /// Whether `role` is among `roles`: by its own name, or by its kind (`verifier` names
 /// every Verifier).
 fn role_may_use(roles: &[String], role: &str) -> bool {
-    roles.iter().any(|allowed| {
-        allowed == role || (allowed == "verifier" && role.starts_with("verifier"))
-    })
+    roles
+        .iter()
+        .any(|allowed| allowed == role || (allowed == "verifier" && role.starts_with("verifier")))
 }
 
 /// `SERVER__tool`, within the APIs' rules for function names.
@@ -306,22 +306,28 @@ fn launch_of(
         problem: problem.to_string(),
     };
     let variable = |name: &str| {
-        env.get(name).cloned().ok_or_else(|| McpError::MissingVariable {
-            name: record.name.clone(),
-            variable: name.to_string(),
-        })
+        env.get(name)
+            .cloned()
+            .ok_or_else(|| McpError::MissingVariable {
+                name: record.name.clone(),
+                variable: name.to_string(),
+            })
     };
-    record.check_no_secrets().map_err(|error| McpError::Invalid {
-        name: record.name.clone(),
-        problem: error.to_string(),
-    })?;
+    record
+        .check_no_secrets()
+        .map_err(|error| McpError::Invalid {
+            name: record.name.clone(),
+            problem: error.to_string(),
+        })?;
     match (&record.command, &record.url) {
         (Some(command), None) => {
             if command.trim().is_empty() {
                 return Err(invalid("its command is empty"));
             }
             if !record.headers.is_empty() {
-                return Err(invalid("headers are for HTTP servers (`url`), not commands"));
+                return Err(invalid(
+                    "headers are for HTTP servers (`url`), not commands",
+                ));
             }
             let mut vars: BTreeMap<OsString, OsString> = BTreeMap::new();
             for name in BASE_ENV {
@@ -412,7 +418,11 @@ mod tests {
         let Launch::Stdio(launch) = launch_of(&record, &env, None).unwrap() else {
             panic!("not stdio")
         };
-        let names: Vec<_> = launch.env.iter().map(|(k, _)| k.to_str().unwrap()).collect();
+        let names: Vec<_> = launch
+            .env
+            .iter()
+            .map(|(k, _)| k.to_str().unwrap())
+            .collect();
         assert_eq!(names, ["GH_TOKEN", "MODE", "PATH"]);
         let missing = McpServerRecord {
             env_vars: vec!["NOPE".into()],

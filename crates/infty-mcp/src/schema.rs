@@ -203,7 +203,11 @@ impl Strict<'_> {
         let mut nulls = Nulls::default();
         for (key, value) in input {
             match key.as_str() {
-                "properties" | "required" | "additionalProperties" | "items" | "anyOf"
+                "properties"
+                | "required"
+                | "additionalProperties"
+                | "items"
+                | "anyOf"
                 | "oneOf" => {}
                 key if KEPT.contains(&key) => {
                     out.insert(key.to_string(), value.clone());
@@ -413,12 +417,19 @@ mod tests {
                 json!({"type": "object", "properties": {"x": {}}}),
                 "a value has no type",
             ),
-            (json!({"type": "string"}), "the arguments are not declared as an object"),
+            (
+                json!({"type": "string"}),
+                "the arguments are not declared as an object",
+            ),
         ];
         for (schema, reason) in cases {
             let converted = convert(schema.clone());
             assert!(!converted.strict, "{schema}");
-            assert_eq!(converted.not_strict_because.as_deref(), Some(reason), "{schema}");
+            assert_eq!(
+                converted.not_strict_because.as_deref(),
+                Some(reason),
+                "{schema}"
+            );
         }
     }
 

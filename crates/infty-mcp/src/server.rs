@@ -73,7 +73,10 @@ impl Connection {
     }
 
     async fn stop(mut self) {
-        let _ = self.service.close_with_timeout(Duration::from_secs(5)).await;
+        let _ = self
+            .service
+            .close_with_timeout(Duration::from_secs(5))
+            .await;
         if let Some(group) = self.process_group {
             spawn::kill_group(group);
         }
@@ -311,12 +314,13 @@ async fn connect(launch: &Launch, timeout: Duration) -> Result<Connection, Strin
             for (name, value) in headers {
                 let name = HeaderName::try_from(name.as_str())
                     .map_err(|_| format!("header name {name:?} is invalid"))?;
-                let value = HeaderValue::try_from(value.as_str())
-                    .map_err(|_| format!("the value of header {name} is not a valid header value"))?;
+                let value = HeaderValue::try_from(value.as_str()).map_err(|_| {
+                    format!("the value of header {name} is not a valid header value")
+                })?;
                 custom.insert(name, value);
             }
-            let config = StreamableHttpClientTransportConfig::with_uri(url.as_str())
-                .custom_headers(custom);
+            let config =
+                StreamableHttpClientTransportConfig::with_uri(url.as_str()).custom_headers(custom);
             let transport = StreamableHttpClientTransport::from_config(config);
             match tokio::time::timeout(timeout, ().serve(transport)).await {
                 Ok(Ok(service)) => (service, None),

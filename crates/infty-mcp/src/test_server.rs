@@ -142,7 +142,10 @@ impl ServerHandler for TestServer {
                     return Err(ErrorData::invalid_params("`text` must be a string", None));
                 };
                 if arguments.contains_key("times") && !arguments["times"].is_u64() {
-                    return Err(ErrorData::invalid_params("`times` must be an integer", None));
+                    return Err(ErrorData::invalid_params(
+                        "`times` must be an integer",
+                        None,
+                    ));
                 }
                 let times = arguments.get("times").and_then(Value::as_u64).unwrap_or(1);
                 Ok(text(vec![said; times.min(100) as usize].join(" ")))

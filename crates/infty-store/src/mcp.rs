@@ -127,8 +127,8 @@ mod tests {
 
     #[test]
     fn an_old_record_without_new_keys_loads() {
-        let record: McpServerRecord = serde_json::from_str(r#"{"name":"x","command":"srv"}"#)
-            .expect("loads");
+        let record: McpServerRecord =
+            serde_json::from_str(r#"{"name":"x","command":"srv"}"#).expect("loads");
         assert_eq!(record.sandbox, McpSandbox::Shell);
         assert!(record.offered.is_empty());
     }

@@ -94,12 +94,26 @@ fn write_config(world: &World, text: &str) {
 #[test]
 fn mcp_tools_are_offered_called_journaled_and_shown() {
     let world = World::new();
-    world.call("solver", "call_echo", "t__echo", &json!({"text": "hi", "times": null}));
-    world.call("solver", "call_labels", "t__labels", &json!({"labels": {"a": "1", "b": "2"}}));
+    world.call(
+        "solver",
+        "call_echo",
+        "t__echo",
+        &json!({"text": "hi", "times": null}),
+    );
+    world.call(
+        "solver",
+        "call_labels",
+        "t__labels",
+        &json!({"labels": {"a": "1", "b": "2"}}),
+    );
     world.write_and_deliver("deliverable/x.txt", "x");
     let flag = mcp_flag(&world);
     world
-        .create("mcp", "Use the tools.", &["--verifiers", "0", "--mcp", &flag])
+        .create(
+            "mcp",
+            "Use the tools.",
+            &["--verifiers", "0", "--mcp", &flag],
+        )
         .success();
 
     assert_eq!(received(&world), ["echo", "labels"]);
@@ -118,9 +132,16 @@ fn mcp_tools_are_offered_called_journaled_and_shown() {
         .filter(|(route, _)| route == "director")
         .flat_map(|(_, body)| body["tools"].as_array().cloned().unwrap_or_default())
         .collect();
-    assert!(director_tools.iter().all(|tool| !tool["name"].as_str().unwrap_or_default().contains("__")));
+    assert!(
+        director_tools
+            .iter()
+            .all(|tool| !tool["name"].as_str().unwrap_or_default().contains("__"))
+    );
     let kinds = world.journal_kinds("mcp");
-    assert!(kinds.iter().filter(|k| *k == "tool_call_finished").count() >= 3, "{kinds:?}");
+    assert!(
+        kinds.iter().filter(|k| *k == "tool_call_finished").count() >= 3,
+        "{kinds:?}"
+    );
 
     let settings = settings(&world);
     settings.bind(|| {
@@ -140,7 +161,11 @@ fn mcp_tools_are_offered_called_journaled_and_shown() {
             .join("\n")
             .replace(&test_server().display().to_string(), "[TEST SERVER]");
         insta::assert_snapshot!("mcp_show_servers", servers);
-        let show = world.infty().args(["show", "mcp", "--json"]).assert().success();
+        let show = world
+            .infty()
+            .args(["show", "mcp", "--json"])
+            .assert()
+            .success();
         let value: Value = serde_json::from_slice(&show.get_output().stdout).unwrap();
         insta::assert_json_snapshot!(
             "mcp_show_json_servers",
@@ -167,9 +192,10 @@ fn chat_completions_gets_the_same_tools_nested() {
             &json!({"path": "deliverable/x.txt", "content": "x"}).to_string(),
         )),
     );
-    world
-        .server
-        .push("solver", chat(ChatSse::new("c3").text(&deliver("deliverable/x.txt"))));
+    world.server.push(
+        "solver",
+        chat(ChatSse::new("c3").text(&deliver("deliverable/x.txt"))),
+    );
     let flag = mcp_flag(&world);
     world
         .create(
@@ -215,7 +241,12 @@ fn a_hanging_call_times_out_as_a_tool_error() {
         ),
     );
     world.call("solver", "c1", "t__hang", &json!({}));
-    world.call("solver", "c2", "t__echo", &json!({"text": "alive", "times": 2}));
+    world.call(
+        "solver",
+        "c2",
+        "t__echo",
+        &json!({"text": "alive", "times": 2}),
+    );
     world.write_and_deliver("deliverable/x.txt", "x");
     world
         .create("hang", "Hang.", &["--verifiers", "0"])
@@ -226,7 +257,10 @@ fn a_hanging_call_times_out_as_a_tool_error() {
         "error: `t__hang` did not finish within 1s (MCP server t), so its effects are unknown; check before retrying"
     );
     assert_eq!(outputs[1].1, "alive alive");
-    assert_eq!(world.run_json("hang")["options"]["mcp"][0]["timeout_secs"], 1);
+    assert_eq!(
+        world.run_json("hang")["options"]["mcp"][0]["timeout_secs"],
+        1
+    );
 }
 
 #[test]
@@ -238,7 +272,10 @@ fn sigkill_during_an_mcp_call_then_resume_reports_it_interrupted_and_never_resen
     // The call reached the server: kill the driver while it waits for the answer.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while received(&world).is_empty() {
-        assert!(std::time::Instant::now() < deadline, "the call never reached the server");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the call never reached the server"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     child.kill().unwrap();
@@ -253,10 +290,7 @@ fn sigkill_during_an_mcp_call_then_resume_reports_it_interrupted_and_never_resen
     assert!(outputs[0].1.starts_with("interrupted"), "{outputs:?}");
     assert_eq!(received(&world), ["hang"], "the call was sent again");
     // The resumed run started its server again from run.json.
-    assert_eq!(
-        world.run_json("killed")["options"]["mcp"][0]["name"],
-        "t"
-    );
+    assert_eq!(world.run_json("killed")["options"]["mcp"][0]["name"], "t");
 }
 
 #[test]
@@ -275,7 +309,10 @@ fn a_server_that_cannot_start_stops_create_with_one_line() {
         "{stderr}"
     );
     assert!(stderr.contains("cannot open its database"), "{stderr}");
-    assert!(!world.run_dir("nostart").exists(), "a run folder was left behind");
+    assert!(
+        !world.run_dir("nostart").exists(),
+        "a run folder was left behind"
+    );
     assert!(world.server.requests().is_empty());
 }
 
@@ -287,7 +324,10 @@ fn a_bad_mcp_flag_is_a_usage_error() {
         .failure()
         .code(2);
     let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
-    assert!(stderr.contains("expected NAME=COMMAND [ARGS...] or NAME=URL"), "{stderr}");
+    assert!(
+        stderr.contains("expected NAME=COMMAND [ARGS...] or NAME=URL"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -303,9 +343,7 @@ fn a_streamable_http_server_is_used_with_headers_from_the_environment() {
         .unwrap();
     write_config(
         &world,
-        &format!(
-            "[mcp.servers.web]\nurl = {url:?}\nheaders = {{ \"X-Token\" = \"WEB_TOKEN\" }}\n"
-        ),
+        &format!("[mcp.servers.web]\nurl = {url:?}\nheaders = {{ \"X-Token\" = \"WEB_TOKEN\" }}\n"),
     );
     world.call("solver", "c1", "web__add", &json!({"a": 20, "b": 22}));
     world.write_and_deliver("deliverable/x.txt", "x");

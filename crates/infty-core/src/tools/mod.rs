@@ -439,7 +439,10 @@ impl fmt::Debug for Inner {
                     .as_ref()
                     .map(|env| format!("{} variables", env.len())),
             )
-            .field("external", &self.external.as_ref().map(|(provider, _)| provider))
+            .field(
+                "external",
+                &self.external.as_ref().map(|(provider, _)| provider),
+            )
             .finish()
     }
 }

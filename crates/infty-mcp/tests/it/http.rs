@@ -63,6 +63,9 @@ async fn an_unreachable_url_stops_start_with_one_line() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(error.starts_with("mcp server web could not start: "), "{error}");
+    assert!(
+        error.starts_with("mcp server web could not start: "),
+        "{error}"
+    );
     assert!(!error.contains('\n'), "{error}");
 }

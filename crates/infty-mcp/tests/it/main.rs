@@ -1,6 +1,8 @@
 //! Integration tests of infty-mcp against real MCP servers built from the same SDK: the test
 //! server as a child process over stdio, and in process over streamable HTTP on loopback.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod everything;
 mod http;
 mod schema;
 mod stdio;
@@ -37,6 +39,7 @@ pub fn received(counter: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// Where a test's server counts its calls.
 pub fn counter_in(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("calls.jsonl")
 }

@@ -39,7 +39,10 @@ async fn tools_are_listed_named_and_offered_to_their_roles() {
     assert_eq!(names("solver"), ["t__add", "t__echo", "t__labels"]);
     assert_eq!(names("verifier-1"), names("solver"));
     assert!(names("director").is_empty());
-    assert_eq!(tools.records()[0].offered, ["t__echo", "t__add", "t__labels"]);
+    assert_eq!(
+        tools.records()[0].offered,
+        ["t__echo", "t__add", "t__labels"]
+    );
     insta::assert_json_snapshot!("stdio_definitions", tools.definitions("solver"));
     tools.shutdown().await;
 }
@@ -81,7 +84,11 @@ async fn a_large_result_is_cut_like_shell_output() {
     assert!(result.ok);
     assert!(result.output.len() < 300, "{}", result.output.len());
     assert!(result.output.starts_with("line 1\n"), "{}", result.output);
-    assert!(result.output.contains("bytes omitted ..."), "{}", result.output);
+    assert!(
+        result.output.contains("bytes omitted ..."),
+        "{}",
+        result.output
+    );
     tools.shutdown().await;
 }
 
@@ -100,7 +107,13 @@ async fn a_crashed_server_is_restarted_once_then_its_tools_fail() {
     assert!(echo.ok, "{}", echo.output);
     assert_eq!(echo.output, "back");
     let crash = tools.call("t__crash", "{}", 1000).await;
-    assert!(crash.output.ends_with("It was already restarted once, so its tools are unavailable for the rest of this run."), "{}", crash.output);
+    assert!(
+        crash.output.ends_with(
+            "It was already restarted once, so its tools are unavailable for the rest of this run."
+        ),
+        "{}",
+        crash.output
+    );
     let echo = tools.call("t__echo", r#"{"text": "again"}"#, 1000).await;
     assert!(!echo.ok);
     assert_eq!(
@@ -126,7 +139,9 @@ async fn a_hanging_call_times_out_and_the_server_stays_usable() {
         hang.output,
         "error: `t__hang` did not finish within 1s (MCP server t), so its effects are unknown; check before retrying"
     );
-    let echo = tools.call("t__echo", r#"{"text": "still here"}"#, 1000).await;
+    let echo = tools
+        .call("t__echo", r#"{"text": "still here"}"#, 1000)
+        .await;
     assert_eq!(echo.output, "still here");
     tools.shutdown().await;
 }

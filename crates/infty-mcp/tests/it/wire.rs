@@ -34,10 +34,19 @@ async fn tools_sent(wire: WireApi) -> Vec<Value> {
         tools: Some(vec!["echo".into(), "labels".into()]),
         ..stdio_record("t", &counter_in(&dir), 10)
     };
-    let mcp = Arc::new(McpTools::start(&[record], &HostEnv::default(), None).await.unwrap());
+    let mcp = Arc::new(
+        McpTools::start(&[record], &HostEnv::default(), None)
+            .await
+            .unwrap(),
+    );
     let mut policy = ToolPolicy::director();
-    policy.external = mcp.definitions("solver").into_iter().map(|d| d.name).collect();
-    let tools = ToolSet::new(ToolContext::new(run.clone()), policy).with_provider(mcp.clone(), "solver");
+    policy.external = mcp
+        .definitions("solver")
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    let tools =
+        ToolSet::new(ToolContext::new(run.clone()), policy).with_provider(mcp.clone(), "solver");
     let config = SessionConfig {
         role: "solver".into(),
         model: "m".into(),
