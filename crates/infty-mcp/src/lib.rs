@@ -29,4 +29,6 @@ pub mod spawn;
 pub mod test_server;
 
 pub use error::McpError;
-pub use provider::{HostEnv, MAX_EXTERNAL_TOOLS, McpTools, SERVER_NAME_RULE, validate_server_name};
+pub use provider::{
+    HostEnv, MAX_EXTERNAL_TOOLS, MAX_SCHEMA_BYTES, McpTools, SERVER_NAME_RULE, validate_server_name,
+};

@@ -3,7 +3,8 @@
 //!
 //! A tool reaches the model as `SERVER__tool` (characters outside `[A-Za-z0-9_-]` become
 //! `_`, and the whole is cut to 64 characters, the APIs' limit); a name that would clash with
-//! another is dropped with a warning, and so is every tool past [`MAX_EXTERNAL_TOOLS`]. The
+//! another is dropped with a warning, and so is every tool past [`MAX_EXTERNAL_TOOLS`] and
+//! every tool whose schema is larger than [`MAX_SCHEMA_BYTES`]. The
 //! description names the server. Starting fails as a whole, with the first server that could
 //! not start named, and stops the servers already started; once started, nothing fails.
 
@@ -29,6 +30,10 @@ pub const MAX_EXTERNAL_TOOLS: usize = 100;
 
 /// Longest description sent for a tool; a server's longer text is cut.
 const MAX_DESCRIPTION_CHARS: usize = 2048;
+
+/// Largest parameters schema sent for a tool, in bytes of JSON: a larger one would weigh on
+/// every request (or make the API refuse them all), so its tool is not offered.
+pub const MAX_SCHEMA_BYTES: usize = 64 * 1024;
 
 /// What a server name must look like.
 pub const SERVER_NAME_RULE: &str =
@@ -173,6 +178,11 @@ impl McpTools {
                 continue;
             }
             let converted = schema::for_model(&tool.input_schema);
+            let size = converted.parameters.to_string().len();
+            if size > MAX_SCHEMA_BYTES {
+                tracing::warn!(server = %record.name, tool = %tool.name, size, "mcp tool schema larger than {MAX_SCHEMA_BYTES} bytes; not offered");
+                continue;
+            }
             if let Some(why) = &converted.not_strict_because {
                 tracing::info!(server = %record.name, tool = %tool.name, "schema sent non-strict: {why}");
             }

@@ -63,6 +63,26 @@ fn outputs(world: &World, run_id: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Waits (boundedly) until no process has `marker` on its command line; fails if one stays.
+fn assert_no_process_with(marker: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let out = std::process::Command::new("pgrep")
+            .args(["-f", &marker.display().to_string()])
+            .output()
+            .unwrap();
+        if out.stdout.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a server process outlived its run: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 fn deliver(path: &str) -> String {
     json!({"type": "final_delivery", "deliverable_path": path, "summary": null}).to_string()
 }
@@ -117,6 +137,7 @@ fn mcp_tools_are_offered_called_journaled_and_shown() {
         .success();
 
     assert_eq!(received(&world), ["echo", "labels"]);
+    assert_no_process_with(&counter(&world));
     assert_eq!(
         outputs(&world, "mcp")[..2],
         [
@@ -281,6 +302,8 @@ fn sigkill_during_an_mcp_call_then_resume_reports_it_interrupted_and_never_resen
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(world.run_json("killed")["status"], "running");
+    // Its stdin closed with the driver, so the server went too.
+    assert_no_process_with(&counter(&world));
 
     world.write_and_deliver("deliverable/x.txt", "x");
     world.resume("killed", &[]).success();
@@ -289,6 +312,7 @@ fn sigkill_during_an_mcp_call_then_resume_reports_it_interrupted_and_never_resen
     assert_eq!(outputs[0].0, "call_hang");
     assert!(outputs[0].1.starts_with("interrupted"), "{outputs:?}");
     assert_eq!(received(&world), ["hang"], "the call was sent again");
+    assert_no_process_with(&counter(&world));
     // The resumed run started its server again from run.json.
     assert_eq!(world.run_json("killed")["options"]["mcp"][0]["name"], "t");
 }
