@@ -66,3 +66,41 @@ fn block_text(block: &ContentBlock) -> String {
         _ => "[content of an unknown kind]".to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rmcp::model::ResourceContents;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn every_kind_of_content_becomes_text() {
+        let result = CallToolResult::success(vec![
+            ContentBlock::text("first"),
+            ContentBlock::image("aGVsbG8=", "image/png"),
+            ContentBlock::embedded_text("file:///a.txt", "inside"),
+            ContentBlock::resource(ResourceContents::BlobResourceContents {
+                uri: "file:///b.bin".into(),
+                mime_type: None,
+                blob: "AAAA".into(),
+                meta: None,
+            }),
+        ]);
+        let rendered = render(&result, 1000);
+        assert!(rendered.ok);
+        assert_eq!(
+            rendered.output,
+            "first\n[image image/png, 8 bytes of base64 not shown]\n[resource file:///a.txt]\ninside\n[resource file:///b.bin, binary, 4 bytes of base64 not shown]"
+        );
+    }
+
+    #[test]
+    fn structured_content_stands_in_for_missing_text_and_errors_fail() {
+        let mut result = CallToolResult::structured(json!({"sum": 3}));
+        result.content.clear();
+        assert_eq!(render(&result, 1000).output, r#"{"sum":3}"#);
+        result.is_error = Some(true);
+        assert!(!render(&result, 1000).ok);
+    }
+}

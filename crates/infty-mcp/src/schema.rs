@@ -395,6 +395,25 @@ mod tests {
     }
 
     #[test]
+    fn nulls_inside_array_items_are_stripped_too() {
+        let schema = convert(json!({
+            "type": "object",
+            "properties": {
+                "rows": {"type": "array", "items": {
+                    "type": "object",
+                    "properties": {"id": {"type": "integer"}, "note": {"type": "string"}},
+                    "required": ["id"]
+                }}
+            },
+            "required": ["rows"]
+        }));
+        assert!(schema.strict);
+        let mut args = json!({"rows": [{"id": 1, "note": null}, {"id": 2, "note": "x"}]});
+        schema.nulls.strip(&mut args);
+        assert_eq!(args, json!({"rows": [{"id": 1}, {"id": 2, "note": "x"}]}));
+    }
+
+    #[test]
     fn what_cannot_be_strict_is_sent_as_the_server_gave_it() {
         let cases = [
             (
