@@ -199,7 +199,16 @@ where
     let progress = Arc::new(TerminalProgress::new());
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let result = runtime.block_on(async {
-        let tools = crate::mcp::start(&servers.records, servers.cwd).await?;
+        let tools = match crate::mcp::start(&servers.records, servers.cwd).await {
+            Ok(tools) => tools,
+            Err(error) => {
+                if json {
+                    let value = serde_json::json!({"run_id": null, "status": "error", "error": error.to_string()});
+                    println!("{value}");
+                }
+                return Err(error);
+            }
+        };
         let cancel = CancellationToken::new();
         watch_ctrl_c(cancel.clone());
         let mut orchestrator = InftyOrchestrator::with_runs_root(Arc::new(client), runs_root)

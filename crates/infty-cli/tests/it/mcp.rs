@@ -338,6 +338,19 @@ fn a_server_that_cannot_start_stops_create_with_one_line() {
         "a run folder was left behind"
     );
     assert!(world.server.requests().is_empty());
+    let assert = world
+        .create("nostart", "x", &["--mcp", &flag, "--json"])
+        .failure()
+        .code(1);
+    let value: Value = serde_json::from_slice(&assert.get_output().stdout).unwrap();
+    assert_eq!(value["status"], "error");
+    assert_eq!(value["run_id"], Value::Null);
+    assert!(
+        value["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("mcp server db could not start")
+    );
 }
 
 #[test]
