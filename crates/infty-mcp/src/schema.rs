@@ -5,9 +5,10 @@
 //! JSON Schema for function tools: every object closed (`additionalProperties: false`) and
 //! listing all its properties in `required`, no composition beyond `anyOf`, a short list of
 //! keywords. [`for_model`] converts a server's schema into that subset when it can: optional
-//! properties become required and nullable, `oneOf` becomes `anyOf`, annotations and
-//! constraints the subset lacks are dropped (the server still enforces them), open objects
-//! are closed. When it cannot (a map-like object, `allOf`, `not`, conditionals, tuples, a
+//! properties become required and nullable, `oneOf` becomes `anyOf`, `const` becomes a
+//! one-value `enum`, annotations and constraints the subset lacks (or that the API could
+//! refuse: `pattern`, unknown `format`s) are dropped (the server still enforces them), open
+//! objects are closed. When it cannot (a map-like object, `allOf`, `not`, conditionals, tuples, a
 //! nested object without properties, too deep or too large), the tool is sent non-strict
 //! with its schema as the server gave it; the wire layer adds or omits `strict` per provider.
 //!
@@ -30,9 +31,6 @@ const KEPT: &[&str] = &[
     "type",
     "description",
     "enum",
-    "const",
-    "pattern",
-    "format",
     "minimum",
     "maximum",
     "exclusiveMinimum",
@@ -62,6 +60,21 @@ const DROPPED: &[&str] = &[
     "maxProperties",
     "contentEncoding",
     "contentMediaType",
+    // A regular expression the API's engine may not take would make it refuse every request.
+    "pattern",
+];
+
+/// String formats the strict subset accepts; others are dropped (the server checks them).
+const FORMATS: &[&str] = &[
+    "date-time",
+    "time",
+    "date",
+    "duration",
+    "email",
+    "hostname",
+    "ipv4",
+    "ipv6",
+    "uuid",
 ];
 
 /// What the model is sent for one tool's parameters.
@@ -164,6 +177,9 @@ impl Strict<'_> {
         if kind.is_some() && kind != Some(&json!("object")) {
             return Err("the arguments are not declared as an object".into());
         }
+        if input.contains_key("anyOf") || input.contains_key("oneOf") {
+            return Err("the arguments object is a choice of schemas (`anyOf`)".into());
+        }
         let mut root = input.clone();
         root.insert("type".into(), json!("object"));
         // A top-level object without properties takes no arguments: `{}` says so strictly.
@@ -213,6 +229,18 @@ impl Strict<'_> {
                     out.insert(key.to_string(), value.clone());
                 }
                 key if DROPPED.contains(&key) => {}
+                "format" => {
+                    if value
+                        .as_str()
+                        .is_some_and(|format| FORMATS.contains(&format))
+                    {
+                        out.insert(key.to_string(), value.clone());
+                    }
+                }
+                // `enum` of one value says the same and is surely in the subset.
+                "const" => {
+                    out.insert("enum".to_string(), Value::Array(vec![value.clone()]));
+                }
                 "$defs" | "definitions" => return Err(format!("it nests `{key}`")),
                 other => return Err(format!("it uses `{other}`")),
             }
@@ -292,7 +320,6 @@ impl Strict<'_> {
         } else if types.is_empty()
             && !out.contains_key("anyOf")
             && !out.contains_key("enum")
-            && !out.contains_key("const")
             && !out.contains_key("$ref")
         {
             return Err("a value has no type".into());
@@ -345,7 +372,7 @@ fn nullable(schema: Value) -> Value {
         }
         return Value::Object(object);
     }
-    // A `$ref`, `enum` or `const` alone: offer null beside it.
+    // A `$ref` or an `enum` without a type: offer null beside it.
     let description = object.remove("description");
     let mut wrapped = Map::new();
     if let Some(description) = description {

@@ -28,7 +28,9 @@ fn a_rich_schema_as_sent() {
         "type": "object",
         "title": "Search",
         "properties": {
-            "query": {"type": "string", "maxLength": 200},
+            "query": {"type": "string", "maxLength": 200, "pattern": "^(?=x)"},
+            "since": {"type": "string", "format": "date"},
+            "link": {"type": "string", "format": "uri"},
             "limit": {"type": ["integer"], "maximum": 50},
             "sort": {"oneOf": [{"const": "new"}, {"const": "old"}]},
             "filter": {"$ref": "#/$defs/filter"},
