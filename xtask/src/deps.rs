@@ -37,6 +37,11 @@ fn rules() -> BTreeMap<&'static str, (&'static [&'static str], Option<&'static [
             "infty-core",
             (&["infty-signals", "infty-store", "infty-model"][..], None),
         ),
+        // MCP servers as tools: on top of core's tool-provider seam, beside the CLI.
+        (
+            "infty-mcp",
+            (&["infty-signals", "infty-store", "infty-core"][..], None),
+        ),
         (
             "infty-fleet",
             (&["infty-store", "infty-model", "infty-core"][..], None),
@@ -50,6 +55,7 @@ fn rules() -> BTreeMap<&'static str, (&'static [&'static str], Option<&'static [
                     "infty-model",
                     "infty-core",
                     "infty-fleet",
+                    "infty-mcp",
                 ][..],
                 None,
             ),

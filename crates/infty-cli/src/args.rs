@@ -305,6 +305,14 @@ pub struct CreateArgs {
     /// the run as `usage_limited`
     #[arg(long)]
     pub wait_on_limit: bool,
+    /// An MCP server whose tools the Solver may use: NAME=URL (streamable HTTP) or
+    /// NAME=COMMAND [ARGS...] (stdio, split like a shell does); repeat for several
+    #[arg(long = "mcp", value_name = "NAME=COMMAND|URL")]
+    pub mcp: Vec<String>,
+
+    /// The config file's `[mcp.servers]`, filled in from the file
+    #[arg(skip)]
+    pub mcp_config: std::collections::BTreeMap<String, crate::mcp::McpServerSection>,
 
     /// Show the models' text on stderr as it streams
     #[arg(long)]

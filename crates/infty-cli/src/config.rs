@@ -60,6 +60,9 @@ pub struct ConfigFile {
     /// Stall detection.
     #[serde(default)]
     pub stall: StallSection,
+    /// Model Context Protocol servers.
+    #[serde(default)]
+    pub mcp: crate::mcp::McpSection,
 }
 
 /// `[queue]`: where a fleet's work queue is and how it is laid out. Credentials are file
@@ -315,6 +318,7 @@ fn check(config: &ConfigFile) -> std::result::Result<(), String> {
             ));
         }
     }
+    crate::mcp::check_config(&config.mcp)?;
     if config.verifiers.count.is_some_and(|count| count > 16) {
         return Err("verifiers.count must be at most 16".to_string());
     }
@@ -393,6 +397,7 @@ pub fn apply_to_create(
     budgets.max_tokens = budgets.max_tokens.or(config.budgets.max_tokens);
     budgets.max_wall_secs = budgets.max_wall_secs.or(config.budgets.max_wall_secs);
     budgets.max_cost_usd = budgets.max_cost_usd.or(config.budgets.max_cost_usd);
+    args.mcp_config.clone_from(&config.mcp.servers);
 }
 
 /// The completion checks of a new run: the config file's `[[checks]]`, then each `--check`.

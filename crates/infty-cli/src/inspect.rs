@@ -71,6 +71,10 @@ pub fn show(runs_root: &Utf8Path, args: &ShowArgs) -> Result<u8> {
             map.insert("outcome".into(), serde_json::to_value(&meta.outcome)?);
             map.insert("error".into(), serde_json::to_value(&meta.error)?);
             map.insert("options".into(), serde_json::to_value(&meta.options)?);
+            if !meta.options.mcp.is_empty() {
+                let servers = crate::mcp::servers_json(&meta.options.mcp);
+                map.insert("mcp_servers".into(), servers);
+            }
             map.insert("verdicts".into(), serde_json::to_value(&history.verdicts)?);
             map.insert("checks".into(), serde_json::to_value(&history.checks)?);
             let roles_cost: serde_json::Map<String, Value> = meta
@@ -128,6 +132,9 @@ pub fn show(runs_root: &Utf8Path, args: &ShowArgs) -> Result<u8> {
         "  {:<12} {} tokens ({} in / {} out){cost}",
         "total", total.total_tokens, total.input_tokens, total.output_tokens
     );
+    for line in crate::mcp::servers_text(&meta.options.mcp) {
+        println!("{line}");
+    }
     if let Some(outcome) = &meta.outcome {
         println!();
         println!(

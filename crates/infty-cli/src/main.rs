@@ -11,6 +11,7 @@ mod fleet;
 mod inspect;
 mod logging;
 mod logs;
+mod mcp;
 mod provider;
 mod run;
 mod send;

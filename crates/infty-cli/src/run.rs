@@ -13,7 +13,7 @@ use infty_core::{
     RunParams,
 };
 use infty_model::ModelClient;
-use infty_store::{RunStatus, RunStore, Timeouts, VerificationPolicy};
+use infty_store::{McpServerRecord, RunStatus, RunStore, Timeouts, VerificationPolicy};
 use tokio_util::sync::CancellationToken;
 
 use crate::args::{CreateArgs, PolicyArg, ResumeArgs};
@@ -55,12 +55,21 @@ pub fn create(runs_root: &Utf8Path, args: CreateArgs, file: &ConfigFile) -> Resu
         options,
     } = plan(&args, file, provider::resolve)?;
     let client = ModelClient::new(provider).context("cannot set up the model client")?;
+    let servers = McpStart {
+        records: options.mcp_servers.clone(),
+        cwd: options.workspace.clone(),
+    };
     drive(
         args.json,
         args.wait_on_limit,
         client,
         runs_root,
-        |orchestrator, progress| async move {
+        servers,
+        |orchestrator, progress, mcp_servers| async move {
+            let options = RunExecutionOptions {
+                mcp_servers,
+                ..options
+            };
             let spawned = orchestrator.spawn_run(params, options)?;
             progress.set_run(spawned.run_id(), spawned.run_dir());
             orchestrator.drive_run(spawned).await
@@ -101,6 +110,7 @@ pub fn plan(args: &CreateArgs, file: &ConfigFile, resolve: ResolveProvider) -> R
         infty_store::validate_run_id(id).map_err(|error| Coded::usage(error.to_string()))?;
     }
     let workspace = args.workspace.as_deref().map(workspace_dir).transpose()?;
+    let mcp_servers = crate::mcp::records(&args.mcp, &args.mcp_config)?;
     let (provider, record) = resolve(&args.provider, None)?;
 
     let director_model = args
@@ -155,6 +165,7 @@ pub fn plan(args: &CreateArgs, file: &ConfigFile, resolve: ResolveProvider) -> R
         checks: crate::config::checks(file, &args.checks),
         stall: file.stall.policy(),
         prices,
+        mcp_servers,
         ..RunExecutionOptions::default()
     };
     Ok(NewRun {
@@ -251,12 +262,20 @@ pub fn resume(runs_root: &Utf8Path, args: ResumeArgs, file: &ConfigFile) -> Resu
         .collect();
     overrides.prices = crate::config::prices(file, &base_url, models.iter().map(String::as_str));
     let run_id = args.run_id.clone();
+    let servers = McpStart {
+        records: meta.options.mcp.clone(),
+        cwd: meta.options.workspace.clone(),
+    };
     drive(
         args.json,
         args.wait_on_limit,
         client,
         runs_root,
-        |orchestrator, progress| async move {
+        servers,
+        |orchestrator, progress, mcp_servers| async move {
+            if !mcp_servers.is_empty() {
+                overrides.mcp_servers = Some(mcp_servers);
+            }
             progress.set_run(&run_id, store.dir());
             orchestrator.resume_run(&run_id, overrides).await
         },
@@ -281,30 +300,56 @@ fn workspace_dir(path: &Utf8Path) -> Result<Utf8PathBuf> {
     Ok(canonical)
 }
 
+/// The MCP servers a run starts with, and where stdio servers start.
+struct McpStart {
+    records: Vec<McpServerRecord>,
+    cwd: Option<Utf8PathBuf>,
+}
+
 /// Runs `body` on a runtime with live progress and signal handling, then reports. With
 /// `wait_on_limit`, a run stopped by a usage limit waits until the limit lifts and is
 /// resumed, as often as it takes.
+///
+/// The run's MCP servers are started first (a server that cannot start stops here, before
+/// anything is written) and stopped when the run ends, however it ends; `body` gets their
+/// records as started, to put in `run.json`.
 fn drive<F, Fut>(
     json: bool,
     wait_on_limit: bool,
     client: ModelClient,
     runs_root: &Utf8Path,
+    servers: McpStart,
     body: F,
 ) -> Result<u8>
 where
-    F: FnOnce(InftyOrchestrator, Arc<TerminalProgress>) -> Fut,
+    F: FnOnce(InftyOrchestrator, Arc<TerminalProgress>, Vec<McpServerRecord>) -> Fut,
     Fut: Future<Output = Result<RunOutcome, CoreError>>,
 {
     let progress = Arc::new(TerminalProgress::new());
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let signal = Arc::new(AtomicU8::new(0));
     let result = runtime.block_on(async {
+        let tools = match crate::mcp::start(&servers.records, servers.cwd).await {
+            Ok(tools) => tools,
+            Err(error) => {
+                if json {
+                    let value = serde_json::json!({"run_id": null, "status": "error", "error": error.to_string()});
+                    println!("{value}");
+                }
+                return Err(error);
+            }
+        };
         let cancel = CancellationToken::new();
         watch_signals(cancel.clone(), signal.clone());
-        let orchestrator = InftyOrchestrator::with_runs_root(Arc::new(client), runs_root)
+        let mut orchestrator = InftyOrchestrator::with_runs_root(Arc::new(client), runs_root)
             .with_progress(progress.clone())
             .with_cancellation(cancel.clone());
-        let mut result = body(orchestrator.clone(), progress.clone()).await;
+        let mut records = Vec::new();
+        if let Some(tools) = &tools {
+            orchestrator = orchestrator.with_tool_provider(tools.clone());
+            records = tools.records();
+        }
+        let mut result = body(orchestrator.clone(), progress.clone(), records).await;
         while let Err(CoreError::Stopped {
             run_id,
             ending: Terminal::UsageLimited { resume_after, .. },
@@ -327,8 +372,11 @@ where
                 .resume_run(&run_id, infty_core::ResumeOverrides::default())
                 .await;
         }
-        result
-    });
+        if let Some(tools) = &tools {
+            tools.shutdown().await;
+        }
+        anyhow::Ok(result)
+    })?;
     let signal = match signal.load(Ordering::SeqCst) {
         0 => None,
         code => Some(code),

@@ -15,9 +15,9 @@ use camino::{Utf8Path, Utf8PathBuf};
 use futures::future::join_all;
 use infty_model::{ModelApi, OutputSchema, StreamEvent};
 use infty_store::{
-    Budgets, CheckSpec, Journal, ModelPrice, OutcomeRecord, ProviderRecord, RoleRecord, RunInit,
-    RunOptions, RunStatus, RunStore, StallPolicy, StoreError, Timeouts, TokenUsage,
-    VerificationPolicy, read_journal,
+    Budgets, CheckSpec, Journal, McpServerRecord, ModelPrice, OutcomeRecord, ProviderRecord,
+    RoleRecord, RunInit, RunOptions, RunStatus, RunStore, StallPolicy, StoreError, Timeouts,
+    TokenUsage, VerificationPolicy, read_journal,
 };
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
@@ -29,7 +29,7 @@ use crate::progress::{NoProgress, ProgressReporter, dispatch};
 use crate::prompts::RoleKind;
 use crate::session::{RoleSession, SessionConfig, SessionError, SessionObserver};
 use crate::telemetry;
-use crate::tools::{ToolContext, ToolPolicy, ToolResult, ToolSet};
+use crate::tools::{ToolContext, ToolPolicy, ToolProvider, ToolResult, ToolSet};
 use crate::work::{WorkLog, fingerprint_path};
 
 /// How long a usage limit without a reset time is assumed to last.
@@ -171,6 +171,9 @@ pub struct RunExecutionOptions {
     pub stall: StallPolicy,
     /// Prices per model name, recorded in `run.json`; unpriced models cost 0.
     pub prices: BTreeMap<String, ModelPrice>,
+    /// The MCP servers to record in `run.json`, so a resume starts them again (the tools
+    /// themselves come from [`InftyOrchestrator::with_tool_provider`]).
+    pub mcp_servers: Vec<McpServerRecord>,
 }
 
 /// Settings a resumed run may change.
@@ -186,6 +189,8 @@ pub struct ResumeOverrides {
     pub provider: Option<ProviderRecord>,
     /// Prices to add to (or replace in) what the run recorded, per model name.
     pub prices: BTreeMap<String, ModelPrice>,
+    /// The MCP servers as started for this resume (what they offer may have changed).
+    pub mcp_servers: Option<Vec<McpServerRecord>>,
     /// Full role settings, by role name, for what `run.json` does not record (custom
     /// instructions, tool policies, compaction threshold, structured output). A role not
     /// listed is rebuilt from its record with the defaults of its kind.
@@ -231,6 +236,7 @@ pub struct InftyOrchestrator {
     runs_root: Utf8PathBuf,
     progress: Arc<dyn ProgressReporter>,
     cancel: CancellationToken,
+    tool_provider: Option<Arc<dyn ToolProvider>>,
 }
 
 impl std::fmt::Debug for InftyOrchestrator {
@@ -258,7 +264,15 @@ impl InftyOrchestrator {
             runs_root: runs_root.into(),
             progress: Arc::new(NoProgress),
             cancel: CancellationToken::new(),
+            tool_provider: None,
         }
+    }
+
+    /// Offers the tools of `provider` (MCP servers, ...) to the roles it names, alongside the
+    /// built-in tools and under the same journaling and at-most-once rules.
+    pub fn with_tool_provider(mut self, provider: Arc<dyn ToolProvider>) -> InftyOrchestrator {
+        self.tool_provider = Some(provider);
+        self
     }
 
     /// Attaches a progress reporter.
@@ -336,6 +350,7 @@ impl InftyOrchestrator {
                 checks: options.checks.clone(),
                 stall: options.stall,
                 prices: options.prices.clone(),
+                mcp: options.mcp_servers.clone(),
             },
         };
         let store = RunStore::create(&runs_root, run_id.as_deref(), init)?;
@@ -377,6 +392,9 @@ impl InftyOrchestrator {
             }
             for (model, price) in &overrides.prices {
                 meta.options.prices.insert(model.clone(), *price);
+            }
+            if let Some(servers) = overrides.mcp_servers.clone() {
+                meta.options.mcp = servers;
             }
             for record in &mut meta.roles {
                 if let Some(model) = overrides.models.get(&record.role) {
@@ -607,6 +625,7 @@ struct Driver {
     model: Arc<dyn ModelApi>,
     progress: Arc<dyn ProgressReporter>,
     cancel: CancellationToken,
+    tool_provider: Option<Arc<dyn ToolProvider>>,
     resumed: bool,
     /// Inbox ids already journaled (a crash may have left them undelivered in `inbox/`).
     delivered: std::collections::BTreeSet<String>,
@@ -675,6 +694,7 @@ impl Driver {
             model: orchestrator.model.clone(),
             progress: orchestrator.progress.clone(),
             cancel: orchestrator.cancel.clone(),
+            tool_provider: orchestrator.tool_provider.clone(),
             resumed,
             delivered,
             budgets_journaled,
@@ -697,7 +717,15 @@ impl Driver {
                 RoleKind::Director => options.workspace.clone(),
             },
         };
-        let tools = ToolSet::new(context, role.tools.clone());
+        let tools = match &self.tool_provider {
+            Some(provider) => {
+                let mut policy = role.tools.clone();
+                let offered = provider.definitions(&role.role);
+                policy.external.extend(offered.into_iter().map(|d| d.name));
+                ToolSet::new(context, policy).with_provider(provider.clone(), &role.role)
+            }
+            None => ToolSet::new(context, role.tools.clone()),
+        };
         let output_schema = role.structured_output.then(|| match role.kind() {
             RoleKind::Solver => OutputSchema {
                 name: infty_signals::schema::SOLVER_SIGNAL_NAME.to_string(),

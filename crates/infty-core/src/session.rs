@@ -373,7 +373,7 @@ impl RoleSession {
                     name: definition.name,
                     description: definition.description,
                     parameters: definition.parameters,
-                    strict: true,
+                    strict: definition.strict,
                 })
                 .collect()
         } else {

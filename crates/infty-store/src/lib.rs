@@ -28,6 +28,7 @@ mod journal;
 mod jsonl;
 mod listing;
 mod lock;
+mod mcp;
 mod metadata;
 mod run;
 
@@ -41,6 +42,7 @@ pub use journal::{
 pub use jsonl::{JsonlReader, JsonlWriter, read_jsonl};
 pub use listing::{RunListing, list_runs};
 pub use lock::RunLock;
+pub use mcp::{McpSandbox, McpServerRecord};
 pub use metadata::{
     Budgets, CheckDir, CheckSpec, ModelPrice, OutcomeRecord, ProviderRecord, RoleRecord,
     RunMetadata, RunOptions, RunStatus, RunSummary, SCHEMA_VERSION, StallPolicy, Timeouts,

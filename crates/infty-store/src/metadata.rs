@@ -95,13 +95,13 @@ impl RunMetadata {
     }
 }
 
-fn is_env_var_name(name: &str) -> bool {
+pub(crate) fn is_env_var_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-fn url_has_userinfo(url: &str) -> bool {
+pub(crate) fn url_has_userinfo(url: &str) -> bool {
     let Some((_, rest)) = url.split_once("://") else {
         return false;
     };
@@ -338,6 +338,9 @@ pub struct RunOptions {
     /// The prices used to cost token usage, per model name (what a resume and `show` use).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub prices: BTreeMap<String, ModelPrice>,
+    /// The Model Context Protocol servers whose tools the roles use.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mcp: Vec<crate::McpServerRecord>,
 }
 
 impl RunOptions {
@@ -356,6 +359,9 @@ impl RunOptions {
                 field: "options.provider.base_url",
                 reason: "it carries credentials before `@`",
             });
+        }
+        for server in &self.mcp {
+            server.check_no_secrets()?;
         }
         Ok(())
     }
@@ -379,6 +385,7 @@ impl Default for RunOptions {
             checks: Vec::new(),
             stall: StallPolicy::default(),
             prices: BTreeMap::new(),
+            mcp: Vec::new(),
         }
     }
 }

@@ -11,6 +11,7 @@ mod fleet_support;
 mod finish;
 mod help;
 mod inspect;
+mod mcp;
 mod policies;
 mod resume;
 mod telemetry;

@@ -15,6 +15,7 @@
 
 mod capture;
 mod confine;
+mod external;
 mod files;
 mod plan;
 mod schema;
@@ -32,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 pub use capture::OutputCapture;
 pub use confine::Refusal;
+pub use external::ToolProvider;
 pub use plan::{PLAN_FILE, Plan, PlanStep, StepStatus};
 
 /// The tools infty knows, in the order their definitions are listed to a model.
@@ -106,6 +108,15 @@ pub struct ToolDefinition {
     pub description: String,
     /// JSON Schema of the arguments object.
     pub parameters: serde_json::Value,
+    /// Whether the schema is strict-mode compatible and the model is asked to follow it
+    /// strictly (every built-in tool is; an external tool whose schema could not be made so
+    /// is sent without it).
+    #[serde(default = "strict_by_default")]
+    pub strict: bool,
+}
+
+fn strict_by_default() -> bool {
+    true
 }
 
 /// Which tools a role may use, and the bounds they run under.
@@ -123,6 +134,8 @@ pub struct ToolPolicy {
     pub read_max_lines: usize,
     /// Most entries one `list_dir` call returns.
     pub list_max_entries: usize,
+    /// External tools (from a [`ToolProvider`]) the role may call, by the name the model sees.
+    pub external: BTreeSet<String>,
 }
 
 impl ToolPolicy {
@@ -145,6 +158,7 @@ impl ToolPolicy {
             max_output_bytes: Self::DEFAULT_MAX_OUTPUT_BYTES,
             read_max_lines: Self::DEFAULT_READ_MAX_LINES,
             list_max_entries: Self::DEFAULT_LIST_MAX_ENTRIES,
+            external: BTreeSet::new(),
         }
     }
 
@@ -172,6 +186,11 @@ impl ToolPolicy {
     /// Whether the role may call `tool`.
     pub fn allows(&self, tool: ToolName) -> bool {
         self.allowed.contains(&tool)
+    }
+
+    /// Whether the role may call the external tool `name`.
+    pub fn allows_external(&self, name: &str) -> bool {
+        self.external.contains(name)
     }
 }
 
@@ -402,6 +421,8 @@ struct Inner {
     /// The environment `shell` starts from (before secrets are stripped); `None` means the
     /// current process's environment, read at each call.
     base_env: Option<Vec<(OsString, OsString)>>,
+    /// Where external tools come from, and the definitions of those the policy allows.
+    external: Option<(Arc<dyn ToolProvider>, Vec<ToolDefinition>)>,
 }
 
 impl fmt::Debug for Inner {
@@ -418,6 +439,10 @@ impl fmt::Debug for Inner {
                     .as_ref()
                     .map(|env| format!("{} variables", env.len())),
             )
+            .field(
+                "external",
+                &self.external.as_ref().map(|(provider, _)| provider),
+            )
             .finish()
     }
 }
@@ -430,6 +455,7 @@ impl ToolSet {
                 context,
                 policy,
                 base_env: None,
+                external: None,
             }),
         }
     }
@@ -447,6 +473,26 @@ impl ToolSet {
                 context: self.inner.context.clone(),
                 policy: self.inner.policy.clone(),
                 base_env: Some(env),
+                external: self.inner.external.clone(),
+            }),
+        }
+    }
+
+    /// The same tool set with the external tools of `provider` that `role` may use and the
+    /// policy allows ([`ToolPolicy::external`]).
+    pub fn with_provider(self, provider: Arc<dyn ToolProvider>, role: &str) -> Self {
+        let policy = &self.inner.policy;
+        let definitions = provider
+            .definitions(role)
+            .into_iter()
+            .filter(|definition| policy.allows_external(&definition.name))
+            .collect();
+        ToolSet {
+            inner: Arc::new(Inner {
+                context: self.inner.context.clone(),
+                policy: self.inner.policy.clone(),
+                base_env: self.inner.base_env.clone(),
+                external: Some((provider, definitions)),
             }),
         }
     }
@@ -457,7 +503,15 @@ impl ToolSet {
             .into_iter()
             .filter(|tool| self.inner.policy.allows(*tool))
             .map(|tool| schema::definition(tool, &self.inner.policy))
+            .chain(self.external_definitions().iter().cloned())
             .collect()
+    }
+
+    fn external_definitions(&self) -> &[ToolDefinition] {
+        match &self.inner.external {
+            Some((_, definitions)) => definitions,
+            None => &[],
+        }
     }
 
     /// The role's policy.
@@ -487,7 +541,27 @@ impl ToolSet {
     }
 
     async fn dispatch(&self, name: &str, arguments: &str) -> Result<ToolResult, ToolError> {
-        let available = || names_of(self.inner.policy.allowed.iter().copied());
+        let available = || {
+            let mut names: Vec<&str> = self
+                .inner
+                .policy
+                .allowed
+                .iter()
+                .map(|tool| tool.as_str())
+                .collect();
+            names.extend(self.external_definitions().iter().map(|d| d.name.as_str()));
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            }
+        };
+        if let Some((provider, definitions)) = &self.inner.external
+            && definitions.iter().any(|definition| definition.name == name)
+        {
+            let budget = self.inner.policy.max_output_bytes;
+            return Ok(provider.call(name, arguments, budget).await);
+        }
         let tool = ToolName::from_str(name).map_err(|_| ToolError::UnknownTool {
             name: name.to_owned(),
             available: available(),

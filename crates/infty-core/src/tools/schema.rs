@@ -16,6 +16,7 @@ pub(crate) fn definition(tool: ToolName, policy: &ToolPolicy) -> ToolDefinition 
         name: tool.as_str().to_owned(),
         description: description(tool, policy),
         parameters: parameters(tool),
+        strict: true,
     }
 }
 
