@@ -13,6 +13,7 @@ mod provider;
 mod run;
 mod send;
 mod terminal;
+mod ui;
 
 use std::process::ExitCode;
 
@@ -114,6 +115,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Logs(_) => "logs",
         Command::Config(_) => "config",
         Command::Completions(_) => "completions",
+        Command::Ui(_) => "ui",
     }
 }
 
@@ -163,6 +165,7 @@ fn dispatch(cli: Cli, given: GivenFlags) -> Result<u8> {
         Command::Show(args) => inspect::show(&runs_root(cli.runs_root)?, &args),
         Command::Send(args) => send::send(&runs_root(cli.runs_root)?, &args),
         Command::Logs(args) => logs::logs(&runs_root(cli.runs_root)?, &args),
+        Command::Ui(args) => ui::ui(&runs_root(cli.runs_root)?, &args),
     }
 }
 

@@ -1,1 +1,2 @@
-fn main(){}
+//! Benchmarks of the dashboard's pages (filled in below).
+fn main() {}
