@@ -67,6 +67,8 @@ pub struct FolderEntry {
     pub is_folder: bool,
     /// Its size in bytes (0 for folders).
     pub size: u64,
+    /// A symbolic link leading outside the root (or nowhere): listed, never followed.
+    pub leads_outside: bool,
 }
 
 /// A file's content, capped.
@@ -126,6 +128,7 @@ pub fn browse(root: &Utf8Path, relative: &str, max_bytes: u64) -> Result<Browsed
                 .filter(|t| t.starts_with(&root_canon));
             let meta = target.as_ref().and_then(|t| fs::metadata(t).ok());
             entries.push(FolderEntry {
+                leads_outside: target.is_none(),
                 name,
                 is_folder: meta.as_ref().is_some_and(fs::Metadata::is_dir),
                 size: meta
@@ -191,8 +194,8 @@ fn open_confined(path: &std::path::Path, root: &std::path::Path) -> Result<File,
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
-        let real = fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
-            .map_err(Opened::Io)?;
+        let real =
+            fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).map_err(Opened::Io)?;
         if !real.starts_with(root) {
             return Err(Opened::Outside);
         }
@@ -239,16 +242,16 @@ mod tests {
         };
         let names: Vec<_> = entries
             .iter()
-            .map(|e| (e.name.as_str(), e.is_folder, e.size))
+            .map(|e| (e.name.as_str(), e.is_folder, e.size, e.leads_outside))
             .collect();
         assert_eq!(
             names,
             [
-                ("sub", true, 0),
-                ("a.txt", false, 5),
-                ("etc", false, 0),
-                ("in", false, 5),
-                ("out", false, 0)
+                ("sub", true, 0, false),
+                ("a.txt", false, 5, false),
+                ("etc", false, 0, true),
+                ("in", false, 5, false),
+                ("out", false, 0, true)
             ]
         );
         let file = |text: Option<&str>, size, truncated| {

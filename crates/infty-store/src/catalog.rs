@@ -99,7 +99,10 @@ impl RunCatalog {
             let Ok(stat) = fs::metadata(dir.join(RUN_JSON)) else {
                 continue;
             };
-            let stamp = (stat.modified().unwrap_or(SystemTime::UNIX_EPOCH), stat.len());
+            let stamp = (
+                stat.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                stat.len(),
+            );
             seen.insert(name, (dir, stamp));
         }
         self.runs.retain(|id, _| {

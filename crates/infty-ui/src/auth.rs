@@ -44,7 +44,11 @@ pub fn cookie_name(port: u16) -> String {
 pub async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let headers = request.headers();
     if !host_allowed(&state, headers) {
-        return Failure::new(StatusCode::FORBIDDEN, "this dashboard answers on its loopback address only").into_response();
+        return Failure::new(
+            StatusCode::FORBIDDEN,
+            "this dashboard answers on its loopback address only",
+        )
+        .into_response();
     }
     if let Some(given) = query_token(request.uri()) {
         if !same_secret(&given, &state.token) {

@@ -92,8 +92,13 @@ pub async fn files_page(
                         @for entry in entries {
                             @let child = if path.is_empty() { entry.name.clone() } else { format!("{path}/{}", entry.name) };
                             tr {
-                                td { a href=(link(&child)) { (entry.name) @if entry.is_folder { "/" } } }
-                                td.num { @if !entry.is_folder { (tokens(entry.size)) " B" } }
+                                @if entry.leads_outside {
+                                    td { (entry.name) }
+                                    td.num.muted { "link outside, not shown" }
+                                } @else {
+                                    td { a href=(link(&child)) { (entry.name) @if entry.is_folder { "/" } } }
+                                    td.num { @if !entry.is_folder { (tokens(entry.size)) " B" } }
+                                }
                             }
                         }
                     }

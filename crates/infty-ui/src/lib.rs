@@ -14,8 +14,8 @@
 //! run holds may have been written by a hostile model.
 
 mod assets;
-mod chart;
 pub mod auth;
+mod chart;
 mod digest;
 mod error;
 mod files;

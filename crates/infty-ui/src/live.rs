@@ -45,9 +45,16 @@ pub async fn runs_live(State(state): State<Arc<AppState>>) -> Response {
             match seen {
                 Some(seen) if seen == generation => continue,
                 // The first look only learns where the catalog stands.
-                None => return Some((Ok(Event::default().comment("ready")), (state, Some(generation)))),
+                None => {
+                    return Some((
+                        Ok(Event::default().comment("ready")),
+                        (state, Some(generation)),
+                    ));
+                }
                 Some(_) => {
-                    let event = Event::default().event("changed").data(generation.to_string());
+                    let event = Event::default()
+                        .event("changed")
+                        .data(generation.to_string());
                     return Some((Ok::<_, Infallible>(event), (state, Some(generation))));
                 }
             }
@@ -152,7 +159,11 @@ impl RunStream {
         if updated != self.updated {
             self.updated = updated;
             if let Ok(summary) = summary_now(&self.state, &self.run_id) {
-                events.push(Event::default().event("summary").data(summary.into_string()));
+                events.push(
+                    Event::default()
+                        .event("summary")
+                        .data(summary.into_string()),
+                );
             }
         }
         (events, self)

@@ -46,7 +46,9 @@ pub async fn rollout_page(
     Query(query): Query<RolloutQuery>,
 ) -> Result<Response, Failure> {
     if !valid_name(&name) {
-        return Err(Failure::bad_request(format!("invalid conversation name `{name}`")));
+        return Err(Failure::bad_request(format!(
+            "invalid conversation name `{name}`"
+        )));
     }
     let from = query.from.unwrap_or(0);
     let csrf = state.csrf.clone();
@@ -107,7 +109,7 @@ fn render_item(index: usize, entry: &Value) -> Markup {
     let kind = text(entry, "entry");
     let item = entry.get("item").unwrap_or(&Value::Null);
     html! {
-        li class={ "item " (kind) } id={ "item-" (index) } {
+        li class={ "item entry-" (kind) } id={ "item-" (index) } {
             @match (kind, text(item, "type")) {
                 ("item", "message") => {
                     div.head { span.role { (text(item, "role")) } }

@@ -85,9 +85,12 @@ pub async fn timeline_page(
 ) -> Result<Response, Failure> {
     let markup = blocking(move || {
         let store = open_run(&state.runs_root, &run_id)?;
-        let page =
-            infty_store::read_journal_page::<Value>(&store.events_path(), query.before, TIMELINE_PAGE)
-                .map_err(|e| Failure::internal(e.to_string()))?;
+        let page = infty_store::read_journal_page::<Value>(
+            &store.events_path(),
+            query.before,
+            TIMELINE_PAGE,
+        )
+        .map_err(|e| Failure::internal(e.to_string()))?;
         Ok::<_, Failure>(render_timeline_page(&run_id, &page))
     })
     .await??;

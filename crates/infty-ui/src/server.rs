@@ -156,7 +156,10 @@ pub fn app(options: AppOptions) -> Router {
         .route("/runs/{run_id}/timeline", get(run_page::timeline_page))
         .route("/runs/{run_id}/summary", get(run_page::summary_fragment))
         .route("/runs/{run_id}/live", get(live::run_live))
-        .route("/runs/{run_id}/rollouts/{name}", get(rollouts::rollout_page))
+        .route(
+            "/runs/{run_id}/rollouts/{name}",
+            get(rollouts::rollout_page),
+        )
         .route("/runs/{run_id}/files", get(files::files_page))
         .route("/runs/{run_id}/send", post(steer::send))
         .route("/runs/{run_id}/interrupt", post(steer::interrupt))

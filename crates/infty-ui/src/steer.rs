@@ -169,7 +169,10 @@ pub async fn resume(
 /// dashboard does not stop the run), output appended to the log folder.
 fn spawn_resume(state: &AppState, run_id: &str) -> Result<(), Failure> {
     std::fs::create_dir_all(&state.log_dir).map_err(|e| {
-        Failure::internal(format!("cannot create the log folder {}: {e}", state.log_dir))
+        Failure::internal(format!(
+            "cannot create the log folder {}: {e}",
+            state.log_dir
+        ))
     })?;
     let log_path = state.log_dir.join(format!("ui-resume-{run_id}.log"));
     let log = OpenOptions::new()

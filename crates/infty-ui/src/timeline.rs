@@ -61,9 +61,12 @@ fn describe(event: RunEvent) -> View {
                 view("director", None, "failure", "call failed").detail(error)
             }
             Input::DeliverableChecked { check } => match check {
-                DeliverableCheck::Accepted { path } => {
-                    view("check", None, "check", format!("deliverable accepted: {path}"))
-                }
+                DeliverableCheck::Accepted { path } => view(
+                    "check",
+                    None,
+                    "check",
+                    format!("deliverable accepted: {path}"),
+                ),
                 DeliverableCheck::Refused { reason } => {
                     view("check", None, "failure", "deliverable refused").detail(reason)
                 }
@@ -80,13 +83,9 @@ fn describe(event: RunEvent) -> View {
                 "retry",
                 format!("verifiers replaced: {}", roles.join(", ")),
             ),
-            Input::MessageDelivered { role, text, .. } => view(
-                "operator",
-                Some(&role),
-                "delivery",
-                one_line(&text, 140),
-            )
-            .detail(text),
+            Input::MessageDelivered { role, text, .. } => {
+                view("operator", Some(&role), "delivery", one_line(&text, 140)).detail(text)
+            }
             Input::UsageRecorded { role, usage } => view(
                 &role,
                 None,
@@ -186,7 +185,11 @@ fn describe(event: RunEvent) -> View {
                     &role,
                     None,
                     if pass { "pass" } else { "fail" },
-                    if pass { "verdict: pass" } else { "verdict: fail" },
+                    if pass {
+                        "verdict: pass"
+                    } else {
+                        "verdict: fail"
+                    },
                 )
                 .detail(detail)
             }
@@ -218,11 +221,14 @@ fn describe(event: RunEvent) -> View {
                     failed.len()
                 ),
             ),
-            Note::BudgetWarning { reason } => view("run", None, "retry", "budget nearly spent")
-                .detail(reason),
-            Note::ToolCallStarted { role, tool, call_id } => {
-                view(&role, None, "tool", format!("{tool} started")).detail(call_id)
+            Note::BudgetWarning { reason } => {
+                view("run", None, "retry", "budget nearly spent").detail(reason)
             }
+            Note::ToolCallStarted {
+                role,
+                tool,
+                call_id,
+            } => view(&role, None, "tool", format!("{tool} started")).detail(call_id),
             Note::ToolCallFinished {
                 role,
                 tool,
@@ -262,8 +268,13 @@ fn describe(event: RunEvent) -> View {
             Note::RunSucceeded {
                 deliverable_path,
                 summary,
-            } => view("run", None, "pass", format!("succeeded: {deliverable_path}"))
-                .detail(summary.unwrap_or_default()),
+            } => view(
+                "run",
+                None,
+                "pass",
+                format!("succeeded: {deliverable_path}"),
+            )
+            .detail(summary.unwrap_or_default()),
             Note::RunFailed { reason } => {
                 view("run", None, "failure", one_line(&reason, 140)).detail(reason)
             }
@@ -300,8 +311,13 @@ pub fn render_timeline_item(line: &JournalLine<Value>) -> Markup {
         Err(reason) => (
             None,
             None,
-            view("journal", None, "failure", format!("unreadable line: {reason}"))
-                .detail(line.text.clone()),
+            view(
+                "journal",
+                None,
+                "failure",
+                format!("unreadable line: {reason}"),
+            )
+            .detail(line.text.clone()),
         ),
     };
     html! {
