@@ -3,6 +3,8 @@
 //! The URL it prints carries the access token: it goes to stdout (the person who started
 //! the command), never to the log file.
 
+use std::io::Write;
+
 use anyhow::{Context, Result};
 use camino::Utf8Path;
 use infty_ui::{Dashboard, UiOptions};
@@ -24,8 +26,15 @@ pub fn ui(runs_root: &Utf8Path, args: &UiArgs) -> Result<u8> {
         })
         .await?;
         let url = dashboard.url().to_owned();
-        println!("infty ui: serving {runs_root} at {url}");
-        println!("(the address carries the access token; press Ctrl-C to stop)");
+        // A closed stdout must not stop the server: the URL was for whoever reads it.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "infty ui: serving {runs_root} at {url}");
+        let _ = writeln!(
+            out,
+            "(the address carries the access token; press Ctrl-C to stop)"
+        );
+        let _ = out.flush();
+        drop(out);
         tracing::info!(runs_root = %runs_root, "dashboard started");
         if args.open
             && let Err(error) = open::that_detached(&url)

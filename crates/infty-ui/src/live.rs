@@ -32,9 +32,20 @@ const POLL: Duration = Duration::from_millis(300);
 /// Journal lines sent per event at most.
 const BATCH: usize = 200;
 
-/// `GET /live/runs`: a `changed` event whenever the catalog changes.
-pub async fn runs_live(State(state): State<Arc<AppState>>) -> Response {
-    let stream = futures::stream::unfold((state, None::<u64>), |(state, seen)| async move {
+/// The runs stream's query.
+#[derive(Debug, Deserialize)]
+pub struct RunsLiveQuery {
+    /// The catalog generation the page was rendered from.
+    pub since: Option<u64>,
+}
+
+/// `GET /live/runs?since=G`: a `changed` event whenever the catalog changes after
+/// generation `G` (the page's), so a change between the render and the connection counts.
+pub async fn runs_live(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<RunsLiveQuery>,
+) -> Response {
+    let stream = futures::stream::unfold((state, query.since), |(state, seen)| async move {
         loop {
             tokio::time::sleep(POLL).await;
             let probe = Arc::clone(&state);

@@ -60,9 +60,11 @@ pub async fn runs_page(
     let csrf = state.csrf.clone();
     let markup = blocking(move || {
         let now = OffsetDateTime::now_utc();
+        // The generation the page shows, so the live stream reports any change after it.
+        let catalog_generation = state.with_catalog(|_| ()).1;
         let (body, _) = state.with_catalog(|catalog| {
             let runs = catalog.runs();
-            render_runs_page(&runs, filter.status, filter.page, now)
+            render_runs_page(&runs, filter.status, filter.page, now, catalog_generation)
         });
         layout("runs", &csrf, body)
     })
@@ -126,6 +128,7 @@ pub fn render_runs_page(
     status: Option<RunStatus>,
     page: usize,
     now: OffsetDateTime,
+    generation: u64,
 ) -> Markup {
     let shown = selected(runs, status);
     let pages = shown.len().div_ceil(RUNS_PAGE).max(1);
@@ -155,7 +158,7 @@ pub fn render_runs_page(
                     th.wide { "age" } th.wide { "last activity" } th.num { "tokens" } th.num.wide { "cost" }
                 }
             }
-            tbody #runs-body data-live="/live/runs" data-fragment={ "/fragments/runs" (here) } {
+            tbody #runs-body data-live={ "/live/runs?since=" (generation) } data-fragment={ "/fragments/runs" (here) } {
                 (rows(&page_of(&shown, page), now))
             }
         }
