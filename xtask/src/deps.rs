@@ -38,9 +38,19 @@ fn rules() -> BTreeMap<&'static str, (&'static [&'static str], Option<&'static [
             (&["infty-signals", "infty-store", "infty-model"][..], None),
         ),
         (
+            "infty-ui",
+            (&["infty-signals", "infty-store", "infty-core"][..], None),
+        ),
+        (
             "infty-cli",
             (
-                &["infty-signals", "infty-store", "infty-model", "infty-core"][..],
+                &[
+                    "infty-signals",
+                    "infty-store",
+                    "infty-model",
+                    "infty-core",
+                    "infty-ui",
+                ][..],
                 None,
             ),
         ),
