@@ -412,3 +412,66 @@ fn the_dashboard_in_a_browser() {
     let journal = std::fs::read_to_string(world.run_dir("live").join("events.jsonl")).unwrap();
     assert!(journal.contains("\"kind\":\"message_delivered\""));
 }
+
+#[test]
+fn interrupt_and_resume_from_the_page() {
+    let world = World::new();
+    world.call(
+        "solver",
+        "call_gate",
+        "shell",
+        &json!({"command": "while [ ! -e gate ]; do sleep 0.1; done"}),
+    );
+    let mut driver = Reaped(world.spawn_create("steered", "Stop me, then go on", &[]));
+    world.wait_for_event("steered", |e| e["kind"] == "tool_call_started");
+    // What the resumed run does: deliver at once; the Verifier passes.
+    world.write_and_deliver("deliverable/after.md", "resumed\n");
+    world.say(
+        "verifier-1",
+        r#"{"verdict":"pass","reasons":[],"suggestions":[]}"#,
+    );
+
+    let (_ui, url) = serve(&world);
+    let origin = url.split("/?").next().unwrap().to_owned();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let browser = browser().await;
+        let c = &browser.client;
+        c.goto(&url).await.unwrap();
+        c.goto(&format!("{origin}/runs/steered")).await.unwrap();
+        c.find(Locator::Css("#interrupt"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        until(c, "the interrupted status", || async {
+            text_of(c, "#status").await == "interrupted"
+        })
+        .await;
+        screenshot(c, "run-interrupted").await;
+        let status = driver.0.wait().unwrap();
+        assert_eq!(status.code(), Some(130), "the driver stopped as on Ctrl-C");
+
+        c.find(Locator::Css("#resume"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        until(c, "the resumed run's success", || async {
+            text_of(c, "#status").await == "succeeded"
+        })
+        .await;
+        assert!(
+            text_of(c, "#timeline")
+                .await
+                .contains("succeeded: deliverable/after.md")
+        );
+        let _ = browser.client.clone().close().await;
+    });
+    let log = std::fs::read_to_string(world.home.path().join("logs/ui-resume-steered.log"))
+        .unwrap_or_default();
+    assert!(!log.contains(crate::harness::SECRET));
+    world.assert_secret_nowhere();
+}

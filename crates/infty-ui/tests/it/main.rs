@@ -3,7 +3,12 @@
 //! the deliverable) and snapshots of rendered fragments. The browser tests, which need the
 //! real `infty` binary, live with infty-cli's end-to-end tests.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::new_without_default,
+    missing_docs
+)]
 
 mod handlers;
 mod snapshots;
