@@ -16,7 +16,8 @@ fn infty_cli_pulls_every_library_crate() {
             "infty-core",
             "infty-model",
             "infty-signals",
-            "infty-store"
+            "infty-store",
+            "infty-ui"
         ]
     );
 }
