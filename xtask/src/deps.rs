@@ -47,6 +47,10 @@ fn rules() -> BTreeMap<&'static str, (&'static [&'static str], Option<&'static [
             (&["infty-store", "infty-model", "infty-core"][..], None),
         ),
         (
+            "infty-ui",
+            (&["infty-signals", "infty-store", "infty-core"][..], None),
+        ),
+        (
             "infty-cli",
             (
                 &[
@@ -56,6 +60,7 @@ fn rules() -> BTreeMap<&'static str, (&'static [&'static str], Option<&'static [
                     "infty-core",
                     "infty-fleet",
                     "infty-mcp",
+                    "infty-ui",
                 ][..],
                 None,
             ),

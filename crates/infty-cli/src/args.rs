@@ -39,6 +39,8 @@ pub enum Command {
     Logs(LogsArgs),
     /// Print the effective settings (config file, environment, defaults), without secrets
     Config(ConfigArgs),
+    /// Serve a local web dashboard to watch and steer the runs (127.0.0.1, token in the URL)
+    Ui(UiArgs),
     /// Print a shell completion script
     Completions(CompletionsArgs),
     /// Create a run and put it on a fleet's work queue, for a worker to drive
@@ -419,6 +421,18 @@ pub struct LogsArgs {
     /// Print the journal's raw JSON lines instead of a timeline
     #[arg(long)]
     pub json: bool,
+}
+
+/// `infty ui`.
+#[derive(Debug, Args)]
+pub struct UiArgs {
+    /// Port on 127.0.0.1 to listen on [default: any free port]
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub port: u16,
+
+    /// Open the dashboard in the default browser
+    #[arg(long)]
+    pub open: bool,
 }
 
 /// `infty config`.

@@ -6,14 +6,14 @@
 //! last line waits for its newline) and stops once `run.json` says the run stopped and no
 //! line is left to print.
 
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8Path;
 use infty_core::events::{Note, RunEvent};
 use infty_core::flow::Input;
-use infty_store::RunStore;
+use infty_store::{JournalTail, RunStore};
 use serde_json::Value;
 
 use crate::Coded;
@@ -23,6 +23,9 @@ use crate::inspect::{describe, one_line, timestamp};
 /// How often `--follow` looks for new lines.
 const POLL: Duration = Duration::from_millis(200);
 
+/// Lines read from the journal at a time, so a long journal is printed as it is read.
+const READ_BATCH: usize = 1024;
+
 /// `infty logs`.
 pub fn logs(runs_root: &Utf8Path, args: &LogsArgs) -> Result<u8> {
     infty_store::validate_run_id(&args.run_id).map_err(|error| Coded::usage(error.to_string()))?;
@@ -30,7 +33,7 @@ pub fn logs(runs_root: &Utf8Path, args: &LogsArgs) -> Result<u8> {
     let mut tail = JournalTail::new(store.events_path());
     let mut out = std::io::stdout().lock();
     loop {
-        let lines = tail.read_new()?;
+        let lines = read_new(&mut tail)?;
         let idle = lines.is_empty();
         if emit(&mut out, &lines, args.json).is_err() {
             // The reader went away (`infty logs RUN | head`): nothing left to do.
@@ -43,7 +46,7 @@ pub fn logs(runs_root: &Utf8Path, args: &LogsArgs) -> Result<u8> {
             let status = RunStore::open(store.dir())?.metadata().status;
             if status.is_terminal() {
                 // Lines written just before the status changed are printed before leaving.
-                let last = tail.read_new()?;
+                let last = read_new(&mut tail)?;
                 let _ = emit(&mut out, &last, args.json);
                 return Ok(0);
             }
@@ -114,80 +117,24 @@ fn describe_all(event: &RunEvent) -> Option<String> {
     }
 }
 
-/// Reads a growing file from where it stopped, a complete line at a time.
-struct JournalTail {
-    path: Utf8PathBuf,
-    offset: u64,
-    partial: Vec<u8>,
-}
-
-impl JournalTail {
-    fn new(path: Utf8PathBuf) -> JournalTail {
-        JournalTail {
-            path,
-            offset: 0,
-            partial: Vec::new(),
+/// The complete lines appended since the last call, through the store's one journal tail.
+fn read_new(tail: &mut JournalTail) -> Result<Vec<String>> {
+    let mut lines = Vec::new();
+    loop {
+        let batch = tail
+            .read_new::<serde::de::IgnoredAny>(READ_BATCH)
+            .with_context(|| format!("cannot read {}", tail.path()))?;
+        let done = batch.len() < READ_BATCH;
+        lines.extend(batch.into_iter().map(|line| line.text));
+        if done {
+            return Ok(lines);
         }
-    }
-
-    /// The complete lines appended since the last call (blank lines skipped).
-    fn read_new(&mut self) -> Result<Vec<String>> {
-        let mut file = match std::fs::File::open(&self.path) {
-            Ok(file) => file,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(error) => {
-                return Err(error).with_context(|| format!("cannot open {}", self.path));
-            }
-        };
-        file.seek(SeekFrom::Start(self.offset))
-            .with_context(|| format!("cannot read {}", self.path))?;
-        let mut fresh = Vec::new();
-        let read = file
-            .read_to_end(&mut fresh)
-            .with_context(|| format!("cannot read {}", self.path))?;
-        self.offset += read as u64;
-        self.partial.extend_from_slice(&fresh);
-        let Some(end) = self.partial.iter().rposition(|&b| b == b'\n') else {
-            return Ok(Vec::new());
-        };
-        let rest = self.partial.split_off(end + 1);
-        let complete = std::mem::replace(&mut self.partial, rest);
-        Ok(String::from_utf8_lossy(&complete)
-            .lines()
-            .filter(|line| !line.trim().is_empty())
-            .map(str::to_string)
-            .collect())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tail_returns_complete_lines_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = Utf8PathBuf::from_path_buf(dir.path().join("events.jsonl")).unwrap();
-        let mut tail = JournalTail::new(path.clone());
-        assert!(tail.read_new().unwrap().is_empty(), "missing file is empty");
-        let steps: &[(&str, &[&str])] = &[
-            ("a\nb", &["a"]),
-            ("c\n", &["bc"]),
-            ("", &[]),
-            ("\n\nd\ne\n", &["d", "e"]),
-            ("{\"half\":", &[]),
-            ("1}\n", &["{\"half\":1}"]),
-        ];
-        for (append, expected) in steps {
-            let mut file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .unwrap();
-            file.write_all(append.as_bytes()).unwrap();
-            assert_eq!(&tail.read_new().unwrap(), expected, "after {append:?}");
-        }
-    }
 
     #[test]
     fn timeline_lines() {

@@ -17,6 +17,7 @@ mod run;
 mod send;
 mod telemetry;
 mod terminal;
+mod ui;
 
 use std::process::ExitCode;
 
@@ -149,6 +150,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Completions(_) => "completions",
         Command::Submit(_) => "submit",
         Command::Worker(_) => "worker",
+        Command::Ui(_) => "ui",
     }
 }
 
@@ -213,6 +215,7 @@ fn dispatch(cli: Cli, given: GivenFlags) -> Result<u8> {
             let file = config::load(&config::config_path(&home))?;
             fleet::worker(&runs_root, args, &file.queue)
         }
+        Command::Ui(args) => ui::ui(&runs_root(cli.runs_root)?, &args),
     }
 }
 

@@ -270,7 +270,7 @@ impl<E: DeserializeOwned> Iterator for JournalReader<E> {
     }
 }
 
-fn parse_entry<E: DeserializeOwned>(bytes: &[u8]) -> Result<JournalEntry<E>, String> {
+pub(crate) fn parse_entry<E: DeserializeOwned>(bytes: &[u8]) -> Result<JournalEntry<E>, String> {
     if bytes.is_empty() {
         return Err("empty line".to_owned());
     }

@@ -19,12 +19,15 @@
 //! infty crate, runs no async runtime, makes no network call, and never stores a secret
 //! (`run.json` holds the *name* of the API key variable, never its value).
 
+mod browse;
+mod catalog;
 mod deliverable;
 mod durable;
 mod error;
 mod ids;
 mod inbox;
 mod journal;
+mod journal_view;
 mod jsonl;
 mod listing;
 mod lock;
@@ -32,6 +35,8 @@ mod mcp;
 mod metadata;
 mod run;
 
+pub use browse::{BrowseError, Browsed, FileView, FolderEntry, browse};
+pub use catalog::{CatalogChanges, RunCatalog};
 pub use durable::{DurableWrite, write_atomic};
 pub use error::{DeliverableError, StoreError};
 pub use ids::{MAX_ROLE_LEN, MAX_RUN_ID_LEN, generate_run_id, validate_role, validate_run_id};
@@ -39,9 +44,10 @@ pub use inbox::{Inbox, InboxMessage};
 pub use journal::{
     Journal, JournalCursor, JournalEntry, JournalReader, read_journal, read_journal_after,
 };
+pub use journal_view::{JournalLine, JournalPage, JournalTail, end_cursor, read_journal_page};
 pub use jsonl::{JsonlReader, JsonlWriter, read_jsonl};
 pub use listing::{RunListing, list_runs};
-pub use lock::RunLock;
+pub use lock::{LockState, RunLock};
 pub use mcp::{McpSandbox, McpServerRecord};
 pub use metadata::{
     Budgets, CheckDir, CheckSpec, ModelPrice, OutcomeRecord, ProviderRecord, RoleRecord,

@@ -58,3 +58,41 @@ impl RunLock {
         })
     }
 }
+
+/// Whether a process drives a run, as told by its lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockState {
+    /// Nobody holds the lock: no driver is alive.
+    Free,
+    /// A live process holds the lock; `pid` is what it wrote in the file, if readable.
+    Held {
+        /// The holder's pid, as written by [`RunLock`]'s acquisition.
+        pid: Option<u32>,
+    },
+}
+
+impl RunLock {
+    /// Tells whether the lock at `path` is held, without creating the file and without
+    /// writing. It takes a shared lock for an instant, so a driver starting at that very
+    /// instant is refused once as if the run were driven: call it for a decision (the
+    /// dashboard's interrupt), not in a polling loop.
+    pub fn probe(path: &Utf8Path) -> Result<LockState, StoreError> {
+        let mut file = match File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LockState::Free),
+            Err(e) => return Err(StoreError::io("open", path, e)),
+        };
+        match file.try_lock_shared() {
+            // Dropping the file releases the shared lock at once.
+            Ok(()) => Ok(LockState::Free),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                Ok(LockState::Held {
+                    pid: text.trim().parse().ok(),
+                })
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::io("lock", path, e)),
+        }
+    }
+}

@@ -17,7 +17,8 @@ fn infty_cli_pulls_every_library_crate() {
             "infty-mcp",
             "infty-model",
             "infty-signals",
-            "infty-store"
+            "infty-store",
+            "infty-ui"
         ]
     );
 }
