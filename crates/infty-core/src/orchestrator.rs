@@ -62,6 +62,15 @@ pub enum CoreError {
         /// The run.
         run_id: String,
     },
+    /// A resumed role's rollout is gone: its history cannot be rebuilt, and resuming with
+    /// an empty one would silently lose the conversation.
+    #[error("cannot resume role {role}: its rollout {path} is missing")]
+    RolloutMissing {
+        /// The role.
+        role: String,
+        /// The rollout file that should be there.
+        path: Utf8PathBuf,
+    },
     /// The run already succeeded; there is nothing to resume.
     #[error("run {run_id} already succeeded; nothing to resume")]
     AlreadySucceeded {
@@ -650,12 +659,20 @@ impl Driver {
             compact_threshold: role.compact_threshold,
             compact_keep_items: 8,
         };
-        let writer = self.store.rollout_writer(&role.role)?;
         if restore {
             let relative = self.store.rollout_path(&role.role).ok_or_else(|| {
                 CoreError::Setup(format!("run.json has no rollout for role {}", role.role))
             })?;
             let path = self.store.dir().join(relative);
+            // Checked before the writer opens (and so creates) the file: a resume must never
+            // mistake a lost rollout for an empty history.
+            if !path.is_file() {
+                return Err(CoreError::RolloutMissing {
+                    role: role.role.clone(),
+                    path,
+                });
+            }
+            let writer = self.store.rollout_writer(&role.role)?;
             Ok(RoleSession::restore(
                 config,
                 self.model.clone(),
@@ -664,6 +681,7 @@ impl Driver {
                 writer,
             )?)
         } else {
+            let writer = self.store.rollout_writer(&role.role)?;
             Ok(RoleSession::new(config, self.model.clone(), tools, writer))
         }
     }
@@ -903,7 +921,7 @@ impl Driver {
         role: &str,
         message: &str,
         limit: Duration,
-    ) -> Result<(String, infty_model::Usage), String> {
+    ) -> Result<(String, TokenUsage), String> {
         let reporter = self.reporter.clone();
         let Some(session) = self.sessions.get_mut(role) else {
             return Err(format!("no session for role {role}"));
@@ -965,7 +983,7 @@ impl Driver {
 fn flatten_turn(
     outcome: Result<Result<crate::session::TurnOutput, SessionError>, tokio::time::error::Elapsed>,
     limit: Duration,
-) -> Result<(String, infty_model::Usage), String> {
+) -> Result<(String, TokenUsage), String> {
     match outcome {
         Ok(Ok(output)) => Ok((output.text, output.usage)),
         Ok(Err(error)) => Err(error.to_string()),
@@ -973,15 +991,9 @@ fn flatten_turn(
     }
 }
 
-fn usage_input(role: &str, usage: infty_model::Usage) -> Input {
+fn usage_input(role: &str, usage: TokenUsage) -> Input {
     Input::UsageRecorded {
         role: role.to_string(),
-        usage: TokenUsage {
-            input_tokens: usage.input_tokens,
-            cached_input_tokens: usage.cached_input_tokens,
-            output_tokens: usage.output_tokens,
-            reasoning_tokens: usage.reasoning_tokens,
-            total_tokens: usage.total_tokens,
-        },
+        usage,
     }
 }
