@@ -14,6 +14,7 @@ mod provider;
 mod run;
 mod send;
 mod terminal;
+mod window;
 
 use std::process::ExitCode;
 

@@ -88,6 +88,8 @@ pub struct RoleConfig {
     pub model: String,
     /// Reasoning effort (`minimal`, `low`, `medium`, `high`, ...).
     pub reasoning_effort: Option<String>,
+    /// Reasoning summary (`auto`, `concise`, `detailed`); sent only when set.
+    pub reasoning_summary: Option<String>,
     /// Base instructions; `None` uses infty's prompt for the role's kind.
     pub instructions: Option<String>,
     /// The tools the role may use and their limits. Explicit: never silently full access.
@@ -114,6 +116,7 @@ impl RoleConfig {
             role,
             model: model.into(),
             reasoning_effort: None,
+            reasoning_summary: None,
             instructions: None,
             tools,
             context_window: None,
@@ -125,6 +128,12 @@ impl RoleConfig {
     /// Sets the reasoning effort.
     pub fn with_reasoning_effort(mut self, effort: Option<String>) -> RoleConfig {
         self.reasoning_effort = effort;
+        self
+    }
+
+    /// Sets the reasoning summary.
+    pub fn with_reasoning_summary(mut self, summary: Option<String>) -> RoleConfig {
+        self.reasoning_summary = summary;
         self
     }
 
@@ -328,6 +337,7 @@ impl InftyOrchestrator {
                 .iter()
                 .map(|role| RoleRecord {
                     context_window: role.context_window,
+                    reasoning_summary: role.reasoning_summary.clone(),
                     ..RoleRecord::new(&role.role, &role.model, role.reasoning_effort.as_deref())
                 })
                 .collect(),
@@ -395,6 +405,7 @@ impl InftyOrchestrator {
                 },
                 None => RoleConfig::new(&record.role, &record.model)
                     .with_reasoning_effort(record.reasoning_effort.clone())
+                    .with_reasoning_summary(record.reasoning_summary.clone())
                     .with_context_window(record.context_window),
             })
             .collect();
@@ -645,6 +656,7 @@ impl Driver {
             role: role.role.clone(),
             model: role.model.clone(),
             reasoning_effort: role.reasoning_effort.clone(),
+            reasoning_summary: role.reasoning_summary.clone(),
             instructions: format!(
                 "{}\n\nYour role name in this run: {}.",
                 role.instructions

@@ -77,6 +77,8 @@ pub struct SessionConfig {
     pub model: String,
     /// Reasoning effort, when the model takes one.
     pub reasoning_effort: Option<String>,
+    /// Reasoning summary (`auto`, `concise`, `detailed`), only when asked for.
+    pub reasoning_summary: Option<String>,
     /// Base instructions.
     pub instructions: String,
     /// Structured output the final reply must follow, when the provider supports it.
@@ -422,6 +424,7 @@ impl RoleSession {
             },
             tools,
             reasoning_effort: self.config.reasoning_effort.clone(),
+            reasoning_summary: self.config.reasoning_summary.clone(),
             output_schema: if with_schema {
                 self.config.output_schema.clone()
             } else {

@@ -38,6 +38,9 @@ impl Display for ChunkError {
     }
 }
 
+/// Buffer capacity past which a fully consumed buffer is freed rather than kept for reuse.
+const RELEASE_ABOVE: usize = 1 << 20;
+
 /// Bytes of an unfinished line that may be its field name and separator.
 const FIELD_SLACK: usize = 8;
 
@@ -139,8 +142,19 @@ impl SseFramer {
             self.start = next;
             self.scanned = 0;
             if let Some(event) = self.line(line_start, end)? {
+                self.release_consumed();
                 return Ok(Some(event));
             }
+        }
+    }
+
+    /// Frees a large buffer once everything in it is consumed, so a huge event is not held
+    /// twice (its bytes here and its data in the decoder) while it is decoded.
+    fn release_consumed(&mut self) {
+        if self.start == self.buf.len() && self.buf.capacity() > RELEASE_ABOVE {
+            self.buf = Vec::new();
+            self.start = 0;
+            self.scanned = 0;
         }
     }
 

@@ -6,6 +6,7 @@ mod harness;
 mod config;
 mod create;
 mod errors;
+mod evidence;
 mod help;
 mod inspect;
 mod policies;

@@ -147,6 +147,7 @@ fn solver_config() -> SessionConfig {
         role: "solver".to_string(),
         model: "scripted-model".to_string(),
         reasoning_effort: None,
+        reasoning_summary: None,
         instructions: format!(
             "{}\n\nYour role name in this run: solver.",
             prompts::SOLVER.trim_end()
