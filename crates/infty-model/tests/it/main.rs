@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod decode;
+mod hostile;
 mod presets;
 mod request_bodies;
 mod retries;
@@ -75,6 +76,7 @@ pub(crate) fn error_kind(err: &ModelError) -> &'static str {
         ModelError::Connect { .. } => "connect",
         ModelError::Retryable { .. } => "retryable",
         ModelError::StreamInterrupted { .. } => "stream_interrupted",
+        ModelError::ResponseTooLarge { .. } => "response_too_large",
         ModelError::RetriesExhausted { .. } => "retries_exhausted",
         ModelError::ContextWindowExceeded { .. } => "context_window_exceeded",
         ModelError::QuotaExceeded { .. } => "quota_exceeded",
