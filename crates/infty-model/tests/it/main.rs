@@ -8,6 +8,7 @@ mod hostile;
 mod presets;
 mod request_bodies;
 mod retries;
+mod schemas;
 mod scripted;
 mod streams;
 
