@@ -225,3 +225,29 @@ fn canonical_root(path: &camino::Utf8Path) -> Result<Utf8PathBuf> {
     }
     Ok(root)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_root_resolves_dot_dot_in_existing_and_missing_parts() {
+        let temp = tempfile::tempdir().unwrap();
+        let base = Utf8PathBuf::from_path_buf(temp.path().canonicalize().unwrap()).unwrap();
+        std::fs::create_dir_all(base.join("a/b")).unwrap();
+        let cases = [
+            ("a/b/../runs", "a/runs"),
+            ("a/./b", "a/b"),
+            ("missing/../runs", "runs"),
+            ("missing/deeper/../../a/b", "a/b"),
+            ("a/b/new", "a/b/new"),
+        ];
+        for (given, expected) in cases {
+            assert_eq!(
+                canonical_root(&base.join(given)).unwrap(),
+                base.join(expected),
+                "{given}"
+            );
+        }
+    }
+}
