@@ -38,8 +38,10 @@ impl Display for ChunkError {
     }
 }
 
-/// Buffer capacity past which a fully consumed buffer is freed rather than kept for reuse.
+/// Buffer capacity past which a mostly consumed buffer is shrunk rather than kept for reuse.
 const RELEASE_ABOVE: usize = 1 << 20;
+/// What a shrunk buffer keeps for the chunks to come.
+const KEEP_CAPACITY: usize = 64 << 10;
 
 /// Bytes of an unfinished line that may be its field name and separator.
 const FIELD_SLACK: usize = 8;
@@ -148,13 +150,15 @@ impl SseFramer {
         }
     }
 
-    /// Frees a large buffer once everything in it is consumed, so a huge event is not held
-    /// twice (its bytes here and its data in the decoder) while it is decoded.
+    /// Shrinks a large buffer once most of it is consumed, so a huge event is not held twice
+    /// (its bytes here and its data in the decoder) while it is decoded. Moves only the
+    /// small unconsumed rest.
     fn release_consumed(&mut self) {
-        if self.start == self.buf.len() && self.buf.capacity() > RELEASE_ABOVE {
-            self.buf = Vec::new();
+        let rest = self.buf.len() - self.start;
+        if self.buf.capacity() > RELEASE_ABOVE && rest < self.buf.capacity() / 4 {
+            self.buf.drain(..self.start);
             self.start = 0;
-            self.scanned = 0;
+            self.buf.shrink_to(rest.max(KEEP_CAPACITY));
         }
     }
 
