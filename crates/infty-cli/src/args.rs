@@ -128,6 +128,8 @@ pub enum WireApiArg {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EffortArg {
+    /// No reasoning (models that support it, e.g. gpt-5.1)
+    None,
     /// Minimal reasoning
     Minimal,
     /// Low effort
@@ -142,10 +144,34 @@ impl EffortArg {
     /// The value sent to the provider.
     pub fn as_str(self) -> &'static str {
         match self {
+            EffortArg::None => "none",
             EffortArg::Minimal => "minimal",
             EffortArg::Low => "low",
             EffortArg::Medium => "medium",
             EffortArg::High => "high",
+        }
+    }
+}
+
+/// Reasoning summary styles (Responses API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SummaryArg {
+    /// The model picks the level of detail
+    Auto,
+    /// Short summaries
+    Concise,
+    /// Detailed summaries
+    Detailed,
+}
+
+impl SummaryArg {
+    /// The value sent to the provider.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SummaryArg::Auto => "auto",
+            SummaryArg::Concise => "concise",
+            SummaryArg::Detailed => "detailed",
         }
     }
 }
@@ -282,9 +308,18 @@ pub struct CreateArgs {
     pub verification_policy: PolicyArg,
 
     /// The models' context window in tokens: past 80 % of it a role's history is compacted
-    /// into a hand-off summary [default: no compaction]
+    /// into a hand-off summary [default: built in for OpenAI models, else asked of the server]
     #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u64).range(1000..))]
     pub context_window: Option<u64>,
+
+    /// Ask for reasoning summaries (Responses API) for every role [default: none; OpenAI
+    /// refuses them for organisations it has not verified]
+    #[arg(long, value_enum, value_name = "STYLE")]
+    pub reasoning_summary: Option<SummaryArg>,
+
+    /// Per-role reasoning summaries from the config file (the flag wins over them).
+    #[arg(skip)]
+    pub role_summaries: RoleSummaries,
 
     /// Provider settings
     #[command(flatten)]
@@ -323,6 +358,17 @@ pub struct CreateArgs {
     /// Print the result as JSON on stdout
     #[arg(long)]
     pub json: bool,
+}
+
+/// Reasoning summaries per role, from the config file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoleSummaries {
+    /// `solver.reasoning_summary`.
+    pub solver: Option<SummaryArg>,
+    /// `director.reasoning_summary`.
+    pub director: Option<SummaryArg>,
+    /// `verifiers.reasoning_summary`.
+    pub verifiers: Option<SummaryArg>,
 }
 
 /// `infty list`.

@@ -14,7 +14,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::Coded;
-use crate::args::{CreateArgs, DEFAULT_MODEL, EffortArg, PolicyArg, WireApiArg};
+use crate::args::{CreateArgs, DEFAULT_MODEL, EffortArg, PolicyArg, SummaryArg, WireApiArg};
 use crate::provider::{API_KEY_ENV, BASE_URL_ENV, OPENAI_BASE_URL};
 
 /// The variable naming infty's home folder.
@@ -166,6 +166,8 @@ pub struct SolverSection {
     pub model: Option<String>,
     /// The Solver's reasoning effort.
     pub effort: Option<EffortArg>,
+    /// The Solver's reasoning summary (sent only when set).
+    pub reasoning_summary: Option<SummaryArg>,
 }
 
 /// `[director]`.
@@ -176,6 +178,8 @@ pub struct DirectorSection {
     pub model: Option<String>,
     /// The Director's reasoning effort.
     pub effort: Option<EffortArg>,
+    /// The Director's reasoning summary (sent only when set).
+    pub reasoning_summary: Option<SummaryArg>,
 }
 
 /// `[verifiers]`.
@@ -190,6 +194,8 @@ pub struct VerifierSection {
     pub policy: Option<PolicyArg>,
     /// The Verifiers' reasoning effort.
     pub effort: Option<EffortArg>,
+    /// The Verifiers' reasoning summary (sent only when set).
+    pub reasoning_summary: Option<SummaryArg>,
 }
 
 /// `[budgets]`.
@@ -380,6 +386,11 @@ pub fn apply_to_create(
     args.director_effort = args.director_effort.or(config.director.effort);
     args.solver_effort = args.solver_effort.or(config.solver.effort);
     args.verifier_effort = args.verifier_effort.or(config.verifiers.effort);
+    args.role_summaries = crate::args::RoleSummaries {
+        solver: config.solver.reasoning_summary,
+        director: config.director.reasoning_summary,
+        verifiers: config.verifiers.reasoning_summary,
+    };
     if args.verifier_model.is_empty()
         && let Some(models) = &config.verifiers.models
     {

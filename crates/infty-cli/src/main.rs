@@ -12,17 +12,19 @@ mod inspect;
 mod logging;
 mod logs;
 mod mcp;
+mod pipe;
 mod provider;
 mod run;
 mod send;
 mod telemetry;
 mod terminal;
 mod ui;
+mod window;
 
 use std::process::ExitCode;
 
 use anyhow::Result;
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
 
@@ -70,6 +72,7 @@ impl std::fmt::Display for Coded {
 impl std::error::Error for Coded {}
 
 fn main() -> ExitCode {
+    pipe::exit_quietly_on_closed_pipe();
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
@@ -219,9 +222,85 @@ fn dispatch(cli: Cli, given: GivenFlags) -> Result<u8> {
     }
 }
 
+/// The runs folder, canonical: the file tools compare canonical paths, so a root given as
+/// `a/../runs` (or through a symlink) must be resolved once, here, for confinement to
+/// recognise the run folders under it.
 fn runs_root(flag: Option<Utf8PathBuf>) -> Result<Utf8PathBuf> {
-    match flag {
-        Some(root) => Ok(root),
-        None => Ok(infty_store::default_runs_root()?),
+    let root = match flag {
+        Some(root) => root,
+        None => infty_store::default_runs_root()?,
+    };
+    canonical_root(&root)
+}
+
+/// `path` made absolute with its existing part canonicalised; the part that does not exist
+/// yet (a runs folder created by the first run) is appended with `.` and `..` resolved,
+/// which is safe there because a missing component cannot be a symlink.
+fn canonical_root(path: &camino::Utf8Path) -> Result<Utf8PathBuf> {
+    use camino::Utf8Component;
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        let cwd = std::env::current_dir()
+            .map_err(|error| anyhow::anyhow!("cannot read the current folder: {error}"))?;
+        Utf8PathBuf::from_path_buf(cwd)
+            .map_err(|cwd| anyhow::anyhow!("the current folder {} is not UTF-8", cwd.display()))?
+            .join(path)
+    };
+    let mut existing = absolute.as_path();
+    let mut missing = Vec::new();
+    let base = loop {
+        match existing.canonicalize_utf8() {
+            Ok(canonical) => break canonical,
+            Err(_) => match (existing.parent(), existing.file_name()) {
+                (Some(parent), Some(name)) => {
+                    missing.push(name.to_owned());
+                    existing = parent;
+                }
+                // `..` or `.` as the last component: take the parent lexically.
+                (Some(parent), None) => {
+                    missing.push("..".to_owned());
+                    existing = parent;
+                }
+                (None, _) => break existing.to_path_buf(),
+            },
+        }
+    };
+    let mut root = base;
+    for component in missing.iter().rev() {
+        match Utf8Path::new(component).components().next() {
+            Some(Utf8Component::ParentDir) => {
+                root.pop();
+            }
+            Some(Utf8Component::CurDir) | None => {}
+            Some(_) => root.push(component),
+        }
+    }
+    Ok(root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_root_resolves_dot_dot_in_existing_and_missing_parts() {
+        let temp = tempfile::tempdir().unwrap();
+        let base = Utf8PathBuf::from_path_buf(temp.path().canonicalize().unwrap()).unwrap();
+        std::fs::create_dir_all(base.join("a/b")).unwrap();
+        let cases = [
+            ("a/b/../runs", "a/runs"),
+            ("a/./b", "a/b"),
+            ("missing/../runs", "runs"),
+            ("missing/deeper/../../a/b", "a/b"),
+            ("a/b/new", "a/b/new"),
+        ];
+        for (given, expected) in cases {
+            assert_eq!(
+                canonical_root(&base.join(given)).unwrap(),
+                base.join(expected),
+                "{given}"
+            );
+        }
     }
 }

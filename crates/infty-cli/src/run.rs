@@ -120,27 +120,45 @@ pub fn plan(args: &CreateArgs, file: &ConfigFile, resolve: ResolveProvider) -> R
     let verifier_count = args
         .verifiers
         .unwrap_or_else(|| u32::try_from(args.verifier_model.len()).unwrap_or(1).max(1));
-    let verifiers = (0..verifier_count)
+    let verifier_models: Vec<String> = (0..verifier_count)
         .map(|index| {
-            let model = if args.verifier_model.is_empty() {
+            if args.verifier_model.is_empty() {
                 args.model.clone()
             } else {
                 args.verifier_model[index as usize % args.verifier_model.len()].clone()
-            };
+            }
+        })
+        .collect();
+    let mut models = vec![args.model.as_str(), director_model.as_str()];
+    models.extend(verifier_models.iter().map(String::as_str));
+    let windows = crate::window::context_windows(&provider, args.context_window, &models);
+    let window = |model: &str| windows.get(model).copied().flatten();
+    let summary = |role: Option<crate::args::SummaryArg>| {
+        args.reasoning_summary
+            .or(role)
+            .map(|s| s.as_str().to_string())
+    };
+    let verifiers = verifier_models
+        .iter()
+        .enumerate()
+        .map(|(index, model)| {
             RoleConfig::new(format!("verifier-{}", index + 1), model)
-                .with_context_window(args.context_window)
+                .with_context_window(window(model))
                 .with_reasoning_effort(args.verifier_effort.map(|e| e.as_str().to_string()))
+                .with_reasoning_summary(summary(args.role_summaries.verifiers))
         })
         .collect();
     let params = RunParams {
         run_id: args.run_id.clone(),
         run_root: None,
         solver: RoleConfig::new("solver", &args.model)
-            .with_context_window(args.context_window)
-            .with_reasoning_effort(args.solver_effort.map(|e| e.as_str().to_string())),
-        director: RoleConfig::new("director", director_model)
-            .with_context_window(args.context_window)
-            .with_reasoning_effort(args.director_effort.map(|e| e.as_str().to_string())),
+            .with_context_window(window(&args.model))
+            .with_reasoning_effort(args.solver_effort.map(|e| e.as_str().to_string()))
+            .with_reasoning_summary(summary(args.role_summaries.solver)),
+        director: RoleConfig::new("director", &director_model)
+            .with_context_window(window(&director_model))
+            .with_reasoning_effort(args.director_effort.map(|e| e.as_str().to_string()))
+            .with_reasoning_summary(summary(args.role_summaries.director)),
         verifiers,
     };
     let mut timeouts = Timeouts::default();

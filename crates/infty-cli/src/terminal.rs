@@ -282,7 +282,12 @@ fn spinner_text(screen: &Screen) -> Option<String> {
         .map(|(role, (what, _))| format!("{role} {what}"))
         .collect();
     let secs = since.elapsed().as_secs();
-    let total: u64 = screen.usage.values().map(|u| u.total_tokens).sum();
+    // TokenUsage adds with saturation: an absurd report cannot overflow the display.
+    let total = screen
+        .usage
+        .values()
+        .fold(TokenUsage::default(), |sum, u| sum + *u)
+        .total_tokens;
     let cost: f64 = screen.cost.values().fold(0.0, |total, usd| total + usd);
     let cost = if cost > 0.0 {
         format!(" · ${cost:.2}")
@@ -328,7 +333,10 @@ fn usage_line(usage: &BTreeMap<String, TokenUsage>) -> String {
         .iter()
         .map(|(role, u)| format!("{role} {} in / {} out", u.input_tokens, u.output_tokens))
         .collect();
-    let total: u64 = usage.values().map(|u| u.total_tokens).sum();
+    let total = usage
+        .values()
+        .fold(TokenUsage::default(), |sum, u| sum + *u)
+        .total_tokens;
     format!("{} (total {total})", parts.join(", "))
 }
 

@@ -57,6 +57,15 @@ pub enum CoreError {
         /// How it ended.
         ending: Terminal,
     },
+    /// A resumed role's rollout is gone: its history cannot be rebuilt, and resuming with
+    /// an empty one would silently lose the conversation.
+    #[error("cannot resume role {role}: its rollout {path} is missing")]
+    RolloutMissing {
+        /// The role.
+        role: String,
+        /// The rollout file that should be there.
+        path: Utf8PathBuf,
+    },
     /// The run already succeeded; there is nothing to resume.
     #[error("run {run_id} already succeeded; nothing to resume")]
     AlreadySucceeded {
@@ -74,6 +83,8 @@ pub struct RoleConfig {
     pub model: String,
     /// Reasoning effort (`minimal`, `low`, `medium`, `high`, ...).
     pub reasoning_effort: Option<String>,
+    /// Reasoning summary (`auto`, `concise`, `detailed`); sent only when set.
+    pub reasoning_summary: Option<String>,
     /// Base instructions; `None` uses infty's prompt for the role's kind.
     pub instructions: Option<String>,
     /// The tools the role may use and their limits. Explicit: never silently full access.
@@ -100,6 +111,7 @@ impl RoleConfig {
             role,
             model: model.into(),
             reasoning_effort: None,
+            reasoning_summary: None,
             instructions: None,
             tools,
             context_window: None,
@@ -111,6 +123,12 @@ impl RoleConfig {
     /// Sets the reasoning effort.
     pub fn with_reasoning_effort(mut self, effort: Option<String>) -> RoleConfig {
         self.reasoning_effort = effort;
+        self
+    }
+
+    /// Sets the reasoning summary.
+    pub fn with_reasoning_summary(mut self, summary: Option<String>) -> RoleConfig {
+        self.reasoning_summary = summary;
         self
     }
 
@@ -336,6 +354,7 @@ impl InftyOrchestrator {
                 .iter()
                 .map(|role| RoleRecord {
                     context_window: role.context_window,
+                    reasoning_summary: role.reasoning_summary.clone(),
                     ..RoleRecord::new(&role.role, &role.model, role.reasoning_effort.as_deref())
                 })
                 .collect(),
@@ -413,6 +432,7 @@ impl InftyOrchestrator {
                 },
                 None => RoleConfig::new(&record.role, &record.model)
                     .with_reasoning_effort(record.reasoning_effort.clone())
+                    .with_reasoning_summary(record.reasoning_summary.clone())
                     .with_context_window(record.context_window),
             })
             .collect();
@@ -747,6 +767,7 @@ impl Driver {
             role: role.role.clone(),
             model: role.model.clone(),
             reasoning_effort: role.reasoning_effort.clone(),
+            reasoning_summary: role.reasoning_summary.clone(),
             instructions: format!(
                 "{}\n\nYour role name in this run: {}.",
                 role.instructions
@@ -761,12 +782,20 @@ impl Driver {
             compact_threshold: role.compact_threshold,
             compact_keep_items: 8,
         };
-        let writer = self.store.rollout_writer(&role.role)?;
         if restore {
             let relative = self.store.rollout_path(&role.role).ok_or_else(|| {
                 CoreError::Setup(format!("run.json has no rollout for role {}", role.role))
             })?;
             let path = self.store.dir().join(relative);
+            // Checked before the writer opens (and so creates) the file: a resume must never
+            // mistake a lost rollout for an empty history.
+            if !path.is_file() {
+                return Err(CoreError::RolloutMissing {
+                    role: role.role.clone(),
+                    path,
+                });
+            }
+            let writer = self.store.rollout_writer(&role.role)?;
             Ok(RoleSession::restore(
                 config,
                 self.model.clone(),
@@ -775,6 +804,7 @@ impl Driver {
                 writer,
             )?)
         } else {
+            let writer = self.store.rollout_writer(&role.role)?;
             Ok(RoleSession::new(config, self.model.clone(), tools, writer))
         }
     }
@@ -1076,14 +1106,7 @@ impl Driver {
     }
 
     /// The usage of a role's turn, priced by the model the role uses now.
-    fn usage_input(&self, role: &str, usage: infty_model::Usage) -> Input {
-        let usage = TokenUsage {
-            input_tokens: usage.input_tokens,
-            cached_input_tokens: usage.cached_input_tokens,
-            output_tokens: usage.output_tokens,
-            reasoning_tokens: usage.reasoning_tokens,
-            total_tokens: usage.total_tokens,
-        };
+    fn usage_input(&self, role: &str, usage: TokenUsage) -> Input {
         let cost_usd = self
             .roles
             .get(role)
@@ -1101,7 +1124,7 @@ impl Driver {
         role: &str,
         message: &str,
         limit: Duration,
-    ) -> Result<(String, infty_model::Usage), (String, FailureKind)> {
+    ) -> Result<(String, TokenUsage), (String, FailureKind)> {
         let reporter = self.reporter.clone();
         let span = self.turn_span(role);
         let Some(session) = self.sessions.get_mut(role) else {
@@ -1162,7 +1185,7 @@ impl Driver {
 fn flatten_turn(
     outcome: Result<Result<crate::session::TurnOutput, SessionError>, tokio::time::error::Elapsed>,
     limit: Duration,
-) -> Result<(String, infty_model::Usage), (String, FailureKind)> {
+) -> Result<(String, TokenUsage), (String, FailureKind)> {
     match outcome {
         Ok(Ok(output)) => Ok((output.text, output.usage)),
         Ok(Err(error)) => {

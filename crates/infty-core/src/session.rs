@@ -18,11 +18,13 @@
 use std::sync::Arc;
 
 use camino::Utf8Path;
+use std::collections::HashSet;
+
 use infty_model::{
     Item, ModelApi, ModelError, ModelRequest, OutputSchema, Role, StreamEvent, ToolChoice,
     ToolSpec, Usage,
 };
-use infty_store::{JsonlWriter, StoreError, read_jsonl};
+use infty_store::{JsonlWriter, StoreError, TokenUsage, read_jsonl};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
@@ -36,6 +38,10 @@ pub const INTERRUPTED_TOOL_OUTPUT: &str = "interrupted: the run stopped while th
 /// Told to a model about a tool call it made after the turn's tool-step limit, which was not run.
 pub const TOOL_STEP_LIMIT_OUTPUT: &str =
     "not run: this turn reached its tool-step limit. Reply now without calling tools.";
+
+/// Told to a model about a tool call whose id another call of the conversation already
+/// used: it was not run (a call id names exactly one call).
+pub const DUPLICATE_CALL_ID_OUTPUT: &str = "not run: another tool call in this conversation already used this call id, and each call id names exactly one call. Call the tool again if you still need it.";
 
 /// Opens the user message that carries a hand-off summary after a compaction.
 pub const COMPACTED_SUMMARY_HEADER: &str =
@@ -73,11 +79,14 @@ pub struct SessionConfig {
     pub model: String,
     /// Reasoning effort, when the model takes one.
     pub reasoning_effort: Option<String>,
+    /// Reasoning summary (`auto`, `concise`, `detailed`), only when asked for.
+    pub reasoning_summary: Option<String>,
     /// Base instructions.
     pub instructions: String,
     /// Structured output the final reply must follow, when the provider supports it.
     pub output_schema: Option<OutputSchema>,
-    /// Tool-call rounds allowed in one turn.
+    /// Tool calls allowed in one turn (counted in calls, not in model responses: calls
+    /// past the limit are answered with [`TOOL_STEP_LIMIT_OUTPUT`] and not run).
     pub max_tool_steps: u32,
     /// The model's context window in tokens, if known; compaction needs it.
     pub context_window: Option<u64>,
@@ -124,8 +133,8 @@ impl SessionObserver for NoObserver {}
 pub struct TurnOutput {
     /// The reply text.
     pub text: String,
-    /// Tokens used by all model calls of the turn.
-    pub usage: Usage,
+    /// Tokens used by all model calls of the turn (added with saturation).
+    pub usage: TokenUsage,
 }
 
 /// Why a turn could not finish.
@@ -293,16 +302,18 @@ impl RoleSession {
         &mut self,
         observer: &dyn SessionObserver,
     ) -> Result<TurnOutput, SessionError> {
-        let mut usage = Usage::default();
-        let mut steps = 0u32;
+        let mut usage = TokenUsage::default();
+        // Tool calls run in this turn: the cap counts calls, so one response carrying a
+        // thousand calls cannot run them all.
+        let mut calls_run = 0u32;
         loop {
             self.maybe_compact(observer, &mut usage).await?;
-            let over_cap = steps >= self.config.max_tool_steps;
+            let over_cap = calls_run >= self.config.max_tool_steps;
             if over_cap {
                 self.push(Item::Message {
                     role: Role::User,
                     text: format!(
-                        "You have used the {} tool steps allowed in one turn. Do not call tools now: reply with your signal.",
+                        "You have used the {} tool calls allowed in one turn. Do not call tools now: reply with your signal.",
                         self.config.max_tool_steps
                     ),
                 })?;
@@ -310,32 +321,56 @@ impl RoleSession {
             let request = self.request(!over_cap, true);
             let response = self.call_model(&request, observer).await?;
             if let Some(turn_usage) = response.usage {
-                add_usage(&mut usage, &turn_usage);
+                usage += token_usage(&turn_usage);
                 self.last_prompt_tokens = turn_usage.input_tokens;
             }
+            // Ids already taken by earlier calls: a call id names exactly one call, so a
+            // repeated id is renamed (the history must stay unambiguous for the provider)
+            // and answered with an error instead of running twice.
+            let mut taken: HashSet<String> = self
+                .history
+                .iter()
+                .filter_map(|item| match item {
+                    Item::FunctionCall { call_id, .. } => Some(call_id.clone()),
+                    _ => None,
+                })
+                .collect();
             let mut calls = Vec::new();
-            for item in response.items {
+            for mut item in response.items {
                 if let Item::FunctionCall {
                     call_id,
                     name,
                     arguments,
-                } = &item
+                } = &mut item
                 {
-                    calls.push((call_id.clone(), name.clone(), arguments.clone()));
+                    let duplicate = !taken.insert(call_id.clone());
+                    if duplicate {
+                        *call_id = unused_call_id(call_id, &taken);
+                        taken.insert(call_id.clone());
+                    }
+                    let verdict = if duplicate {
+                        Some(DUPLICATE_CALL_ID_OUTPUT)
+                    } else if over_cap || calls_run >= self.config.max_tool_steps {
+                        // Tools were not on offer (or the cap is reached inside this
+                        // response), yet a model may still emit calls: answer them so the
+                        // history never holds a call without its output.
+                        Some(TOOL_STEP_LIMIT_OUTPUT)
+                    } else {
+                        calls_run += 1;
+                        None
+                    };
+                    calls.push((call_id.clone(), name.clone(), arguments.clone(), verdict));
                 }
                 self.push(item)?;
             }
-            if over_cap {
-                // Tools were not on offer, yet a model may still emit calls: answer them so
-                // the history never holds a call without its output (providers refuse that).
-                for (call_id, _, _) in calls.drain(..) {
+            let ran_any = calls.iter().any(|(_, _, _, verdict)| verdict.is_none());
+            if calls.is_empty() || (over_cap && !ran_any) {
+                for (call_id, _, _, verdict) in calls {
                     self.push(Item::FunctionOutput {
                         call_id,
-                        output: TOOL_STEP_LIMIT_OUTPUT.to_string(),
+                        output: verdict.unwrap_or(TOOL_STEP_LIMIT_OUTPUT).to_string(),
                     })?;
                 }
-            }
-            if calls.is_empty() {
                 let text = last_assistant_text(&self.history);
                 self.append(&RolloutEntry::TurnCompleted { text: text.clone() })?;
                 self.rollout
@@ -344,9 +379,15 @@ impl RoleSession {
                 self.in_flight = false;
                 return Ok(TurnOutput { text, usage });
             }
-            steps += 1;
             // Parallel calls of one response are executed, and answered, in order.
-            for (call_id, name, arguments) in calls {
+            for (call_id, name, arguments, verdict) in calls {
+                if let Some(output) = verdict {
+                    self.push(Item::FunctionOutput {
+                        call_id,
+                        output: output.to_string(),
+                    })?;
+                    continue;
+                }
                 observer.tool_started(&self.config.role, &call_id, &name, &arguments);
                 let span = telemetry::tool_span(&name, &call_id);
                 let result = self
@@ -391,6 +432,7 @@ impl RoleSession {
             },
             tools,
             reasoning_effort: self.config.reasoning_effort.clone(),
+            reasoning_summary: self.config.reasoning_summary.clone(),
             output_schema: if with_schema {
                 self.config.output_schema.clone()
             } else {
@@ -422,7 +464,7 @@ impl RoleSession {
     async fn maybe_compact(
         &mut self,
         observer: &dyn SessionObserver,
-        usage: &mut Usage,
+        usage: &mut TokenUsage,
     ) -> Result<(), SessionError> {
         let Some(threshold) = self.compact_threshold_tokens() else {
             return Ok(());
@@ -441,7 +483,7 @@ impl RoleSession {
         // The hand-off summary is not the role's reply: its text is not streamed to users.
         let response = self.call_model(&request, &WithoutText(observer)).await?;
         if let Some(call_usage) = response.usage {
-            add_usage(usage, &call_usage);
+            *usage += token_usage(&call_usage);
         }
         // Whatever happens next, do not ask again before a new response reports its size.
         self.last_prompt_tokens = 0;
@@ -568,12 +610,23 @@ fn last_assistant_text(history: &[Item]) -> String {
         .join("\n")
 }
 
-fn add_usage(total: &mut Usage, more: &Usage) {
-    total.input_tokens += more.input_tokens;
-    total.cached_input_tokens += more.cached_input_tokens;
-    total.output_tokens += more.output_tokens;
-    total.reasoning_tokens += more.reasoning_tokens;
-    total.total_tokens += more.total_tokens;
+/// A model response's usage in the store's terms, where every addition saturates.
+pub(crate) fn token_usage(usage: &Usage) -> TokenUsage {
+    TokenUsage {
+        input_tokens: usage.input_tokens,
+        cached_input_tokens: usage.cached_input_tokens,
+        output_tokens: usage.output_tokens,
+        reasoning_tokens: usage.reasoning_tokens,
+        total_tokens: usage.total_tokens,
+    }
+}
+
+/// A fresh id for a call whose id was already taken: `<id>_dup<n>`, the smallest free `n`.
+fn unused_call_id(call_id: &str, taken: &HashSet<String>) -> String {
+    (2u64..)
+        .map(|n| format!("{call_id}_dup{n}"))
+        .find(|candidate| !taken.contains(candidate))
+        .unwrap_or_else(|| format!("{call_id}_dup"))
 }
 
 #[cfg(test)]

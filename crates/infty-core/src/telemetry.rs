@@ -83,7 +83,17 @@ pub(crate) fn turn_span(run_id: &str, role: &str, model: &str, provider: Option<
 pub(crate) fn record_turn<E>(span: &Span, outcome: &Result<Result<TurnOutput, SessionError>, E>) {
     let error = match outcome {
         Ok(Ok(output)) => {
-            record_usage(span, &output.usage);
+            let usage = &output.usage;
+            record_usage(
+                span,
+                &infty_model::Usage {
+                    input_tokens: usage.input_tokens,
+                    cached_input_tokens: usage.cached_input_tokens,
+                    output_tokens: usage.output_tokens,
+                    reasoning_tokens: usage.reasoning_tokens,
+                    total_tokens: usage.total_tokens,
+                },
+            );
             return;
         }
         Ok(Err(SessionError::Model { source, .. })) => error_type(source),

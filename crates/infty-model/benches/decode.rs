@@ -4,6 +4,11 @@
 //! baseline that only frames with `eventsource-stream` and parses every payload into a
 //! `serde_json::Value`. Target: at least 0.8x the baseline's throughput.
 //!
+//! Large events: one SSE event of 5, 10 and 50 MB (a single `data:` line arriving in 16 KB
+//! chunks, the case that was quadratic with `eventsource-stream`'s framing), and an endless
+//! stream that never sends its terminal event, which must end at the response cap. Time and
+//! peak heap growth are printed once per size, then measured by criterion.
+//!
 //! Memory: a counting global allocator records the peak heap growth while decoding.
 //! Printed before the timings: growth relative to the raw stream and to the answer, for
 //! streams of growing length, and for streams whose answer stays fixed while their length
@@ -20,8 +25,8 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
-use infty_model::WireApi;
-use infty_model::test_support::{ChatSse, ResponsesSse, decode_chunks};
+use infty_model::test_support::{ChatSse, ResponsesSse, decode_chunks, decode_chunks_within};
+use infty_model::{StreamLimits, WireApi};
 
 struct Counting;
 
@@ -216,7 +221,95 @@ fn report_memory() {
     }
 }
 
+/// A Responses stream whose one text delta is `bytes` long.
+fn large_event_stream(bytes: usize) -> String {
+    let delta = "x".repeat(bytes);
+    format!(
+        "event: response.created\ndata: {{\"type\":\"response.created\",\"response\":{{\"id\":\"resp_big\"}}}}\n\n\
+         event: response.output_text.delta\ndata: {{\"type\":\"response.output_text.delta\",\"output_index\":0,\"delta\":\"{delta}\"}}\n\n\
+         event: response.completed\ndata: {{\"type\":\"response.completed\",\"response\":{{\"id\":\"resp_big\"}}}}\n\n"
+    )
+}
+
+/// Cap on the endless stream in these benchmarks (the default is 256 MiB).
+const ENDLESS_CAP: u64 = 64 << 20;
+
+/// An endless stream of small text deltas, produced as it is read (never held whole).
+fn endless_stream() -> impl futures::Stream<Item = Vec<u8>> + Unpin {
+    let head = b"event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_endless\"}}\n\n".to_vec();
+    let event = "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"output_index\":0,\"delta\":\"more text \"}\n\n";
+    let chunk = event.repeat(CHUNK / event.len()).into_bytes();
+    futures::stream::iter(std::iter::once(head).chain(std::iter::repeat(chunk)))
+}
+
+async fn decode_endless() -> String {
+    let limits = StreamLimits {
+        max_response_bytes: ENDLESS_CAP,
+        ..StreamLimits::default()
+    };
+    let result = decode_chunks_within(
+        WireApi::Responses,
+        endless_stream(),
+        Duration::from_secs(60),
+        limits,
+        &|event| {
+            black_box(event);
+        },
+    )
+    .await;
+    result.err().map(|e| e.to_string()).unwrap_or_default()
+}
+
+fn report_large_events() {
+    let rt = runtime();
+    println!("large events: one-shot time and peak heap growth (chunks of {CHUNK} bytes)");
+    for mb in [5usize, 10, 50] {
+        let body = large_event_stream(mb << 20);
+        let input = chunks(&body);
+        let start = CURRENT.load(Ordering::Relaxed);
+        PEAK.store(start, Ordering::Relaxed);
+        let began = std::time::Instant::now();
+        rt.block_on(decode(WireApi::Responses, &input));
+        let elapsed = began.elapsed();
+        let peak = PEAK.load(Ordering::Relaxed) - start;
+        println!(
+            "  one {mb:>2} MB event: {elapsed:>10.3?}, peak +{peak:>10} B = {:.2} x event",
+            peak as f64 / (mb << 20) as f64
+        );
+    }
+    let start = CURRENT.load(Ordering::Relaxed);
+    PEAK.store(start, Ordering::Relaxed);
+    let began = std::time::Instant::now();
+    let error = rt.block_on(decode_endless());
+    let elapsed = began.elapsed();
+    let peak = PEAK.load(Ordering::Relaxed) - start;
+    println!(
+        "  endless stream, cap {} MiB: {elapsed:>10.3?}, peak +{peak} B, ends with: {error}",
+        ENDLESS_CAP >> 20
+    );
+}
+
+fn bench_large_events(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("large_event");
+    group.sample_size(10);
+    for mb in [5usize, 10, 50] {
+        let body = large_event_stream(mb << 20);
+        let input = chunks(&body);
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.bench_function(format!("{mb}MB"), |b| {
+            b.iter(|| rt.block_on(decode(WireApi::Responses, &input)))
+        });
+    }
+    group.throughput(Throughput::Bytes(ENDLESS_CAP));
+    group.bench_function("endless_to_cap", |b| {
+        b.iter(|| rt.block_on(decode_endless()))
+    });
+    group.finish();
+}
+
 fn bench_decode(c: &mut Criterion) {
+    report_large_events();
     report_memory();
     let rt = runtime();
     let (responses, _) = responses_stream(40_000);
@@ -244,6 +337,6 @@ criterion_group! {
         .sample_size(20)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
-    targets = bench_decode
+    targets = bench_decode, bench_large_events
 }
 criterion_main!(benches);

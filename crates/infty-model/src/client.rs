@@ -265,10 +265,11 @@ impl ModelClient {
         if !status.is_success() {
             let header_delay =
                 retry::header_delay(response.headers(), time::OffsetDateTime::now_utc());
-            let text = match tokio::time::timeout(provider.idle_timeout, response.text()).await {
-                Ok(Ok(text)) => text,
-                _ => String::new(),
-            };
+            // An error body is for its message: a bounded prefix is enough, and a server
+            // answering with an endless body cannot hold the client.
+            let text = read_body(response, ERROR_BODY_LIMIT, provider.idle_timeout)
+                .await
+                .unwrap_or_else(|partial| partial);
             let text = self.scrub(text);
             let error = if text.trim().is_empty() {
                 ProviderError {
@@ -297,24 +298,32 @@ impl ModelClient {
             .is_some_and(|v| v.trim_start().starts_with("application/json"));
         let decoded = if is_json {
             // A server (or proxy) that ignored `stream: true` sends the whole response at once.
-            match tokio::time::timeout(provider.idle_timeout, response.text()).await {
-                Ok(Ok(text)) => wire::decode_whole(provider.wire_api, &text, events),
-                Ok(Err(err)) => Err(WireFailure::Interrupted(error_chain(&err.without_url()))),
-                Err(_) => Err(WireFailure::Interrupted(format!(
-                    "no complete body within {} ms",
-                    provider.idle_timeout.as_millis()
-                ))),
+            match read_whole(response, provider).await {
+                Ok(text) => wire::decode_whole(provider.wire_api, &text, events),
+                Err(failure) => Err(failure),
             }
         } else {
             let bytes = response
                 .bytes_stream()
                 .map_err(|err| error_chain(&err.without_url()));
             let decoder = AnyDecoder::new(provider.wire_api);
-            decode_stream(bytes, decoder, provider.idle_timeout, events).await
+            decode_stream(
+                bytes,
+                decoder,
+                provider.idle_timeout,
+                provider.limits,
+                events,
+            )
+            .await
         };
         decoded.map_err(|failure| {
             let err = match failure {
                 WireFailure::Interrupted(message) => ModelError::StreamInterrupted {
+                    url: url.to_owned(),
+                    message,
+                    request_id: request_id.clone(),
+                },
+                WireFailure::TooLarge(message) => ModelError::ResponseTooLarge {
                     url: url.to_owned(),
                     message,
                     request_id: request_id.clone(),
@@ -364,6 +373,65 @@ impl ModelApi for ModelClient {
 
     fn provider_name(&self) -> Option<&str> {
         Some(&self.provider.name)
+    }
+}
+
+/// How much of an error body is read for its message.
+const ERROR_BODY_LIMIT: usize = 1 << 20;
+
+/// Reads a body up to `limit` bytes, each chunk within `idle`. `Err` carries what was read
+/// when the body was longer, broke off or stalled.
+async fn read_body(
+    response: reqwest::Response,
+    limit: usize,
+    idle: std::time::Duration,
+) -> Result<String, String> {
+    use futures::StreamExt;
+    let mut body = Vec::new();
+    let mut chunks = response.bytes_stream();
+    let complete = loop {
+        match tokio::time::timeout(idle, chunks.next()).await {
+            Ok(Some(Ok(chunk))) => {
+                let room = limit.saturating_sub(body.len());
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if chunk.len() > room {
+                    break false;
+                }
+            }
+            Ok(None) => break true,
+            Ok(Some(Err(_))) | Err(_) => break false,
+        }
+    };
+    let text = String::from_utf8_lossy(&body).into_owned();
+    if complete { Ok(text) } else { Err(text) }
+}
+
+/// Reads a whole (non-streamed) response body within the provider's response cap.
+async fn read_whole(
+    response: reqwest::Response,
+    provider: &ProviderConfig,
+) -> Result<String, WireFailure> {
+    let limit = usize::try_from(provider.limits.max_response_bytes).unwrap_or(usize::MAX);
+    let declared = response.content_length();
+    if declared.is_some_and(|length| length > provider.limits.max_response_bytes) {
+        return Err(WireFailure::TooLarge(format!(
+            "the body is over {} bytes (the limit of one response)",
+            provider.limits.max_response_bytes
+        )));
+    }
+    // One byte past the cap tells a body at the cap from one beyond it.
+    match read_body(response, limit.saturating_add(1), provider.idle_timeout).await {
+        Ok(text) if text.len() > limit => Err(WireFailure::TooLarge(format!(
+            "the body is over {limit} bytes (the limit of one response)"
+        ))),
+        Ok(text) => Ok(text),
+        Err(partial) if partial.len() > limit => Err(WireFailure::TooLarge(format!(
+            "the body is over {limit} bytes (the limit of one response)"
+        ))),
+        Err(_) => Err(WireFailure::Interrupted(format!(
+            "the body broke off or stalled past {} ms",
+            provider.idle_timeout.as_millis()
+        ))),
     }
 }
 

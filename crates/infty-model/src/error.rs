@@ -47,6 +47,19 @@ pub enum ModelError {
         /// The provider's request id, if the response carried one.
         request_id: Option<String>,
     },
+    /// One SSE event or the whole response went past its cap
+    /// ([`StreamLimits`](crate::StreamLimits)): a server sending an endless or oversized
+    /// answer. Not retried: the same request would most likely loop the same way, and each
+    /// attempt would again hold up to the cap.
+    #[error("response from {url} is too large: {message}{}", request_id_text(request_id.as_deref()))]
+    ResponseTooLarge {
+        /// Endpoint that was being called.
+        url: String,
+        /// Which cap was passed.
+        message: String,
+        /// The provider's request id, if the response carried one.
+        request_id: Option<String>,
+    },
     /// Every retry in the budget was spent; `last` is the final failure.
     #[error("gave up after {attempts} attempts: {last}")]
     RetriesExhausted {
@@ -207,6 +220,7 @@ impl ModelError {
         match self {
             Self::Retryable { request_id, .. }
             | Self::StreamInterrupted { request_id, .. }
+            | Self::ResponseTooLarge { request_id, .. }
             | Self::ContextWindowExceeded { request_id, .. }
             | Self::QuotaExceeded { request_id, .. }
             | Self::Auth { request_id, .. }

@@ -17,6 +17,7 @@
 //! reach `Debug`, logs, errors or files.
 
 mod client;
+pub mod context_window;
 mod error;
 mod item;
 mod provider;
@@ -30,8 +31,13 @@ pub mod test_support;
 mod wire;
 
 pub use client::{ModelApi, ModelClient};
+pub use context_window::{
+    ContextWindow, WindowSource, discover_context_window, known_context_window,
+};
 pub use error::ModelError;
 pub use item::{Item, Role};
-pub use provider::{ApiKey, Capabilities, PRESET_NAMES, ProviderConfig, RetryPolicy, WireApi};
+pub use provider::{
+    ApiKey, Capabilities, PRESET_NAMES, ProviderConfig, RetryPolicy, StreamLimits, WireApi,
+};
 pub use request::{ModelRequest, OutputSchema, ToolChoice, ToolSpec};
 pub use response::{FunctionCallRef, ModelResponse, StreamEvent, Usage};

@@ -125,6 +125,32 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Caps on what one response may make infty hold, so a hostile or broken server cannot
+/// exhaust memory or keep a turn busy forever with a stream that never ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamLimits {
+    /// Largest single SSE event (its `data`, all lines together), in bytes.
+    pub max_event_bytes: usize,
+    /// Largest response, in bytes received (streamed or whole) before the terminal event.
+    pub max_response_bytes: u64,
+}
+
+impl StreamLimits {
+    /// Default cap on one event: 64 MiB (a whole long answer echoed in one event fits).
+    pub const DEFAULT_MAX_EVENT_BYTES: usize = 64 << 20;
+    /// Default cap on one response: 256 MiB.
+    pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 256 << 20;
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        Self {
+            max_event_bytes: Self::DEFAULT_MAX_EVENT_BYTES,
+            max_response_bytes: Self::DEFAULT_MAX_RESPONSE_BYTES,
+        }
+    }
+}
+
 /// What a provider accepts, so request bodies only carry what it understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
@@ -198,6 +224,8 @@ pub struct ProviderConfig {
     pub idle_timeout: Duration,
     /// Retry budget and backoff.
     pub retry: RetryPolicy,
+    /// Caps on one event and one response.
+    pub limits: StreamLimits,
     /// What the provider accepts.
     pub capabilities: Capabilities,
 }
@@ -241,6 +269,7 @@ impl fmt::Debug for ProviderConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("idle_timeout", &self.idle_timeout)
             .field("retry", &self.retry)
+            .field("limits", &self.limits)
             .field("capabilities", &self.capabilities)
             .finish()
     }
@@ -268,6 +297,7 @@ impl ProviderConfig {
             connect_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(300),
             retry: RetryPolicy::default(),
+            limits: StreamLimits::default(),
             capabilities,
         }
     }

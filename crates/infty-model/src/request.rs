@@ -61,6 +61,10 @@ pub struct ModelRequest {
     pub parallel_tool_calls: bool,
     /// Reasoning effort (`"minimal"`, `"low"`, `"medium"`, `"high"`, ...); omitted when `None`.
     pub reasoning_effort: Option<String>,
+    /// Reasoning summary (`"auto"`, `"concise"`, `"detailed"`), sent as `reasoning.summary`
+    /// on the Responses API only when asked for: organisations OpenAI has not verified get
+    /// a 400 for it.
+    pub reasoning_summary: Option<String>,
     /// Structured output schema, sent as `text.format` / `response_format` where supported.
     pub output_schema: Option<OutputSchema>,
     /// Cap on generated tokens.

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::item::{Item, Role};
 
-/// Token counts of one response.
+/// Token counts of one response. Totals over many responses are `infty-store`'s
+/// `TokenUsage`, whose additions saturate: this crate never adds usages up.
 #[derive(Default, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     /// Prompt tokens.
@@ -22,17 +23,6 @@ pub struct Usage {
     pub reasoning_tokens: u64,
     /// Total as reported (or input + output when the provider leaves it out).
     pub total_tokens: u64,
-}
-
-impl Usage {
-    /// Adds another response's counts to these.
-    pub fn add(&mut self, other: &Usage) {
-        self.input_tokens += other.input_tokens;
-        self.cached_input_tokens += other.cached_input_tokens;
-        self.output_tokens += other.output_tokens;
-        self.reasoning_tokens += other.reasoning_tokens;
-        self.total_tokens += other.total_tokens;
-    }
 }
 
 /// Progress while a response streams in.

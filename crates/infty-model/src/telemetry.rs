@@ -118,6 +118,7 @@ pub fn error_type(error: &ModelError) -> &'static str {
         ModelError::InvalidRequest { .. } => "invalid_request",
         ModelError::MissingApiKey { .. } => "missing_api_key",
         ModelError::Config(_) => "config",
+        ModelError::ResponseTooLarge { .. } => "response_too_large",
     }
 }
 

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::client::ModelApi;
 use crate::error::ModelError;
-use crate::provider::{Capabilities, WireApi};
+use crate::provider::{Capabilities, StreamLimits, WireApi};
 use crate::request::ModelRequest;
 use crate::response::{ModelResponse, StreamEvent};
 use crate::wire::{AnyDecoder, WireFailure};
@@ -802,25 +802,58 @@ where
     S: Stream<Item = B> + Unpin,
     B: AsRef<[u8]>,
 {
+    decode_chunks_within(
+        wire_api,
+        chunks,
+        idle_timeout,
+        StreamLimits::default(),
+        events,
+    )
+    .await
+}
+
+/// [`decode_chunks`] with explicit caps on one event and one response.
+pub async fn decode_chunks_within<S, B>(
+    wire_api: WireApi,
+    chunks: S,
+    idle_timeout: Duration,
+    limits: StreamLimits,
+    events: &(dyn Fn(StreamEvent) + Send + Sync),
+) -> Result<ModelResponse, ModelError>
+where
+    S: Stream<Item = B> + Unpin,
+    B: AsRef<[u8]>,
+{
     use futures::StreamExt;
     let stream = chunks.map(Ok::<B, std::convert::Infallible>);
     let url = "recorded stream";
-    crate::sse::decode_stream(stream, AnyDecoder::new(wire_api), idle_timeout, events)
-        .await
-        .map_err(|failure| match failure {
-            WireFailure::Interrupted(message) => ModelError::StreamInterrupted {
-                url: url.to_owned(),
-                message,
+    crate::sse::decode_stream(
+        stream,
+        AnyDecoder::new(wire_api),
+        idle_timeout,
+        limits,
+        events,
+    )
+    .await
+    .map_err(|failure| match failure {
+        WireFailure::Interrupted(message) => ModelError::StreamInterrupted {
+            url: url.to_owned(),
+            message,
+            request_id: None,
+        },
+        WireFailure::TooLarge(message) => ModelError::ResponseTooLarge {
+            url: url.to_owned(),
+            message,
+            request_id: None,
+        },
+        WireFailure::Provider(error) => crate::retry::classify(
+            None,
+            error,
+            &crate::retry::FailureContext {
+                url,
                 request_id: None,
+                header_delay: None,
             },
-            WireFailure::Provider(error) => crate::retry::classify(
-                None,
-                error,
-                &crate::retry::FailureContext {
-                    url,
-                    request_id: None,
-                    header_delay: None,
-                },
-            ),
-        })
+        ),
+    })
 }

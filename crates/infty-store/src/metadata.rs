@@ -248,6 +248,9 @@ pub struct RoleRecord {
     /// run needs it again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_window: Option<u64>,
+    /// The reasoning summary asked of the model (`auto`, `concise`, `detailed`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_summary: Option<String>,
 }
 
 impl RoleRecord {
@@ -261,6 +264,7 @@ impl RoleRecord {
             config_path: None,
             previous_rollouts: Vec::new(),
             context_window: None,
+            reasoning_summary: None,
         }
     }
 }

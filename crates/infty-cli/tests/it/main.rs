@@ -6,6 +6,7 @@ mod harness;
 mod config;
 mod create;
 mod errors;
+mod evidence;
 mod finish;
 mod fleet;
 mod fleet_support;

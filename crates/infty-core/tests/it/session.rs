@@ -11,16 +11,16 @@ use std::time::Duration;
 use camino::{Utf8Path, Utf8PathBuf};
 use infty_core::prompts;
 use infty_core::session::{
-    INTERRUPTED_TOOL_OUTPUT, NoObserver, RoleSession, RolloutEntry, SessionConfig, SessionObserver,
-    TOOL_STEP_LIMIT_OUTPUT,
+    DUPLICATE_CALL_ID_OUTPUT, INTERRUPTED_TOOL_OUTPUT, NoObserver, RoleSession, RolloutEntry,
+    SessionConfig, SessionObserver, TOOL_STEP_LIMIT_OUTPUT,
 };
 use infty_core::tools::{ToolContext, ToolPolicy, ToolResult, ToolSet};
 use infty_model::test_support::{ResponsesSse, ScriptedReply, ScriptedServer};
 use infty_model::{
     ApiKey, Item, ModelApi, ModelClient, OutputSchema, ProviderConfig, RetryPolicy, StreamEvent,
-    Usage, WireApi,
+    WireApi,
 };
-use infty_store::{JsonlWriter, read_jsonl};
+use infty_store::{JsonlWriter, TokenUsage, read_jsonl};
 use serde_json::{Value, json};
 
 /// A run folder in a temporary directory, an `outside/` folder next to it that escapes aim
@@ -147,6 +147,7 @@ fn solver_config() -> SessionConfig {
         role: "solver".to_string(),
         model: "scripted-model".to_string(),
         reasoning_effort: None,
+        reasoning_summary: None,
         instructions: format!(
             "{}\n\nYour role name in this run: solver.",
             prompts::SOLVER.trim_end()
@@ -257,11 +258,11 @@ async fn a_turn_without_tool_calls_returns_the_text() {
     );
     assert_eq!(
         output.usage,
-        Usage {
+        TokenUsage {
             input_tokens: 120,
             output_tokens: 10,
             total_tokens: 130,
-            ..Usage::default()
+            ..TokenUsage::default()
         }
     );
     assert!(!session.turn_in_flight());
@@ -485,7 +486,7 @@ async fn the_tool_step_cap_asks_for_a_reply_without_tools() {
     assert!(last.get("tool_choice").is_none(), "{last}");
     assert_eq!(
         input_outline(last).last().unwrap(),
-        "user: You have used the 2 tool steps allowed in one turn. Do not call tools now: reply with your signal."
+        "user: You have used the 2 tool calls allowed in one turn. Do not call tools now: reply with your signal."
     );
 
     // The next turn's history is consistent: the late call has its output.
@@ -494,6 +495,107 @@ async fn the_tool_step_cap_asks_for_a_reply_without_tools() {
     assert_eq!(
         outputs.last().unwrap(),
         &("call_3".to_string(), TOOL_STEP_LIMIT_OUTPUT.to_string())
+    );
+}
+
+#[tokio::test]
+async fn the_tool_step_cap_counts_calls_not_responses() {
+    let world = World::new().await;
+    let mut config = small_config();
+    config.max_tool_steps = 3;
+    // One response with 1,000 calls: only the first three run.
+    let calls: Vec<(String, Value)> = (0..1000)
+        .map(|i| {
+            (
+                format!("call_{i}"),
+                json!({"path": format!("f{i}.txt"), "content": "x"}),
+            )
+        })
+        .collect();
+    let borrowed: Vec<(&str, &str, Value)> = calls
+        .iter()
+        .map(|(id, args)| (id.as_str(), "write_file", args.clone()))
+        .collect();
+    world.calls(&borrowed, 10);
+    world.say("done", 10);
+    let mut session = world.session(config, world.tools(ToolPolicy::solver()));
+
+    let output = session.run_turn("Write.", &NoObserver).await.unwrap();
+
+    assert_eq!(output.text, "done");
+    let written = (0..1000)
+        .filter(|i| world.run.join(format!("f{i}.txt")).exists())
+        .count();
+    assert_eq!(written, 3);
+    let requests = world.requests();
+    assert_eq!(requests.len(), 2);
+    let outputs = outputs_of(&requests[1]);
+    assert_eq!(outputs.len(), 1000, "every call is answered");
+    assert!(
+        outputs[..3]
+            .iter()
+            .all(|(_, o)| o != TOOL_STEP_LIMIT_OUTPUT)
+    );
+    assert!(
+        outputs[3..]
+            .iter()
+            .all(|(_, o)| o == TOOL_STEP_LIMIT_OUTPUT)
+    );
+    assert!(
+        requests[1].get("tools").is_none(),
+        "the cap is reached: no tools"
+    );
+}
+
+#[tokio::test]
+async fn a_call_id_names_one_call() {
+    let world = World::new().await;
+    let write = |path: &str| json!({"path": path, "content": "x"});
+    // Two calls of one response share an id, and a later response reuses it.
+    world.calls(
+        &[
+            ("call_1", "write_file", write("a.txt")),
+            ("call_1", "write_file", write("b.txt")),
+        ],
+        10,
+    );
+    world.calls(&[("call_1", "write_file", write("c.txt"))], 10);
+    world.say("done", 10);
+    let mut session = world.session(small_config(), world.tools(ToolPolicy::solver()));
+
+    session.run_turn("Write.", &NoObserver).await.unwrap();
+
+    assert!(world.run.join("a.txt").exists());
+    assert!(
+        !world.run.join("b.txt").exists(),
+        "a duplicate id never runs"
+    );
+    assert!(!world.run.join("c.txt").exists(), "a reused id never runs");
+    let last = world.requests().pop().unwrap();
+    let calls: Vec<&str> = last["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|item| item["type"] == "function_call")
+        .map(|item| item["call_id"].as_str().unwrap())
+        .collect();
+    // Renamed, so the history the provider sees stays unambiguous.
+    assert_eq!(calls, ["call_1", "call_1_dup2", "call_1_dup3"]);
+    let outputs = outputs_of(&last);
+    assert_eq!(outputs.len(), 3);
+    assert_eq!(
+        outputs[1],
+        (
+            "call_1_dup2".to_string(),
+            DUPLICATE_CALL_ID_OUTPUT.to_string()
+        )
+    );
+    assert_eq!(
+        outputs[2],
+        (
+            "call_1_dup3".to_string(),
+            DUPLICATE_CALL_ID_OUTPUT.to_string()
+        )
     );
 }
 

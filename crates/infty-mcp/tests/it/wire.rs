@@ -57,6 +57,7 @@ async fn tools_sent(wire: WireApi) -> Vec<Value> {
         context_window: None,
         compact_threshold: 0.8,
         compact_keep_items: 8,
+        reasoning_summary: None,
     };
     let writer = JsonlWriter::open(&run.join("solver.jsonl")).unwrap();
     let mut session = RoleSession::new(config, model, tools, writer);

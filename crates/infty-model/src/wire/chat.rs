@@ -16,7 +16,8 @@ use crate::provider::Capabilities;
 use crate::request::{ModelRequest, ToolChoice};
 use crate::response::{ModelResponse, StreamEvent, Usage};
 use crate::retry::ProviderError;
-use crate::wire::{Decoder, WireFailure};
+use crate::wire::call_ids::{CHAT_MAX_CALL_ID, CallIds};
+use crate::wire::{Decoder, WireFailure, usage};
 
 /// Builds the streamed Chat Completions request body.
 pub(crate) fn request_body(request: &ModelRequest, capabilities: &Capabilities) -> Value {
@@ -104,6 +105,7 @@ fn messages(request: &ModelRequest) -> Vec<Value> {
     }
     // True while the last message is an assistant turn that calls may still join.
     let mut open_assistant = false;
+    let ids = CallIds::for_items(&request.input, CHAT_MAX_CALL_ID);
     for item in &request.input {
         match item {
             Item::Message { role, text } => {
@@ -122,7 +124,7 @@ fn messages(request: &ModelRequest) -> Vec<Value> {
                 arguments,
             } => {
                 let call = json!({
-                    "id": call_id,
+                    "id": ids.wire(call_id),
                     "type": "function",
                     "function": {"name": name, "arguments": arguments},
                 });
@@ -150,7 +152,7 @@ fn messages(request: &ModelRequest) -> Vec<Value> {
             Item::FunctionOutput { call_id, output } => {
                 messages.push(json!({
                     "role": "tool",
-                    "tool_call_id": call_id,
+                    "tool_call_id": ids.wire(call_id),
                     "content": output,
                 }));
                 open_assistant = false;
@@ -189,7 +191,7 @@ struct Chunk<'a> {
     #[serde(default, borrow)]
     choices: Option<Vec<Choice<'a>>>,
     #[serde(default)]
-    usage: Option<WireUsage>,
+    usage: Option<Value>,
     #[serde(default)]
     error: Option<Value>,
     #[serde(default, borrow)]
@@ -242,54 +244,6 @@ struct FunctionFragment {
     name: Option<String>,
     #[serde(default)]
     arguments: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct WireUsage {
-    #[serde(default)]
-    prompt_tokens: u64,
-    #[serde(default)]
-    completion_tokens: u64,
-    #[serde(default)]
-    total_tokens: u64,
-    #[serde(default)]
-    prompt_tokens_details: Option<PromptDetails>,
-    #[serde(default)]
-    completion_tokens_details: Option<CompletionDetails>,
-}
-
-#[derive(Deserialize)]
-struct PromptDetails {
-    #[serde(default)]
-    cached_tokens: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct CompletionDetails {
-    #[serde(default)]
-    reasoning_tokens: Option<u64>,
-}
-
-impl WireUsage {
-    fn into_usage(self) -> Usage {
-        Usage {
-            input_tokens: self.prompt_tokens,
-            cached_input_tokens: self
-                .prompt_tokens_details
-                .and_then(|d| d.cached_tokens)
-                .unwrap_or(0),
-            output_tokens: self.completion_tokens,
-            reasoning_tokens: self
-                .completion_tokens_details
-                .and_then(|d| d.reasoning_tokens)
-                .unwrap_or(0),
-            total_tokens: if self.total_tokens == 0 {
-                self.prompt_tokens + self.completion_tokens
-            } else {
-                self.total_tokens
-            },
-        }
-    }
 }
 
 struct CallSlot {
@@ -355,9 +309,12 @@ impl ChatDecoder {
     }
 
     /// Picks the call a fragment belongs to. Keyed by `index`; a fragment for an occupied
-    /// index opens a new call when it carries a different id (Ollama sends parallel calls
+    /// index opens a new call when it carries a different id and a name, or a different id
+    /// after the current call's arguments form complete JSON (Ollama sends parallel calls
     /// all as index 0), or, lacking ids, a name after the current call's arguments already
-    /// form complete JSON (calls that arrive whole).
+    /// form complete JSON (calls that arrive whole). A different id without a name on an
+    /// unfinished call is the same call (Kimi/Moonshot rotate ids per fragment); the first
+    /// id is kept.
     fn slot_for(&mut self, index: Option<u64>, id: Option<&str>, name: Option<&str>) -> usize {
         let found = match index {
             Some(index) => self.calls.iter().rposition(|c| c.index == Some(index)),
@@ -366,11 +323,15 @@ impl ChatDecoder {
         if let Some(position) = found {
             let call = &self.calls[position];
             let other_id = matches!(id, Some(id) if !call.id.is_empty() && call.id != id);
-            let whole_call_done = id.is_none()
-                && name.is_some()
-                && !call.name.is_empty()
-                && serde_json::from_str::<serde::de::IgnoredAny>(&call.arguments).is_ok();
-            if !other_id && !whole_call_done {
+            let arguments_complete =
+                serde_json::from_str::<serde::de::IgnoredAny>(&call.arguments).is_ok();
+            // A different id starts a new call only together with a name, or once the
+            // current call's arguments are complete: Kimi/Moonshot send one call as
+            // fragments that each carry a fresh id, the name on the first only.
+            let new_call = other_id && (name.is_some() || arguments_complete);
+            let whole_call_done =
+                id.is_none() && name.is_some() && !call.name.is_empty() && arguments_complete;
+            if !new_call && !whole_call_done {
                 return position;
             }
         }
@@ -476,8 +437,7 @@ impl Decoder for ChatDecoder {
                 self.finish_reason = Some(reason.into_owned());
             }
         }
-        if let Some(usage) = chunk.usage {
-            let usage = usage.into_usage();
+        if let Some(usage) = usage::read(chunk.usage.as_ref(), &usage::CHAT) {
             events(StreamEvent::Usage(usage));
             self.usage = Some(usage);
         }
@@ -642,6 +602,35 @@ mod tests {
                     json!({"index": 0, "id": "c1", "function": {"name": "a", "arguments": {"x": 1}}}),
                 ],
                 vec!["c1 a {\"x\":1}"],
+            ),
+            (
+                "kimi: a fresh id on every fragment of one call, the name on the first",
+                vec![
+                    f(Some(0), Some("tool_A"), Some("skill_view"), ""),
+                    f(Some(0), Some("tool_B"), None, "{\""),
+                    f(Some(0), Some("tool_C"), None, "name"),
+                    f(Some(0), Some("tool_D"), None, "\":"),
+                    f(Some(0), Some("tool_E"), None, "\"x\"}"),
+                ],
+                vec!["tool_A skill_view {\"name\":\"x\"}"],
+            ),
+            (
+                "kimi then a second call at the next index",
+                vec![
+                    f(Some(0), Some("tool_A"), Some("a"), "{"),
+                    f(Some(0), Some("tool_B"), None, "}"),
+                    f(Some(1), Some("tool_C"), Some("b"), "{"),
+                    f(Some(1), Some("tool_D"), None, "}"),
+                ],
+                vec!["tool_A a {}", "tool_C b {}"],
+            ),
+            (
+                "different id without a name after complete arguments is a new call",
+                vec![
+                    f(Some(0), Some("c1"), Some("a"), "{}"),
+                    f(Some(0), Some("c2"), None, "{}"),
+                ],
+                vec!["c1 a {}", "c2  {}"],
             ),
             (
                 "empty fragment is dropped",

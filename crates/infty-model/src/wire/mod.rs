@@ -6,8 +6,10 @@
 //! events, so memory follows the size of the answer, not of the stream. Nothing here does
 //! IO; the driver in `sse` feeds the decoders.
 
+pub(crate) mod call_ids;
 pub(crate) mod chat;
 pub(crate) mod responses;
+pub(crate) mod usage;
 
 use crate::provider::{Capabilities, WireApi};
 use crate::request::ModelRequest;
@@ -21,6 +23,8 @@ pub(crate) enum WireFailure {
     Provider(ProviderError),
     /// The stream ended or broke before its terminal event.
     Interrupted(String),
+    /// One event or the whole response went past its cap.
+    TooLarge(String),
 }
 
 /// Decodes one response stream, payload by payload.

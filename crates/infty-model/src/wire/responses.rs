@@ -12,21 +12,38 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::context_window;
 use crate::item::{Item, Role};
 use crate::provider::Capabilities;
 use crate::request::{ModelRequest, ToolChoice};
 use crate::response::{ModelResponse, StreamEvent, Usage};
 use crate::retry::ProviderError;
-use crate::wire::{Decoder, WireFailure};
+use crate::wire::call_ids::{CallIds, RESPONSES_MAX_CALL_ID};
+use crate::wire::{Decoder, WireFailure, usage};
 
 /// Builds the streamed Responses request body (stateless: `store: false`, full history).
+///
+/// With `store: false` the server keeps nothing, so a reasoning item is replayed only with
+/// its `encrypted_content`, and only followed by the output item it led to (the API refuses
+/// a reasoning item without it); `include: ["reasoning.encrypted_content"]` is asked for
+/// whenever the model may return reasoning to replay, whatever the effort.
 pub(crate) fn request_body(request: &ModelRequest, capabilities: &Capabilities) -> Value {
     let mut body = Map::new();
     body.insert("model".into(), json!(request.model));
     if !request.instructions.is_empty() {
         body.insert("instructions".into(), json!(request.instructions));
     }
-    let input: Vec<Value> = request.input.iter().filter_map(input_item).collect();
+    let ids = CallIds::for_items(&request.input, RESPONSES_MAX_CALL_ID);
+    let input = paired_reasoning(
+        request
+            .input
+            .iter()
+            .filter_map(|item| input_item(item, &ids))
+            .collect(),
+    );
+    let replays_reasoning = input
+        .iter()
+        .any(|item| item.get("type").and_then(Value::as_str) == Some("reasoning"));
     body.insert("input".into(), Value::Array(input));
     if !request.tools.is_empty() {
         let tools: Vec<Value> = request
@@ -54,17 +71,25 @@ pub(crate) fn request_body(request: &ModelRequest, capabilities: &Capabilities) 
             );
         }
     }
-    let reasoning = request
-        .reasoning_effort
-        .as_ref()
-        .filter(|_| capabilities.supports_reasoning_effort);
-    if let Some(effort) = reasoning {
-        body.insert(
-            "reasoning".into(),
-            json!({"effort": effort, "summary": "auto"}),
-        );
-        // Stateless replay of reasoning items needs their encrypted content.
-        body.insert("include".into(), json!(["reasoning.encrypted_content"]));
+    if capabilities.supports_reasoning_effort {
+        let mut reasoning = Map::new();
+        if let Some(effort) = &request.reasoning_effort {
+            reasoning.insert("effort".into(), json!(effort));
+        }
+        // Only when asked for: unverified organisations get a 400 for any summary.
+        if let Some(summary) = &request.reasoning_summary {
+            reasoning.insert("summary".into(), json!(summary));
+        }
+        let reasons = !reasoning.is_empty()
+            || replays_reasoning
+            || context_window::is_reasoning_model(&request.model);
+        if !reasoning.is_empty() {
+            body.insert("reasoning".into(), Value::Object(reasoning));
+        }
+        if reasons {
+            // Stateless replay of reasoning items needs their encrypted content.
+            body.insert("include".into(), json!(["reasoning.encrypted_content"]));
+        }
     }
     if let Some(schema) = request
         .output_schema
@@ -98,16 +123,9 @@ fn tool_choice(choice: &ToolChoice) -> Value {
     }
 }
 
-fn input_item(item: &Item) -> Option<Value> {
+fn input_item(item: &Item, ids: &CallIds) -> Option<Value> {
     Some(match item {
-        Item::Message {
-            role: Role::Assistant,
-            text,
-        } => json!({
-            "type": "message",
-            "role": "assistant",
-            "content": [{"type": "output_text", "text": text}],
-        }),
+        // The document's "easy input message": an assistant turn replayed as plain text.
         Item::Message { role, text } => json!({
             "type": "message",
             "role": role.as_str(),
@@ -119,20 +137,68 @@ fn input_item(item: &Item) -> Option<Value> {
             arguments,
         } => json!({
             "type": "function_call",
-            "call_id": call_id,
+            "call_id": ids.wire(call_id),
             "name": name,
             "arguments": arguments,
         }),
         Item::FunctionOutput { call_id, output } => json!({
             "type": "function_call_output",
-            "call_id": call_id,
+            "call_id": ids.wire(call_id),
             "output": output,
         }),
-        // Only items that came from a Responses server (they have an id) can be replayed;
-        // reasoning text recorded from a Chat server means nothing here.
-        Item::Reasoning { raw } if raw.get("id").is_some() => raw.clone(),
+        // Only items that came from a Responses server with their encrypted content can be
+        // resolved without server-side storage; reasoning text recorded from a Chat server,
+        // or an item whose content was not included, means nothing here.
+        Item::Reasoning { raw }
+            if raw.get("id").is_some()
+                && raw
+                    .get("encrypted_content")
+                    .and_then(Value::as_str)
+                    .is_some_and(|content| !content.is_empty()) =>
+        {
+            raw.clone()
+        }
         Item::Reasoning { .. } => return None,
     })
+}
+
+/// Drops reasoning items that are not followed (after any further reasoning items) by a
+/// function call or an assistant message: the item they led to was cut away (compaction,
+/// an interrupted turn), and the API refuses a reasoning item without it.
+fn paired_reasoning(items: Vec<Value>) -> Vec<Value> {
+    let kind = |item: &Value| -> (Option<String>, Option<String>) {
+        (
+            item.get("type").and_then(Value::as_str).map(str::to_owned),
+            item.get("role").and_then(Value::as_str).map(str::to_owned),
+        )
+    };
+    let mut kept = Vec::with_capacity(items.len());
+    // Walk backwards: a reasoning item is kept when the next non-reasoning item is one it
+    // can lead to.
+    let mut follower_ok = false;
+    for item in items.into_iter().rev() {
+        match kind(&item) {
+            (Some(t), _) if t == "reasoning" => {
+                if follower_ok {
+                    kept.push(item);
+                }
+            }
+            (Some(t), _) if t == "function_call" => {
+                follower_ok = true;
+                kept.push(item);
+            }
+            (_, Some(role)) if role == "assistant" => {
+                follower_ok = true;
+                kept.push(item);
+            }
+            _ => {
+                follower_ok = false;
+                kept.push(item);
+            }
+        }
+    }
+    kept.reverse();
+    kept
 }
 
 /// The events a streaming server would have sent for a complete Response object.
@@ -186,7 +252,7 @@ struct ResponseInfo {
     #[serde(default)]
     id: Option<String>,
     #[serde(default)]
-    usage: Option<WireUsage>,
+    usage: Option<Value>,
     #[serde(default)]
     error: Option<Value>,
     #[serde(default)]
@@ -197,54 +263,6 @@ struct ResponseInfo {
 struct IncompleteDetails {
     #[serde(default)]
     reason: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-struct WireUsage {
-    #[serde(default)]
-    input_tokens: u64,
-    #[serde(default)]
-    input_tokens_details: Option<InputDetails>,
-    #[serde(default)]
-    output_tokens: u64,
-    #[serde(default)]
-    output_tokens_details: Option<OutputDetails>,
-    #[serde(default)]
-    total_tokens: u64,
-}
-
-#[derive(Deserialize, Default)]
-struct InputDetails {
-    #[serde(default)]
-    cached_tokens: Option<u64>,
-}
-
-#[derive(Deserialize, Default)]
-struct OutputDetails {
-    #[serde(default)]
-    reasoning_tokens: Option<u64>,
-}
-
-impl WireUsage {
-    fn into_usage(self) -> Usage {
-        Usage {
-            input_tokens: self.input_tokens,
-            cached_input_tokens: self
-                .input_tokens_details
-                .and_then(|d| d.cached_tokens)
-                .unwrap_or(0),
-            output_tokens: self.output_tokens,
-            reasoning_tokens: self
-                .output_tokens_details
-                .and_then(|d| d.reasoning_tokens)
-                .unwrap_or(0),
-            total_tokens: if self.total_tokens == 0 {
-                self.input_tokens + self.output_tokens
-            } else {
-                self.total_tokens
-            },
-        }
-    }
 }
 
 /// One output item under construction.
@@ -346,8 +364,7 @@ impl ResponsesDecoder {
         if self.response_id.is_none() {
             self.response_id = response.id;
         }
-        if let Some(usage) = response.usage {
-            let usage = usage.into_usage();
+        if let Some(usage) = usage::read(response.usage.as_ref(), &usage::RESPONSES) {
             events(StreamEvent::Usage(usage));
             self.usage = Some(usage);
         }
@@ -681,7 +698,7 @@ mod tests {
         ];
         for (name, payloads, expected) in cases {
             let got = decode(&payloads).map_err(|failure| match failure {
-                WireFailure::Interrupted(_) => "interrupted",
+                WireFailure::Interrupted(_) | WireFailure::TooLarge(_) => "interrupted",
                 WireFailure::Provider(_) => "provider",
             });
             let expected =

@@ -4,9 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod decode;
+mod hostile;
 mod presets;
 mod request_bodies;
 mod retries;
+mod schemas;
 mod scripted;
 mod streams;
 
@@ -75,6 +77,7 @@ pub(crate) fn error_kind(err: &ModelError) -> &'static str {
         ModelError::Connect { .. } => "connect",
         ModelError::Retryable { .. } => "retryable",
         ModelError::StreamInterrupted { .. } => "stream_interrupted",
+        ModelError::ResponseTooLarge { .. } => "response_too_large",
         ModelError::RetriesExhausted { .. } => "retries_exhausted",
         ModelError::ContextWindowExceeded { .. } => "context_window_exceeded",
         ModelError::QuotaExceeded { .. } => "quota_exceeded",

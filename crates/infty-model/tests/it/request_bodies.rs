@@ -8,7 +8,10 @@ use infty_model::{
 };
 use serde_json::json;
 
-fn rich_request() -> ModelRequest {
+/// A call id as vLLM mints them: 46 characters.
+const VLLM_CALL_ID: &str = "chatcmpl-tool-8f3b2a1c9d7e4f60a5b3c2d1e0f9a8b7";
+
+pub(crate) fn rich_request() -> ModelRequest {
     ModelRequest {
         model: "gpt-5".into(),
         instructions: "You are the Solver.".into(),
@@ -25,8 +28,9 @@ fn rich_request() -> ModelRequest {
                 raw: json!({"type": "reasoning", "text": "reasoning recorded from a chat server"}),
             },
             Item::assistant("Let me look."),
+            // vLLM's ids run past the 40 characters OpenAI Chat accepts.
             Item::FunctionCall {
-                call_id: "call_a".into(),
+                call_id: VLLM_CALL_ID.into(),
                 name: "read_file".into(),
                 arguments: r#"{"path":"README.md"}"#.into(),
             },
@@ -35,8 +39,12 @@ fn rich_request() -> ModelRequest {
                 name: "list_dir".into(),
                 arguments: r#"{"path":"."}"#.into(),
             },
-            Item::function_output("call_a", "# infty"),
+            Item::function_output(VLLM_CALL_ID, "# infty"),
             Item::function_output("call_b", "README.md\nsrc/"),
+            // Without its encrypted content a stateless server cannot resolve it.
+            Item::Reasoning {
+                raw: json!({"type": "reasoning", "id": "rs_2", "summary": []}),
+            },
             Item::FunctionCall {
                 call_id: "call_c".into(),
                 name: "list_dir".into(),
@@ -44,6 +52,10 @@ fn rich_request() -> ModelRequest {
             },
             Item::function_output("call_c", "lib.rs"),
             Item::assistant("It says: infty."),
+            // Its following item was cut away (compaction, a crash): never sent alone.
+            Item::Reasoning {
+                raw: json!({"type": "reasoning", "id": "rs_3", "summary": [], "encrypted_content": "gBBBB"}),
+            },
             Item::user("Now write the answer."),
         ],
         tools: vec![ToolSpec {
@@ -60,6 +72,7 @@ fn rich_request() -> ModelRequest {
         tool_choice: ToolChoice::Auto,
         parallel_tool_calls: true,
         reasoning_effort: Some("high".into()),
+        reasoning_summary: None,
         output_schema: Some(OutputSchema {
             name: "final_delivery".into(),
             schema: json!({"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"], "additionalProperties": false}),
@@ -83,7 +96,10 @@ fn minimal_request(tool_choice: ToolChoice, with_tool: bool) -> ModelRequest {
 }
 
 /// Sends `request` through `provider` pointed at a scripted server; returns the body.
-async fn sent_body(mut provider: ProviderConfig, request: &ModelRequest) -> serde_json::Value {
+pub(crate) async fn sent_body(
+    mut provider: ProviderConfig,
+    request: &ModelRequest,
+) -> serde_json::Value {
     let server = ScriptedServer::start_async(|_| "model".to_owned()).await;
     let body = match provider.wire_api {
         WireApi::Responses => ResponsesSse::new("resp_1").text("ok").build(),
@@ -100,7 +116,7 @@ async fn sent_body(mut provider: ProviderConfig, request: &ModelRequest) -> serd
     requests.remove(0).1
 }
 
-fn with_wire(mut provider: ProviderConfig, wire_api: WireApi) -> ProviderConfig {
+pub(crate) fn with_wire(mut provider: ProviderConfig, wire_api: WireApi) -> ProviderConfig {
     provider.wire_api = wire_api;
     provider
 }
@@ -204,4 +220,57 @@ async fn no_authorization_header_without_key() {
         .await
         .unwrap();
     mock.assert_async().await;
+}
+
+/// What a Responses request asks of reasoning, per model and setting: encrypted reasoning
+/// is included whenever reasoning may come back (any effort, none included, or a model
+/// known to reason), and a summary only when asked for.
+#[tokio::test]
+async fn reasoning_settings_on_the_responses_api() {
+    let history = vec![
+        Item::user("go"),
+        Item::Reasoning {
+            raw: json!({"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gAAAA"}),
+        },
+        Item::FunctionCall {
+            call_id: "call_1".into(),
+            name: "read_file".into(),
+            arguments: "{}".into(),
+        },
+        Item::function_output("call_1", "ok"),
+    ];
+    let cases: [(&str, &str, Option<&str>, Option<&str>); 5] = [
+        ("reasoning_default_gpt5", "gpt-5", None, None),
+        ("reasoning_effort_none", "gpt-5.1", Some("none"), None),
+        (
+            "reasoning_summary_asked",
+            "gpt-5",
+            Some("low"),
+            Some("concise"),
+        ),
+        ("reasoning_non_reasoning_model", "gpt-4o", None, None),
+        ("reasoning_unknown_model_replaying", "my-model", None, None),
+    ];
+    let mut bodies = serde_json::Map::new();
+    for (name, model, effort, summary) in cases {
+        let mut request = ModelRequest {
+            model: model.into(),
+            input: history.clone(),
+            reasoning_effort: effort.map(str::to_owned),
+            reasoning_summary: summary.map(str::to_owned),
+            ..ModelRequest::default()
+        };
+        if name == "reasoning_non_reasoning_model" {
+            request
+                .input
+                .retain(|item| !matches!(item, Item::Reasoning { .. }));
+        }
+        let body = sent_body(ProviderConfig::openai(), &request).await;
+        let keep = |key: &str| body.get(key).cloned().unwrap_or(serde_json::Value::Null);
+        bodies.insert(
+            name.into(),
+            json!({"reasoning": keep("reasoning"), "include": keep("include"), "store": keep("store")}),
+        );
+    }
+    insta::assert_json_snapshot!("reasoning_settings", bodies);
 }
