@@ -30,6 +30,7 @@ mod listing;
 mod lock;
 mod metadata;
 mod run;
+mod seal;
 
 pub use durable::{DurableWrite, write_atomic};
 pub use error::{DeliverableError, StoreError};
@@ -46,6 +47,7 @@ pub use metadata::{
     RunSummary, SCHEMA_VERSION, Timeouts, TokenUsage, VerificationPolicy,
 };
 pub use run::{
-    EVENTS_JSONL, RUN_JSON, RUN_LOCK, RUN_SUBDIRS, RunInit, RunStore, default_runs_root,
-    runs_root_from,
+    EVENTS_JSONL, INBOX_DIR, PROTECTED_FILES, PROTECTED_FOLDERS, ROLLOUTS_DIR, RUN_JSON, RUN_LOCK,
+    RUN_SUBDIRS, RunInit, RunStore, default_runs_root, runs_root_from,
 };
+pub use seal::{BrokenLine, FileCheck, FileState, KEYS_DIR, RecordCheck, RecordKey, SEAL_KEY};
