@@ -111,6 +111,7 @@ pub fn resume(runs_root: &Utf8Path, args: ResumeArgs) -> Result<u8> {
     let client = ModelClient::new(provider).context("cannot set up the model client")?;
     let mut overrides = ResumeOverrides {
         provider: Some(record),
+        accept_edited_record: args.accept_edited_record,
         ..ResumeOverrides::default()
     };
     if let Some(secs) = args.provider.timeout_secs {
@@ -234,6 +235,9 @@ fn report(
                     CoreError::BudgetExhausted { run_id, .. } => {
                         (Some(run_id.clone()), "budget_exhausted")
                     }
+                    CoreError::RecordBroken { run_id, .. } => {
+                        (Some(run_id.clone()), "record_broken")
+                    }
                     _ => (None, "error"),
                 };
                 println!(
@@ -245,6 +249,9 @@ fn report(
                 CoreError::RunFailed { run_id, .. } | CoreError::BudgetExhausted { run_id, .. } => {
                     format!("; continue it with `infty resume {run_id}`")
                 }
+                CoreError::RecordBroken { run_id, .. } => format!(
+                    "; inspect it with `infty show {run_id}`, and continue from it as it is with `infty resume {run_id} --accept-edited-record`"
+                ),
                 _ => String::new(),
             };
             Err(anyhow::anyhow!("{error}{hint}"))

@@ -15,8 +15,8 @@ use camino::{Utf8Path, Utf8PathBuf};
 use futures::future::join_all;
 use infty_model::{ModelApi, OutputSchema, StreamEvent};
 use infty_store::{
-    Budgets, Journal, OutcomeRecord, ProviderRecord, RoleRecord, RunInit, RunOptions, RunStatus,
-    RunStore, StoreError, Timeouts, TokenUsage, VerificationPolicy, read_journal,
+    BrokenLine, Budgets, Journal, OutcomeRecord, ProviderRecord, RoleRecord, RunInit, RunOptions,
+    RunStatus, RunStore, StoreError, Timeouts, TokenUsage, VerificationPolicy, read_journal,
 };
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
@@ -68,6 +68,20 @@ pub enum CoreError {
         /// The run.
         run_id: String,
     },
+    /// The run's record (journal or a rollout) was changed outside infty: a line was edited,
+    /// inserted, removed or moved. Inspect it; resume only by accepting it as it is.
+    #[error("the record of run {run_id} was changed outside infty: {}", describe_broken(.broken))]
+    RecordBroken {
+        /// The run.
+        run_id: String,
+        /// The first changed line of each changed file.
+        broken: Vec<BrokenLine>,
+    },
+}
+
+fn describe_broken(broken: &[BrokenLine]) -> String {
+    let lines: Vec<String> = broken.iter().map(ToString::to_string).collect();
+    lines.join("; ")
 }
 
 /// One role's settings: its model and its explicit tool policy.
@@ -187,6 +201,9 @@ pub struct ResumeOverrides {
     /// instructions, tool policies, compaction threshold, structured output). A role not
     /// listed is rebuilt from its record with the defaults of its kind.
     pub roles: BTreeMap<String, RoleConfig>,
+    /// Continue even though the record was changed outside infty (journaled, then the
+    /// record is sealed afresh as it is). Without it such a run is refused.
+    pub accept_edited_record: bool,
 }
 
 /// A succeeded run.
@@ -359,6 +376,24 @@ impl InftyOrchestrator {
                 run_id: run_id.to_string(),
             });
         }
+        // Before anything is appended: a forged line must not be chained into the record.
+        let check = store.check_record()?;
+        let broken = check.broken();
+        let record_note = if !broken.is_empty() {
+            if !overrides.accept_edited_record {
+                return Err(CoreError::RecordBroken {
+                    run_id: run_id.to_string(),
+                    broken,
+                });
+            }
+            store.reseal_record()?;
+            Some(Note::RecordEditAccepted { broken })
+        } else if !check.keyed {
+            store.reseal_record()?;
+            Some(Note::RecordSealed)
+        } else {
+            None
+        };
         store.update(|meta| {
             if let Some(timeouts) = overrides.timeouts {
                 meta.options.timeouts = timeouts;
@@ -389,7 +424,8 @@ impl InftyOrchestrator {
                     .with_context_window(record.context_window),
             })
             .collect();
-        let driver = Driver::open(self, store, lock, roles, true)?;
+        let mut driver = Driver::open(self, store, lock, roles, true)?;
+        driver.startup_notes.extend(record_note);
         driver.run().await
     }
 }
@@ -536,6 +572,8 @@ struct Driver {
     resumed: bool,
     /// Inbox ids already journaled (a crash may have left them undelivered in `inbox/`).
     delivered: std::collections::BTreeSet<String>,
+    /// Notes journaled right after `driver_started` (what a resume found in the record).
+    startup_notes: Vec<Note>,
     _lock: infty_store::RunLock,
 }
 
@@ -595,6 +633,7 @@ impl Driver {
             cancel: orchestrator.cancel.clone(),
             resumed,
             delivered,
+            startup_notes: Vec::new(),
             _lock: lock,
         };
         for role in roles {
@@ -676,6 +715,11 @@ impl Driver {
             pid: std::process::id(),
             resumed: self.resumed,
         })?;
+        for note in std::mem::take(&mut self.startup_notes) {
+            // Durable: the acceptance of an edited record must not be lost to a crash.
+            dispatch(self.progress.as_ref(), &note);
+            self.reporter.append(&RunEvent::Note(note), true)?;
+        }
         let first = if self.resumed && self.flow.started() {
             Input::Resumed
         } else {

@@ -121,6 +121,9 @@ pub(crate) fn dispatch(reporter: &dyn ProgressReporter, note: &Note) {
         | Note::ModelRetry { .. }
         | Note::RunSucceeded { .. }
         | Note::RunFailed { .. }
-        | Note::BudgetExhausted { .. } => {}
+        | Note::BudgetExhausted { .. }
+        | Note::RecordEditAccepted { .. }
+        | Note::RecordSealed
+        | Note::VerdictsVoided { .. } => {}
     }
 }

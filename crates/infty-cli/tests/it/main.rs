@@ -9,4 +9,5 @@ mod errors;
 mod help;
 mod inspect;
 mod policies;
+mod record;
 mod resume;
