@@ -20,7 +20,7 @@ use infty_signals::{
     VerificationRequest, VerifierDecision, VerifierReport, VerifierVerdict, parse_directive,
     parse_solver_signal, parse_verdict,
 };
-use infty_store::{Budgets, TokenUsage, VerificationPolicy};
+use infty_store::{Budgets, DeliverableFingerprint, TokenUsage, VerificationPolicy};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -62,6 +62,12 @@ pub enum Input {
     /// The driver checked the delivered path.
     DeliverableChecked {
         /// The outcome of the check.
+        check: DeliverableCheck,
+    },
+    /// The driver fingerprinted the deliverable again once Verifiers answered, before their
+    /// answers are fed: a deliverable that changed makes the round's verdicts void.
+    DeliverableRechecked {
+        /// The outcome of the new check (its fingerprint, or why it no longer passes).
         check: DeliverableCheck,
     },
     /// A Verifier answered.
@@ -111,6 +117,9 @@ pub enum DeliverableCheck {
     Accepted {
         /// The path relative to the run folder.
         path: String,
+        /// The delivered files (absent in runs journaled before fingerprints were taken).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fingerprint: Option<DeliverableFingerprint>,
     },
     /// The path was refused.
     Refused {
@@ -248,6 +257,8 @@ enum Phase {
         pending: BTreeSet<String>,
         verdicts: BTreeMap<String, VerifierVerdict>,
         retried: BTreeSet<String>,
+        /// What was delivered, to compare with what the Verifiers leave.
+        fingerprint: Option<DeliverableFingerprint>,
     },
     Done(Terminal),
 }
@@ -385,6 +396,7 @@ impl Flow {
             Input::DirectorReplied { text } => self.on_director_replied(&text, &mut out),
             Input::DirectorFailed { error } => self.on_director_failed(error, &mut out),
             Input::DeliverableChecked { check } => self.on_deliverable_checked(check, &mut out),
+            Input::DeliverableRechecked { check } => self.on_deliverable_rechecked(check, &mut out),
             Input::VerifierReplied { role, text } => match parse_verdict(&text) {
                 Ok(verdict) => self.on_verdict(role, verdict, &mut out),
                 Err(error) => self.on_verifier_failed(
@@ -474,6 +486,7 @@ impl Flow {
                         message,
                         pending,
                         verdicts,
+                        fingerprint,
                         ..
                     } => {
                         self.phase = Phase::Verifying {
@@ -484,6 +497,7 @@ impl Flow {
                             pending,
                             verdicts,
                             retried: BTreeSet::new(),
+                            fingerprint,
                         }
                     }
                     other => self.phase = other,
@@ -628,7 +642,7 @@ impl Flow {
                 );
                 self.enter_solver(message, out);
             }
-            DeliverableCheck::Accepted { path } => {
+            DeliverableCheck::Accepted { path, fingerprint } => {
                 if self.config.verifiers.is_empty() {
                     self.terminate(
                         Terminal::Succeeded {
@@ -665,9 +679,71 @@ impl Flow {
                     pending: roles,
                     verdicts: BTreeMap::new(),
                     retried: BTreeSet::new(),
+                    fingerprint,
                 };
             }
         }
+    }
+
+    /// The deliverable being verified, when its fingerprint was taken: the driver must
+    /// fingerprint it again after each batch of Verifier answers
+    /// ([`Input::DeliverableRechecked`]).
+    pub fn deliverable_under_verification(&self) -> Option<&str> {
+        match &self.phase {
+            Phase::Verifying {
+                deliverable_path,
+                fingerprint: Some(_),
+                ..
+            } => Some(deliverable_path),
+            _ => None,
+        }
+    }
+
+    fn on_deliverable_rechecked(&mut self, check: DeliverableCheck, out: &mut Vec<Action>) {
+        let Phase::Verifying {
+            round,
+            deliverable_path,
+            fingerprint: Some(before),
+            ..
+        } = &self.phase
+        else {
+            return;
+        };
+        let (changed, why) = match &check {
+            DeliverableCheck::Accepted {
+                fingerprint: Some(after),
+                ..
+            } => (before.changed_paths(after), None),
+            // Not comparable: count the whole deliverable as changed.
+            DeliverableCheck::Accepted {
+                fingerprint: None, ..
+            } => (vec![deliverable_path.clone()], None),
+            DeliverableCheck::Refused { reason } => {
+                (vec![deliverable_path.clone()], Some(reason.clone()))
+            }
+        };
+        if changed.is_empty() {
+            return;
+        }
+        let round = *round;
+        out.push(record(Note::VerdictsVoided {
+            round,
+            changed: changed.clone(),
+        }));
+        let mut listed = changed.join(", ");
+        if let Some(why) = why {
+            listed.push_str(&format!(
+                " (it no longer passes the deliverable check: {why})"
+            ));
+        }
+        let message = prompts::render(
+            prompts::DELIVERABLE_CHANGED,
+            &[("round", &round.to_string()), ("changed", &listed)],
+        );
+        // Verifiers that touched the deliverable keep no context a later round could lean on.
+        self.replacements
+            .extend(self.config.verifiers.iter().cloned());
+        self.enter_solver(message, out);
     }
 
     fn on_verdict(&mut self, role: String, verdict: VerifierVerdict, out: &mut Vec<Action>) {

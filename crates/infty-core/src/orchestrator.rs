@@ -864,18 +864,7 @@ impl Driver {
                 })
             }
             Call::CheckDeliverable { path } => {
-                let check = match self.store.resolve_deliverable(&path) {
-                    Ok(resolved) => {
-                        let relative = resolved
-                            .strip_prefix(self.canonical_run_dir())
-                            .map(|p| p.to_string())
-                            .unwrap_or_else(|_| resolved.to_string());
-                        DeliverableCheck::Accepted { path: relative }
-                    }
-                    Err(error) => DeliverableCheck::Refused {
-                        reason: error.to_string(),
-                    },
-                };
+                let check = self.check_deliverable(&path);
                 Ok(vec![Input::DeliverableChecked { check }])
             }
             Call::AskVerifiers { roles, message } => {
@@ -907,6 +896,11 @@ impl Driver {
                     self.sessions.insert(session.role().to_string(), session);
                 }
                 let mut inputs = Vec::new();
+                // Before the verdicts are fed: a verdict on changed files must not count.
+                if let Some(path) = self.flow.deliverable_under_verification() {
+                    let check = self.check_deliverable(&path.to_owned());
+                    inputs.push(Input::DeliverableRechecked { check });
+                }
                 for (role, result) in results {
                     match result {
                         Ok((text, usage)) => {
@@ -932,6 +926,30 @@ impl Driver {
                 }
                 Ok(vec![Input::VerifiersReplaced { roles }])
             }
+        }
+    }
+
+    /// Validates a delivered path and fingerprints what it holds (blocking file reads; a
+    /// deliverable is read twice per verification round).
+    fn check_deliverable(&self, path: &str) -> DeliverableCheck {
+        let checked = self.store.resolve_deliverable(path).and_then(|resolved| {
+            let fingerprint = self.store.fingerprint_deliverable(&resolved, path)?;
+            Ok((resolved, fingerprint))
+        });
+        match checked {
+            Ok((resolved, fingerprint)) => {
+                let relative = resolved
+                    .strip_prefix(self.canonical_run_dir())
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|_| resolved.to_string());
+                DeliverableCheck::Accepted {
+                    path: relative,
+                    fingerprint: Some(fingerprint),
+                }
+            }
+            Err(error) => DeliverableCheck::Refused {
+                reason: error.to_string(),
+            },
         }
     }
 

@@ -32,6 +32,7 @@ mod metadata;
 mod run;
 mod seal;
 
+pub use deliverable::{DeliverableFingerprint, FileFingerprint};
 pub use durable::{DurableWrite, write_atomic};
 pub use error::{DeliverableError, StoreError};
 pub use ids::{MAX_ROLE_LEN, MAX_RUN_ID_LEN, generate_run_id, validate_role, validate_run_id};

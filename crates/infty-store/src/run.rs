@@ -257,6 +257,17 @@ impl RunStore {
         deliverable::resolve(&self.dir, candidate)
     }
 
+    /// Fingerprints a deliverable [`RunStore::resolve_deliverable`] accepted: the path, size
+    /// and SHA-256 of each of its files. Refuses (naming the path) a symbolic link inside it
+    /// that leads out of the run folder, and a file with more than one name.
+    pub fn fingerprint_deliverable(
+        &self,
+        resolved: &Utf8Path,
+        candidate: &str,
+    ) -> Result<deliverable::DeliverableFingerprint, DeliverableError> {
+        deliverable::fingerprint(&self.dir, resolved, candidate)
+    }
+
     /// The part of a path from [`RunStore::resolve_deliverable`] below the run folder, as
     /// [`crate::OutcomeRecord::deliverable_path`] wants it.
     pub fn relative_to_run(&self, resolved: &Utf8Path) -> Option<Utf8PathBuf> {

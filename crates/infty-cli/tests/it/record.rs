@@ -214,3 +214,124 @@ fn an_older_run_without_seals_resumes_and_is_sealed() {
     let json: Value = serde_json::from_str(&world.stdout_of(&["show", "older", "--json"])).unwrap();
     assert_eq!(json["record"]["state"], "sealed");
 }
+
+fn journal_events(world: &World, run_id: &str) -> Vec<Value> {
+    std::fs::read_to_string(world.run_dir(run_id).join("events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_verifier_that_edits_the_deliverable_through_its_shell_gets_its_verdict_voided() {
+    let world = World::new();
+    world.write_and_deliver("artifacts/answer.txt", "42\n");
+    // The Verifier "fixes" the answer with its shell, then passes it.
+    world.call(
+        "verifier-1",
+        "call_sed",
+        "shell",
+        &json!({"command": "sed -i 's/42/41/' artifacts/answer.txt", "timeout_ms": null, "workdir": null}),
+    );
+    world.say("verifier-1", PASS);
+    // Told, the Solver restores its answer and delivers again; a fresh Verifier passes it.
+    world.write_and_deliver("artifacts/answer.txt", "42\n");
+    world.say("verifier-1", PASS);
+    world.create("tampered", "Answer.", &[]).success();
+    let events = journal_events(&world, "tampered");
+    let voided: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["kind"] == "verdicts_voided")
+        .collect();
+    assert_eq!(voided.len(), 1);
+    assert_eq!(voided[0]["round"], 1);
+    assert_eq!(voided[0]["changed"], json!(["artifacts/answer.txt"]));
+    // The void pass was not recorded as a verdict; only round 2's pass was.
+    let verdicts: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["kind"] == "verdict_recorded")
+        .collect();
+    assert_eq!(verdicts.len(), 1);
+    let summary = events
+        .iter()
+        .find(|e| e["kind"] == "verification_summary")
+        .unwrap();
+    assert_eq!(summary["round"], 2);
+    // The Solver was told which file changed.
+    let told = world
+        .server
+        .requests()
+        .into_iter()
+        .filter(|(route, _)| route == "solver")
+        .any(|(_, body)| body.to_string().contains("verdicts are void"));
+    assert!(told, "the Solver was not told");
+    assert_eq!(
+        std::fs::read_to_string(world.run_dir("tampered").join("artifacts/answer.txt")).unwrap(),
+        "42\n"
+    );
+    // What the fingerprint recorded at delivery: path, size and content hash.
+    let checked = events
+        .iter()
+        .find(|e| e["kind"] == "deliverable_checked")
+        .unwrap();
+    let files = &checked["check"]["fingerprint"]["files"];
+    assert_eq!(files[0]["path"], "artifacts/answer.txt");
+    assert_eq!(files[0]["size"], 3);
+    assert_eq!(
+        files[0]["sha256"],
+        "084c799cd551dd1d8d5c5f9a5d593b2e931f5e36122ee5c793c1d08a19839cc0"
+    );
+    let kinds = world.journal_kinds("tampered");
+    insta::assert_debug_snapshot!("verifier_edit_voided_kinds", kinds);
+}
+
+#[test]
+fn a_deliverable_with_links_to_outside_is_refused_with_the_path_named() {
+    let world = World::new();
+    let outside = world.home.path().join("secret.txt");
+    std::fs::write(&outside, "outside").unwrap();
+    let link = format!("ln -s {} deliverable/leak", outside.display());
+    let hard = format!("ln {} deliverable/hard", outside.display());
+    for (call_id, command) in [("call_soft", link.as_str())] {
+        world.call(
+            "solver",
+            call_id,
+            "shell",
+            &json!({"command": format!("mkdir -p deliverable && echo ok > deliverable/main.txt && {command}"), "timeout_ms": null, "workdir": null}),
+        );
+    }
+    world.say(
+        "solver",
+        r#"{"type":"final_delivery","deliverable_path":"deliverable","summary":null}"#,
+    );
+    world.call(
+        "solver",
+        "call_hard",
+        "shell",
+        &json!({"command": format!("rm deliverable/leak && {hard}"), "timeout_ms": null, "workdir": null}),
+    );
+    world.say(
+        "solver",
+        r#"{"type":"final_delivery","deliverable_path":"deliverable","summary":null}"#,
+    );
+    world.call(
+        "solver",
+        "call_fix",
+        "shell",
+        &json!({"command": "rm deliverable/hard", "timeout_ms": null, "workdir": null}),
+    );
+    world.say(
+        "solver",
+        r#"{"type":"final_delivery","deliverable_path":"deliverable","summary":null}"#,
+    );
+    world.say("verifier-1", PASS);
+    world.create("links", "Deliver a folder.", &[]).success();
+    let refusals: Vec<String> = journal_events(&world, "links")
+        .iter()
+        .filter(|e| e["kind"] == "deliverable_rejected")
+        .map(|e| e["reason"].as_str().unwrap().to_string())
+        .collect();
+    settings(&world).bind(|| insta::assert_debug_snapshot!("deliverable_link_refusals", refusals));
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "outside");
+}
