@@ -22,6 +22,7 @@
 mod deliverable;
 mod durable;
 mod error;
+mod folder;
 mod ids;
 mod inbox;
 mod journal;
@@ -35,6 +36,7 @@ mod seal;
 pub use deliverable::{DeliverableFingerprint, FileFingerprint};
 pub use durable::{DurableWrite, write_atomic};
 pub use error::{DeliverableError, StoreError};
+pub use folder::{Entry, EntryKind, Folder, OpenError};
 pub use ids::{MAX_ROLE_LEN, MAX_RUN_ID_LEN, generate_run_id, validate_role, validate_run_id};
 pub use inbox::{Inbox, InboxMessage};
 pub use journal::{
