@@ -898,7 +898,7 @@ impl Driver {
                 let mut inputs = Vec::new();
                 // Before the verdicts are fed: a verdict on changed files must not count.
                 if let Some(path) = self.flow.deliverable_under_verification() {
-                    let check = self.check_deliverable(&path.to_owned());
+                    let check = self.check_deliverable(path);
                     inputs.push(Input::DeliverableRechecked { check });
                 }
                 for (role, result) in results {

@@ -495,7 +495,8 @@ fn rechecks_outside_verification_or_without_a_fingerprint_change_nothing() {
 
 #[test]
 fn changed_paths_between_fingerprints() {
-    let cases: &[(&[(&str, &str)], &[(&str, &str)], &[&str])] = &[
+    type Files<'a> = &'a [(&'a str, &'a str)];
+    let cases: &[(Files<'_>, Files<'_>, &[&str])] = &[
         (PROJECT, PROJECT, &[]),
         (
             PROJECT,
