@@ -982,6 +982,8 @@ impl Driver {
 
     fn finish(mut self, terminal: Terminal) -> Result<RunOutcome, CoreError> {
         self.progress.run_finished(&terminal);
+        // The lengths of a record that stopped cleanly, so a later cut is found.
+        self.store.save_record_head()?;
         let run_id = self.store.run_id().to_string();
         match terminal {
             Terminal::Succeeded {

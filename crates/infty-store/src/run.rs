@@ -307,22 +307,44 @@ impl RunStore {
     /// only those `run.json` names) against the run's key. Never writes anything.
     pub fn check_record(&self) -> Result<RecordCheck, StoreError> {
         let key = RecordKey::load(&self.dir)?;
-        let mut files = vec![seal::check_file(
-            &self.events_path(),
-            EVENTS_JSONL,
-            key.as_ref(),
-        )?];
-        for seed in self.rollout_files()? {
-            files.push(seal::check_file(
-                &self.dir.join(&seed),
-                &seed,
-                key.as_ref(),
-            )?);
+        let head = seal::Head::load(&self.dir);
+        let mut seeds = vec![EVENTS_JSONL.to_owned()];
+        seeds.extend(self.rollout_files()?);
+        // A file the head remembers but that is gone was removed: check it as empty.
+        for seed in head.lines.keys() {
+            if !seeds.contains(seed) {
+                seeds.push(seed.clone());
+            }
+        }
+        let mut files = Vec::new();
+        for seed in seeds {
+            let mut check = seal::check_file(&self.dir.join(&seed), &seed, key.as_ref())?;
+            seal::check_head(&mut check, head.lines.get(&seed).copied());
+            files.push(check);
         }
         Ok(RecordCheck {
             keyed: key.is_some(),
             files,
         })
+    }
+
+    /// Remembers, beside the run's key, how many lines each file of the record has now, so
+    /// that a later check finds lines cut off their end. The driver calls it when it stops
+    /// cleanly and after a resume's check; a crash leaves an older head, which still holds.
+    /// Does nothing for a record that is not sealed or not whole.
+    pub fn save_record_head(&self) -> Result<(), StoreError> {
+        let check = self.check_record()?;
+        if check.summary() != "sealed" {
+            return Ok(());
+        }
+        let head = seal::Head {
+            lines: check
+                .files
+                .into_iter()
+                .map(|file| (file.path.to_string(), file.lines))
+                .collect(),
+        };
+        head.save(&self.dir)
     }
 
     /// Seals the record afresh as it is now: makes the run's key if it has none (an older
@@ -341,7 +363,8 @@ impl RunStore {
             let content = seal::resealed(&path, &seed, &key)?;
             write_atomic(&path, &content)?;
         }
-        Ok(())
+        // What was accepted is the new baseline, cut-off lines included.
+        self.save_record_head()
     }
 
     /// Every `rollouts/*.jsonl` file, relative to the run folder, by name.

@@ -336,6 +336,55 @@ impl RecordCheck {
     }
 }
 
+/// How many lines each file of the record had when the driver last stopped cleanly: kept
+/// beside the key, so that lines cut off the end of a file are found too (a chain alone
+/// cannot tell a cut-short file from one that was never longer).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Head {
+    /// Complete lines, by file name in the run folder.
+    pub(crate) lines: std::collections::BTreeMap<String, u64>,
+}
+
+impl Head {
+    fn path_for(run_dir: &Utf8Path) -> Utf8PathBuf {
+        RecordKey::path_for(run_dir).with_extension("head")
+    }
+
+    /// The head of `run_dir`, if one was saved (a missing or unreadable one is none: it only
+    /// ever adds a check).
+    pub(crate) fn load(run_dir: &Utf8Path) -> Head {
+        fs::read(Head::path_for(run_dir))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn save(&self, run_dir: &Utf8Path) -> Result<(), StoreError> {
+        let path = Head::path_for(run_dir);
+        let bytes = serde_json::to_vec(self).map_err(|e| StoreError::Unserializable {
+            what: "the record's head",
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        crate::durable::write_atomic(&path, &bytes)
+    }
+}
+
+/// Marks `check` broken when it has fewer lines than the head remembers.
+pub(crate) fn check_head(check: &mut FileCheck, remembered: Option<u64>) {
+    if let (FileState::Sealed, Some(lines)) = (&check.state, remembered)
+        && check.lines < lines
+    {
+        check.state = FileState::Broken {
+            line: check.lines + 1,
+            reason: format!(
+                "the file ends after line {} but had {lines} lines when its driver last stopped: lines were removed from its end",
+                check.lines
+            ),
+        };
+    }
+}
+
 /// Checks the file `path`, named `seed` in the run folder, against `key`.
 pub(crate) fn check_file(
     path: &Utf8Path,

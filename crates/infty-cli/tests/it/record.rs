@@ -333,3 +333,27 @@ fn a_deliverable_with_links_to_outside_is_refused_with_the_path_named() {
     settings(&world).bind(|| insta::assert_debug_snapshot!("deliverable_link_refusals", refusals));
     assert_eq!(std::fs::read_to_string(&outside).unwrap(), "outside");
 }
+
+#[test]
+fn lines_cut_off_the_journal_of_a_stopped_run_are_refused_by_resume() {
+    let world = World::new();
+    world.say("solver", "Still thinking.");
+    world
+        .create("cut", "Answer.", &["--max-turns", "1"])
+        .code(1);
+    assert_eq!(world.run_json("cut")["status"], "budget_exhausted");
+    let path = world.run_dir("cut").join("events.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let kept = lines.len() - 2;
+    std::fs::write(&path, lines[..kept].join("\n") + "\n").unwrap();
+    let stderr = stderr_text(&world.resume("cut", &[]).code(1));
+    assert!(
+        stderr.contains(&format!(
+            "events.jsonl line {}: the file ends after line {kept} but had {} lines",
+            kept + 1,
+            lines.len()
+        )),
+        "{stderr}"
+    );
+}

@@ -229,3 +229,37 @@ fn the_key_lives_outside_the_run_folder_and_only_its_owner_reads_it() {
     // The listing does not mistake the key folder for a run.
     assert_eq!(infty_store::list_runs(&s.path).unwrap().skipped.len(), 0);
 }
+
+#[test]
+fn lines_cut_off_the_end_are_found_once_the_driver_stopped_cleanly() {
+    let s = scratch();
+    let store = sealed_run(&s.path);
+    // Before any clean stop, a cut at a line boundary looks like a shorter run.
+    let journal = lines(&store.events_path());
+    store.save_record_head().unwrap();
+    let mut journal_cut = journal.clone();
+    journal_cut.truncate(3);
+    write_lines(&store.events_path(), &journal_cut, "");
+    let broken = store.check_record().unwrap().broken();
+    assert_eq!(
+        broken[0].to_string(),
+        "events.jsonl line 4: the file ends after line 3 but had 5 lines when its driver last stopped: lines were removed from its end"
+    );
+    // A whole rollout removed is found too.
+    write_lines(&store.events_path(), &journal, "");
+    fs::remove_file(store.dir().join("rollouts/solver.jsonl")).unwrap();
+    let broken = store.check_record().unwrap().broken();
+    assert_eq!(broken.len(), 1);
+    assert_eq!(broken[0].path, "rollouts/solver.jsonl");
+    assert_eq!(broken[0].line, 1);
+    // Growing after the head is what a run does: no finding.
+    let s = scratch();
+    let store = sealed_run(&s.path);
+    store.save_record_head().unwrap();
+    store
+        .journal()
+        .unwrap()
+        .append(&json!({"kind": "more"}), true)
+        .unwrap();
+    assert_eq!(store.check_record().unwrap().summary(), "sealed");
+}
