@@ -982,8 +982,11 @@ impl Driver {
 
     fn finish(mut self, terminal: Terminal) -> Result<RunOutcome, CoreError> {
         self.progress.run_finished(&terminal);
-        // The lengths of a record that stopped cleanly, so a later cut is found.
-        self.store.save_record_head()?;
+        // The lengths of a record that stopped cleanly, so a later cut is found. Best effort:
+        // without it only that one check is lost, and the run's outcome must still be kept.
+        if let Err(error) = self.store.save_record_head() {
+            tracing::warn!(run_id = self.store.run_id(), %error, "cannot save the record's head");
+        }
         let run_id = self.store.run_id().to_string();
         match terminal {
             Terminal::Succeeded {

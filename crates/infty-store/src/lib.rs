@@ -11,13 +11,21 @@
 //!   artifacts/ memory/ index/ deliverable/   the Solver's space
 //! ```
 //!
+//! Beside the run folders, `<runs_root>/.keys/` holds each run's sealing key and record
+//! head (`RecordKey`, `RunStore::check_record`): every line of the journal and rollouts is
+//! sealed with a keyed hash chain, so a changed record is told apart from a torn one.
+//! `Folder` opens files below a folder in one step without following links, for the file
+//! tools, and is the one atomic replace everything here uses.
+//!
 //! Crash rules: `run.json` is always the old or the new version, never a mix; a journal or
 //! rollout may end in a torn line, which readers skip and writers cut off, and any other
 //! damage is reported with its line number; a lock dies with its process.
 //!
-//! Architecture invariant: this crate is synchronous `std::fs` only. It depends on no other
-//! infty crate, runs no async runtime, makes no network call, and never stores a secret
-//! (`run.json` holds the *name* of the API key variable, never its value).
+//! Architecture invariant: this crate makes synchronous file-system calls only (`std::fs`,
+//! and `rustix` for `openat2`, `renameat` and `getrandom`). It depends on no other infty
+//! crate, runs no async runtime, makes no network call, and never stores a secret
+//! (`run.json` holds the *name* of the API key variable, never its value; a run's key is
+//! kept outside its folder and never printed).
 
 mod deliverable;
 mod durable;
