@@ -90,9 +90,17 @@ fn a_forged_pass_is_refused_by_resume_until_accepted_and_the_acceptance_is_journ
     assert_eq!(json["record"]["broken"][0]["line"], line);
 
     // Accepted: the operator takes the record as it is (here, the forged pass).
-    world
-        .resume("forged", &["--accept-edited-record"])
-        .success();
+    let progress = stderr_text(
+        &world
+            .resume("forged", &["--accept-edited-record"])
+            .success(),
+    );
+    assert!(
+        progress.contains(
+            "warning: continuing from a record changed outside infty, as accepted (events.jsonl line"
+        ),
+        "{progress}"
+    );
     assert_eq!(world.run_json("forged")["status"], "succeeded");
     let kinds = world.journal_kinds("forged");
     let accepted = kinds
@@ -238,7 +246,13 @@ fn a_verifier_that_edits_the_deliverable_through_its_shell_gets_its_verdict_void
     // Told, the Solver restores its answer and delivers again; a fresh Verifier passes it.
     world.write_and_deliver("artifacts/answer.txt", "42\n");
     world.say("verifier-1", PASS);
-    world.create("tampered", "Answer.", &[]).success();
+    let progress = stderr_text(&world.create("tampered", "Answer.", &[]).success());
+    assert!(
+        progress.contains(
+            "round 1 verdicts void: the deliverable changed during verification (artifacts/answer.txt)"
+        ),
+        "{progress}"
+    );
     let events = journal_events(&world, "tampered");
     let voided: Vec<&Value> = events
         .iter()
