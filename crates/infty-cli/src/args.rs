@@ -419,6 +419,11 @@ pub struct ResumeArgs {
     /// Print the result as JSON on stdout
     #[arg(long)]
     pub json: bool,
+
+    /// Continue even though the run's journal or a rollout was changed outside infty
+    /// (the acceptance is journaled, then the record is sealed afresh as it is)
+    #[arg(long)]
+    pub accept_edited_record: bool,
 }
 
 /// `infty send`.

@@ -11,7 +11,7 @@ use anyhow::Result;
 use camino::Utf8Path;
 use infty_core::events::{Note, RunEvent};
 use infty_core::flow::Input;
-use infty_store::{RunMetadata, RunStore, read_journal};
+use infty_store::{FileState, RecordCheck, RunMetadata, RunStore, read_journal};
 use serde::Serialize;
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
@@ -62,7 +62,8 @@ pub fn show(runs_root: &Utf8Path, args: &ShowArgs) -> Result<u8> {
     infty_store::validate_run_id(&args.run_id).map_err(|error| Coded::usage(error.to_string()))?;
     let store = RunStore::open_id(runs_root, &args.run_id)?;
     let meta = store.metadata();
-    let history = History::read(&store)?;
+    let record = store.check_record()?;
+    let history = History::read(&store);
     if args.json {
         let mut value = summary_json(runs_root, meta);
         if let Value::Object(map) = &mut value {
@@ -90,6 +91,7 @@ pub fn show(runs_root: &Utf8Path, args: &ShowArgs) -> Result<u8> {
                 "recent_events".into(),
                 Value::Array(history.recent.iter().map(|(_, v)| v.clone()).collect()),
             );
+            map.insert("record".into(), record_json(&record, &history));
         }
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(0);
@@ -102,6 +104,13 @@ pub fn show(runs_root: &Utf8Path, args: &ShowArgs) -> Result<u8> {
     println!("Objective: {}", one_line(&meta.objective, 200));
     if let Some(at) = meta.resume_after {
         println!("Resume after: {}", timestamp(at));
+    }
+    println!("Record:    {}", record_line(&record));
+    for broken in record.broken() {
+        println!("  changed outside infty: {broken}");
+    }
+    if let Some(error) = &history.unreadable {
+        println!("  the journal cannot be read past: {error}");
     }
     println!();
     println!("Roles:");
@@ -220,6 +229,48 @@ pub struct CheckEntry {
     pub output: String,
 }
 
+/// The `Record:` line of `show`: whether the journal and rollouts are as infty wrote them.
+fn record_line(record: &RecordCheck) -> String {
+    let rollouts = record.files.len().saturating_sub(1);
+    match record.summary() {
+        "broken" => format!(
+            "BROKEN: changed outside infty ({} of {} files)",
+            record.broken().len(),
+            record.files.len()
+        ),
+        "sealed" => format!("sealed (journal and {rollouts} rollouts intact)"),
+        _ => "unsealed (an older run, written before records were sealed)".to_owned(),
+    }
+}
+
+/// `show --json`'s `record` object.
+fn record_json(record: &RecordCheck, history: &History) -> Value {
+    let files: Vec<Value> = record
+        .files
+        .iter()
+        .map(|file| {
+            let mut value = json!({"path": file.path, "lines": file.lines});
+            match &file.state {
+                FileState::Sealed => value["state"] = "sealed".into(),
+                FileState::Unsealed => value["state"] = "unsealed".into(),
+                FileState::Broken { line, reason } => {
+                    value["state"] = "broken".into();
+                    value["line"] = (*line).into();
+                    value["reason"] = reason.clone().into();
+                }
+            }
+            value
+        })
+        .collect();
+    json!({
+        "state": record.summary(),
+        "keyed": record.keyed,
+        "broken": record.broken(),
+        "files": files,
+        "journal_error": history.unreadable,
+    })
+}
+
 /// What `show` takes from the journal, in one pass.
 struct History {
     /// The last events people read, as a text line and as JSON.
@@ -228,16 +279,37 @@ struct History {
     verdicts: Vec<VerdictEntry>,
     /// Every completion check's result, oldest first.
     checks: Vec<CheckEntry>,
+    /// Why the journal could not be read to its end (shown, not fatal: an edited record is
+    /// exactly what `show` must still describe).
+    unreadable: Option<String>,
 }
 
 impl History {
-    fn read(store: &RunStore) -> Result<History> {
+    fn read(store: &RunStore) -> History {
         let mut recent = VecDeque::with_capacity(RECENT_EVENTS);
         let mut verdicts = Vec::new();
         let mut checks = Vec::new();
         let mut round = 0;
-        for entry in read_journal::<RunEvent>(&store.events_path())? {
-            let entry = entry?;
+        let mut unreadable = None;
+        let entries = match read_journal::<RunEvent>(&store.events_path()) {
+            Ok(entries) => entries,
+            Err(error) => {
+                return History {
+                    recent: Vec::new(),
+                    verdicts,
+                    checks,
+                    unreadable: Some(error.to_string()),
+                };
+            }
+        };
+        for entry in entries {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(error) => {
+                    unreadable = Some(error.to_string());
+                    break;
+                }
+            };
             match &entry.event {
                 RunEvent::Note(Note::VerificationStarted { round: r, .. }) => round = *r,
                 RunEvent::Note(Note::CheckFinished { round: r, .. }) => {
@@ -283,11 +355,12 @@ impl History {
             });
             recent.push_back((format!("{} {text}", clock(entry.at)), value));
         }
-        Ok(History {
+        History {
             recent: recent.into_iter().collect(),
             verdicts,
             checks,
-        })
+            unreadable,
+        }
     }
 }
 
@@ -412,6 +485,22 @@ pub fn describe(event: &RunEvent) -> Option<String> {
                 "run usage limited until {}: {}",
                 timestamp(*resume_after),
                 one_line(reason, 60)
+            ),
+            Note::RecordEditAccepted { broken } => format!(
+                "resumed with a record changed outside infty, accepted by the operator ({})",
+                one_line(
+                    &broken
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    120
+                )
+            ),
+            Note::RecordSealed => "older run's record sealed as found".to_string(),
+            Note::VerdictsVoided { round, changed } => format!(
+                "round {round} verdicts void: the deliverable changed during verification ({})",
+                one_line(&changed.join(", "), 80)
             ),
         },
     })

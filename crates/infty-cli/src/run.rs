@@ -221,6 +221,7 @@ fn continue_existing(runs_root: &Utf8Path, args: CreateArgs, file: &ConfigFile) 
             budgets: args.budgets,
             model: None,
             wait_on_limit: args.wait_on_limit,
+            accept_edited_record: false,
             stream: args.stream,
             json: args.json,
         },
@@ -243,6 +244,7 @@ pub fn resume(runs_root: &Utf8Path, args: ResumeArgs, file: &ConfigFile) -> Resu
     let client = ModelClient::new(provider).context("cannot set up the model client")?;
     let mut overrides = ResumeOverrides {
         provider: Some(record),
+        accept_edited_record: args.accept_edited_record,
         ..ResumeOverrides::default()
     };
     if let Some(secs) = args.provider.timeout_secs {
@@ -492,13 +494,27 @@ fn report(
             }))
         }
         Err(error) => {
+            let run_id = match &error {
+                CoreError::RecordBroken { run_id, .. } => Some(run_id.clone()),
+                _ => None,
+            };
             if json {
+                let status = if run_id.is_some() {
+                    "record_broken"
+                } else {
+                    "error"
+                };
                 println!(
                     "{}",
-                    serde_json::json!({"run_id": null, "status": "error", "error": error.to_string()})
+                    serde_json::json!({"run_id": run_id, "status": status, "error": error.to_string()})
                 );
             }
-            Err(error.into())
+            match run_id {
+                Some(run_id) => Err(anyhow::anyhow!(
+                    "{error}; inspect it with `infty show {run_id}`, and continue from it as it is with `infty resume {run_id} --accept-edited-record`"
+                )),
+                None => Err(error.into()),
+            }
         }
     }
 }

@@ -623,6 +623,29 @@ impl ProgressReporter for TerminalProgress {
         );
     }
 
+    fn verdicts_voided(&self, round: u32, changed: &[String]) {
+        self.line(
+            "operator",
+            Some("solver"),
+            &format!(
+                "round {round} verdicts void: the deliverable changed during verification ({})",
+                one_line(&changed.join(", "), 100)
+            ),
+        );
+    }
+
+    fn record_edit_accepted(&self, broken: &[infty_store::BrokenLine]) {
+        let found: Vec<String> = broken.iter().map(ToString::to_string).collect();
+        self.line(
+            "operator",
+            None,
+            &format!(
+                "warning: continuing from a record changed outside infty, as accepted ({})",
+                one_line(&found.join("; "), 120)
+            ),
+        );
+    }
+
     fn model_retry(&self, role: &str, attempt: u32, max: u32, delay: Duration, reason: &str) {
         self.line(
             role,

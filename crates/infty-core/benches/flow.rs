@@ -67,6 +67,7 @@ fn flow_inputs() -> Vec<Input> {
     inputs.push(Input::DeliverableChecked {
         check: DeliverableCheck::Accepted {
             path: "deliverable/out.md".to_string(),
+            fingerprint: None,
         },
     });
     inputs.push(usage("verifier-1"));

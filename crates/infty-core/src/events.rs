@@ -7,6 +7,7 @@
 //! disjoint.
 
 use infty_signals::VerifierDecision;
+use infty_store::BrokenLine;
 use serde::{Deserialize, Serialize};
 
 use crate::flow::Input;
@@ -222,5 +223,21 @@ pub enum Note {
         /// When it may continue.
         #[serde(with = "time::serde::rfc3339")]
         resume_after: time::OffsetDateTime,
+    },
+    /// The run was resumed although its record (journal or rollouts) had been changed
+    /// outside infty, because the operator accepted it as it is; it was sealed afresh.
+    RecordEditAccepted {
+        /// The first changed line of each changed file, as found before the reseal.
+        broken: Vec<BrokenLine>,
+    },
+    /// An older run's record, written before records were sealed, was sealed as found.
+    RecordSealed,
+    /// The deliverable changed while the Verifiers judged it: their verdicts of this round
+    /// are void, and the Solver is told.
+    VerdictsVoided {
+        /// The verification round.
+        round: u32,
+        /// The delivered files that changed, appeared or disappeared, relative to the run folder.
+        changed: Vec<String>,
     },
 }

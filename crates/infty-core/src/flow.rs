@@ -20,7 +20,10 @@ use infty_signals::{
     VerificationRequest, VerifierDecision, VerifierReport, VerifierVerdict, parse_directive,
     parse_solver_signal, parse_verdict,
 };
-use infty_store::{Budgets, CheckSpec, RunStatus, StallPolicy, TokenUsage, VerificationPolicy};
+use infty_store::{
+    Budgets, CheckSpec, DeliverableFingerprint, RunStatus, StallPolicy, TokenUsage,
+    VerificationPolicy,
+};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -81,6 +84,12 @@ pub enum Input {
     /// The driver checked the delivered path.
     DeliverableChecked {
         /// The outcome of the check.
+        check: DeliverableCheck,
+    },
+    /// The driver fingerprinted the deliverable again once Verifiers answered, before their
+    /// answers are fed: a deliverable that changed makes the round's verdicts void.
+    DeliverableRechecked {
+        /// The outcome of the new check (its fingerprint, or why it no longer passes).
         check: DeliverableCheck,
     },
     /// A Verifier answered.
@@ -205,6 +214,9 @@ pub enum DeliverableCheck {
     Accepted {
         /// The path relative to the run folder.
         path: String,
+        /// The delivered files (absent in runs journaled before fingerprints were taken).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fingerprint: Option<DeliverableFingerprint>,
     },
     /// The path was refused.
     Refused {
@@ -464,6 +476,8 @@ enum Phase {
         deliverable_path: String,
         summary: Option<String>,
         passed: Vec<CheckResult>,
+        /// What was delivered, carried on to the Verifiers.
+        fingerprint: Option<DeliverableFingerprint>,
     },
     /// A budget ran out: the Solver's last turn, for its hand-off notes.
     Handoff {
@@ -480,6 +494,8 @@ enum Phase {
         pending: BTreeSet<String>,
         verdicts: BTreeMap<String, VerifierVerdict>,
         retried: BTreeSet<String>,
+        /// What was delivered, to compare with what the Verifiers leave.
+        fingerprint: Option<DeliverableFingerprint>,
     },
     Done(Terminal),
 }
@@ -639,6 +655,7 @@ impl Flow {
                 self.on_director_failed(error, failure, &mut out)
             }
             Input::DeliverableChecked { check } => self.on_deliverable_checked(check, &mut out),
+            Input::DeliverableRechecked { check } => self.on_deliverable_rechecked(check, &mut out),
             Input::VerifierReplied { role, text } => match parse_verdict(&text) {
                 Ok(verdict) => self.on_verdict(role, verdict, &mut out),
                 Err(error) => self.on_verifier_failed(
@@ -756,6 +773,7 @@ impl Flow {
                         message,
                         pending,
                         verdicts,
+                        fingerprint,
                         ..
                     } => {
                         self.phase = Phase::Verifying {
@@ -766,6 +784,7 @@ impl Flow {
                             pending,
                             verdicts,
                             retried: BTreeSet::new(),
+                            fingerprint,
                         }
                     }
                     other => self.phase = other,
@@ -1038,7 +1057,7 @@ impl Flow {
                 );
                 self.enter_solver(message, out);
             }
-            DeliverableCheck::Accepted { path } => {
+            DeliverableCheck::Accepted { path, fingerprint } => {
                 if self.config.verifiers.is_empty() && self.config.checks.is_empty() {
                     self.terminate(
                         Terminal::Succeeded {
@@ -1058,13 +1077,14 @@ impl Flow {
                 }
                 self.rounds += 1;
                 if self.config.checks.is_empty() {
-                    self.start_verifiers(path, summary, &[], out);
+                    self.start_verifiers(path, summary, &[], fingerprint, out);
                 } else {
                     self.phase = Phase::Checks {
                         round: self.rounds,
                         deliverable_path: path,
                         summary,
                         passed: Vec::new(),
+                        fingerprint,
                     };
                 }
             }
@@ -1077,6 +1097,7 @@ impl Flow {
             deliverable_path,
             summary,
             passed,
+            fingerprint,
         } = &mut self.phase
         else {
             return;
@@ -1126,10 +1147,11 @@ impl Flow {
         if passed.len() < self.config.checks.len() {
             return;
         }
-        let (path, summary, passed) = (
+        let (path, summary, passed, fingerprint) = (
             deliverable_path.clone(),
             summary.clone(),
             std::mem::take(passed),
+            fingerprint.take(),
         );
         if self.config.verifiers.is_empty() {
             self.terminate(
@@ -1141,7 +1163,7 @@ impl Flow {
             );
             return;
         }
-        self.start_verifiers(path, summary, &passed, out);
+        self.start_verifiers(path, summary, &passed, fingerprint, out);
     }
 
     /// Asks every Verifier about the delivery; passing checks ride along as evidence.
@@ -1150,6 +1172,7 @@ impl Flow {
         path: String,
         summary: Option<String>,
         checks: &[CheckResult],
+        fingerprint: Option<DeliverableFingerprint>,
         out: &mut Vec<Action>,
     ) {
         let request = VerificationRequest {
@@ -1190,7 +1213,69 @@ impl Flow {
             pending: roles,
             verdicts: BTreeMap::new(),
             retried: BTreeSet::new(),
+            fingerprint,
         };
+    }
+
+    /// The deliverable being verified, when its fingerprint was taken: the driver must
+    /// fingerprint it again after each batch of Verifier answers
+    /// ([`Input::DeliverableRechecked`]).
+    pub fn deliverable_under_verification(&self) -> Option<&str> {
+        match &self.phase {
+            Phase::Verifying {
+                deliverable_path,
+                fingerprint: Some(_),
+                ..
+            } => Some(deliverable_path),
+            _ => None,
+        }
+    }
+
+    fn on_deliverable_rechecked(&mut self, check: DeliverableCheck, out: &mut Vec<Action>) {
+        let Phase::Verifying {
+            round,
+            deliverable_path,
+            fingerprint: Some(before),
+            ..
+        } = &self.phase
+        else {
+            return;
+        };
+        let (changed, why) = match &check {
+            DeliverableCheck::Accepted {
+                fingerprint: Some(after),
+                ..
+            } => (before.changed_paths(after), None),
+            // Not comparable: count the whole deliverable as changed.
+            DeliverableCheck::Accepted {
+                fingerprint: None, ..
+            } => (vec![deliverable_path.clone()], None),
+            DeliverableCheck::Refused { reason } => {
+                (vec![deliverable_path.clone()], Some(reason.clone()))
+            }
+        };
+        if changed.is_empty() {
+            return;
+        }
+        let round = *round;
+        out.push(record(Note::VerdictsVoided {
+            round,
+            changed: changed.clone(),
+        }));
+        let mut listed = changed.join(", ");
+        if let Some(why) = why {
+            listed.push_str(&format!(
+                " (it no longer passes the deliverable check: {why})"
+            ));
+        }
+        let message = prompts::render(
+            prompts::DELIVERABLE_CHANGED,
+            &[("round", &round.to_string()), ("changed", &listed)],
+        );
+        // Verifiers that touched the deliverable keep no context a later round could lean on.
+        self.replacements
+            .extend(self.config.verifiers.iter().cloned());
+        self.enter_solver(message, out);
     }
 
     fn on_verdict(&mut self, role: String, verdict: VerifierVerdict, out: &mut Vec<Action>) {

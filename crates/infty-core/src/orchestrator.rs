@@ -15,9 +15,9 @@ use camino::{Utf8Path, Utf8PathBuf};
 use futures::future::join_all;
 use infty_model::{ModelApi, OutputSchema, StreamEvent};
 use infty_store::{
-    Budgets, CheckSpec, Journal, McpServerRecord, ModelPrice, OutcomeRecord, ProviderRecord,
-    RoleRecord, RunInit, RunOptions, RunStatus, RunStore, StallPolicy, StoreError, Timeouts,
-    TokenUsage, VerificationPolicy, read_journal,
+    BrokenLine, Budgets, CheckSpec, Journal, McpServerRecord, ModelPrice, OutcomeRecord,
+    ProviderRecord, RoleRecord, RunInit, RunOptions, RunStatus, RunStore, StallPolicy, StoreError,
+    Timeouts, TokenUsage, VerificationPolicy, read_journal,
 };
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
@@ -72,6 +72,20 @@ pub enum CoreError {
         /// The run.
         run_id: String,
     },
+    /// The run's record (journal or a rollout) was changed outside infty: a line was edited,
+    /// inserted, removed or moved. Inspect it; resume only by accepting it as it is.
+    #[error("the record of run {run_id} was changed outside infty: {}", describe_broken(.broken))]
+    RecordBroken {
+        /// The run.
+        run_id: String,
+        /// The first changed line of each changed file.
+        broken: Vec<BrokenLine>,
+    },
+}
+
+fn describe_broken(broken: &[BrokenLine]) -> String {
+    let lines: Vec<String> = broken.iter().map(ToString::to_string).collect();
+    lines.join("; ")
 }
 
 /// One role's settings: its model and its explicit tool policy.
@@ -213,6 +227,9 @@ pub struct ResumeOverrides {
     /// instructions, tool policies, compaction threshold, structured output). A role not
     /// listed is rebuilt from its record with the defaults of its kind.
     pub roles: BTreeMap<String, RoleConfig>,
+    /// Continue even though the record was changed outside infty (journaled, then the
+    /// record is sealed afresh as it is). Without it such a run is refused.
+    pub accept_edited_record: bool,
 }
 
 /// A succeeded run.
@@ -399,6 +416,24 @@ impl InftyOrchestrator {
                 run_id: run_id.to_string(),
             });
         }
+        // Before anything is appended: a forged line must not be chained into the record.
+        let check = store.check_record()?;
+        let broken = check.broken();
+        let record_note = if !broken.is_empty() {
+            if !overrides.accept_edited_record {
+                return Err(CoreError::RecordBroken {
+                    run_id: run_id.to_string(),
+                    broken,
+                });
+            }
+            store.reseal_record()?;
+            Some(Note::RecordEditAccepted { broken })
+        } else if !check.keyed {
+            store.reseal_record()?;
+            Some(Note::RecordSealed)
+        } else {
+            None
+        };
         store.update(|meta| {
             if let Some(timeouts) = overrides.timeouts {
                 meta.options.timeouts = timeouts;
@@ -436,7 +471,8 @@ impl InftyOrchestrator {
                     .with_context_window(record.context_window),
             })
             .collect();
-        let driver = Driver::open(self, store, lock, roles, true)?;
+        let mut driver = Driver::open(self, store, lock, roles, true)?;
+        driver.startup_notes.extend(record_note);
         driver.run_traced().await
     }
 
@@ -652,6 +688,8 @@ struct Driver {
     /// The journal says which budgets are in force (runs journaled before budgets were
     /// journaled do not).
     budgets_journaled: bool,
+    /// Notes journaled right after `driver_started` (what a resume found in the record).
+    startup_notes: Vec<Note>,
     _lock: infty_store::RunLock,
 }
 
@@ -718,6 +756,7 @@ impl Driver {
             resumed,
             delivered,
             budgets_journaled,
+            startup_notes: Vec::new(),
             _lock: lock,
         };
         for role in roles {
@@ -825,6 +864,11 @@ impl Driver {
             pid: std::process::id(),
             resumed: self.resumed,
         })?;
+        for note in std::mem::take(&mut self.startup_notes) {
+            // Durable: the acceptance of an edited record must not be lost to a crash.
+            dispatch(self.progress.as_ref(), &note);
+            self.reporter.append(&RunEvent::Note(note), true)?;
+        }
         // Budgets may change between drives: journal them, so that a later fold judges each
         // input by the budgets in force when it came.
         let budgets = self.store.metadata().options.budgets;
@@ -998,18 +1042,7 @@ impl Driver {
                 Ok(vec![Input::CheckFinished { result }])
             }
             Call::CheckDeliverable { path } => {
-                let check = match self.store.resolve_deliverable(&path) {
-                    Ok(resolved) => {
-                        let relative = resolved
-                            .strip_prefix(self.canonical_run_dir())
-                            .map(|p| p.to_string())
-                            .unwrap_or_else(|_| resolved.to_string());
-                        DeliverableCheck::Accepted { path: relative }
-                    }
-                    Err(error) => DeliverableCheck::Refused {
-                        reason: error.to_string(),
-                    },
-                };
+                let check = self.check_deliverable(&path);
                 Ok(vec![Input::DeliverableChecked { check }])
             }
             Call::AskVerifiers { roles, message } => {
@@ -1044,6 +1077,11 @@ impl Driver {
                     self.sessions.insert(session.role().to_string(), session);
                 }
                 let mut inputs = Vec::new();
+                // Before the verdicts are fed: a verdict on changed files must not count.
+                if let Some(path) = self.flow.deliverable_under_verification() {
+                    let check = self.check_deliverable(path);
+                    inputs.push(Input::DeliverableRechecked { check });
+                }
                 for (role, result) in results {
                     match result {
                         Ok((text, usage)) => {
@@ -1083,6 +1121,30 @@ impl Driver {
             .get(role)
             .map_or("", |config| config.model.as_str());
         telemetry::turn_span(self.store.run_id(), role, model, self.model.provider_name())
+    }
+
+    /// Validates a delivered path and fingerprints what it holds (blocking file reads; a
+    /// deliverable is read twice per verification round).
+    fn check_deliverable(&self, path: &str) -> DeliverableCheck {
+        let checked = self.store.resolve_deliverable(path).and_then(|resolved| {
+            let fingerprint = self.store.fingerprint_deliverable(&resolved, path)?;
+            Ok((resolved, fingerprint))
+        });
+        match checked {
+            Ok((resolved, fingerprint)) => {
+                let relative = resolved
+                    .strip_prefix(self.canonical_run_dir())
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|_| resolved.to_string());
+                DeliverableCheck::Accepted {
+                    path: relative,
+                    fingerprint: Some(fingerprint),
+                }
+            }
+            Err(error) => DeliverableCheck::Refused {
+                reason: error.to_string(),
+            },
+        }
     }
 
     fn canonical_run_dir(&self) -> Utf8PathBuf {
@@ -1144,6 +1206,11 @@ impl Driver {
 
     fn finish(mut self, terminal: Terminal) -> Result<RunOutcome, CoreError> {
         self.progress.run_finished(&terminal);
+        // The lengths of a record that stopped cleanly, so a later cut is found. Best effort:
+        // without it only that one check is lost, and the run's outcome must still be kept.
+        if let Err(error) = self.store.save_record_head() {
+            tracing::warn!(run_id = self.store.run_id(), %error, "cannot save the record's head");
+        }
         let run_id = self.store.run_id().to_string();
         if !matches!(terminal, Terminal::Succeeded { .. }) {
             self.store.update(|meta| {

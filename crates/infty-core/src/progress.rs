@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use camino::Utf8Path;
 use infty_signals::{VerifierDecision, VerifierVerdict};
-use infty_store::TokenUsage;
+use infty_store::{BrokenLine, TokenUsage};
 
 use crate::events::Note;
 use crate::flow::Terminal;
@@ -58,6 +58,10 @@ pub trait ProgressReporter: Send + Sync {
     fn cost(&self, role: &str, cost_usd: f64) {}
     /// A budget is nearly spent.
     fn budget_warning(&self, reason: &str) {}
+    /// The deliverable changed while the Verifiers judged it: the round's verdicts are void.
+    fn verdicts_voided(&self, round: u32, changed: &[String]) {}
+    /// The run continues from a record changed outside infty, accepted by the operator.
+    fn record_edit_accepted(&self, broken: &[BrokenLine]) {}
     /// The model client retries a request.
     fn model_retry(&self, role: &str, attempt: u32, max: u32, delay: Duration, reason: &str) {}
     /// The run was interrupted.
@@ -143,6 +147,9 @@ pub(crate) fn dispatch(reporter: &dyn ProgressReporter, note: &Note) {
         | Note::RunFailed { .. }
         | Note::BudgetExhausted { .. }
         | Note::RunBlocked { .. }
-        | Note::RunUsageLimited { .. } => {}
+        | Note::RunUsageLimited { .. }
+        | Note::RecordSealed => {}
+        Note::RecordEditAccepted { broken } => reporter.record_edit_accepted(broken),
+        Note::VerdictsVoided { round, changed } => reporter.verdicts_voided(*round, changed),
     }
 }

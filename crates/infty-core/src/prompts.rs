@@ -16,6 +16,8 @@ pub const OBJECTIVE: &str = include_str!("../prompts/objective.md");
 pub const INVALID_SIGNAL: &str = include_str!("../prompts/invalid_signal.md");
 /// Sent to the Solver when its `final_delivery` path was refused.
 pub const DELIVERABLE_REJECTED: &str = include_str!("../prompts/deliverable_rejected.md");
+/// Sent to the Solver when the deliverable changed while the Verifiers judged it.
+pub const DELIVERABLE_CHANGED: &str = include_str!("../prompts/deliverable_changed.md");
 /// Appended to a Solver turn when a budget is nearly spent.
 pub const FINALIZE: &str = include_str!("../prompts/finalize.md");
 /// Sent to the Director when its reply did not parse.

@@ -1,5 +1,5 @@
 //! Benchmarks of the run folder: listing 10,000 runs (target: under 200 ms), journal
-//! appends, and streaming a large journal back.
+//! appends (plain and sealed), checking a sealed record, and streaming a large journal back.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -78,6 +78,26 @@ fn journal(c: &mut Criterion) {
     c.bench_function("journal/append", |b| {
         b.iter(|| journal.append(black_box(&event), false).unwrap())
     });
+    // The same append with the keyed hash chain, as every run's journal is written.
+    let run = RunStore::create(&dir, Some("sealed"), RunInit::default()).unwrap();
+    let mut sealed = run.journal().unwrap();
+    assert!(sealed.is_sealed());
+    c.bench_function("journal/append_sealed", |b| {
+        b.iter(|| sealed.append(black_box(&event), false).unwrap())
+    });
+    // Checking a whole sealed record: 100,000 lines.
+    let big_run = RunStore::create(&dir, Some("big-sealed"), RunInit::default()).unwrap();
+    let mut big_sealed = big_run.journal().unwrap();
+    for _ in 0..100_000u32 {
+        big_sealed.append(&event, false).unwrap();
+    }
+    drop(big_sealed);
+    let mut group = c.benchmark_group("record");
+    group.sample_size(10);
+    group.bench_function("check_100k", |b| {
+        b.iter(|| assert_eq!(big_run.check_record().unwrap().summary(), "sealed"))
+    });
+    group.finish();
 
     let big = dir.join("big.jsonl");
     let mut journal = Journal::open(&big).unwrap();

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::StoreError;
+use crate::folder::Folder;
 
 /// A writer that can be made durable and rolled back: what the JSON-lines appenders need.
 ///
@@ -56,12 +57,16 @@ pub(crate) fn write_atomic_via<W: DurableWrite>(
     contents: &[u8],
     wrap: impl FnOnce(File) -> W,
 ) -> Result<(), StoreError> {
-    let temp = write_temp(path, contents, wrap)?;
-    if let Err(e) = fs::rename(&temp, path) {
-        let _ = fs::remove_file(&temp);
-        return Err(StoreError::io("replace", path, e));
-    }
-    sync_dir(parent_dir(path))
+    let dir = parent_dir(path);
+    let name = path.file_name().unwrap_or("file");
+    // One mechanism for every atomic replace: the one the file tools use below a folder.
+    let folder = Folder::open(dir).map_err(|e| StoreError::io("open folder", dir, e))?;
+    folder
+        .write_atomic_via(name, contents, None, wrap)
+        .map_err(|(action, e)| match action {
+            "sync folder" => StoreError::io(action, dir, e),
+            _ => StoreError::io(action, path, e),
+        })
 }
 
 /// Creates `path` with `contents` atomically, only if it does not exist yet, even when

@@ -266,6 +266,31 @@ pub enum DeliverableError {
         /// What it is instead.
         kind: &'static str,
     },
+    /// A symbolic link inside the deliverable leads out of the run folder.
+    #[error(
+        "the deliverable `{candidate}` contains `{path}`, a symbolic link that leads out of the run folder to {target}"
+    )]
+    LinkLeadsOutside {
+        /// The path as given.
+        candidate: String,
+        /// The link, relative to the run folder.
+        path: String,
+        /// Where it leads.
+        target: String,
+    },
+    /// A file of the deliverable has more than one name: a hard link, possibly to a file
+    /// outside the run folder.
+    #[error(
+        "the deliverable `{candidate}` contains `{path}`, a file with {links} names (a hard link, maybe to a file outside the run folder); deliver a copy instead"
+    )]
+    HardLinked {
+        /// The path as given.
+        candidate: String,
+        /// The file, relative to the run folder.
+        path: String,
+        /// How many names it has.
+        links: u64,
+    },
     /// The resolved path is not valid UTF-8.
     #[error("the deliverable `{candidate}` resolves to a path that is not valid UTF-8")]
     NonUtf8 {

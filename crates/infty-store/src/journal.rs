@@ -18,6 +18,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::StoreError;
 use crate::durable::DurableWrite;
 use crate::jsonl::{self, JsonlWriter, Lines, RawLine};
+use crate::seal::{RecordKey, SEAL_KEY, unsealed};
 
 /// Appends events to a journal, numbering them.
 #[derive(Debug)]
@@ -31,7 +32,22 @@ impl Journal<File> {
     /// first, and numbering continues after the last recorded event.
     pub fn open(path: &Utf8Path) -> Result<Self, StoreError> {
         let (file, tail) = jsonl::open_repaired(path)?;
-        let next_seq = match &tail.last_line {
+        let next_seq = next_seq(path, &tail)?;
+        Ok(Journal::from_writer(path, file, tail.len, next_seq))
+    }
+
+    /// [`Journal::open`] with every event sealed under `key`, chained on from the last line;
+    /// `seed` is the file's name in the run folder (`events.jsonl`).
+    pub fn open_sealed(path: &Utf8Path, key: RecordKey, seed: &str) -> Result<Self, StoreError> {
+        let (writer, tail) = JsonlWriter::open_sealed_at_tail(path, key, seed)?;
+        let next_seq = next_seq(path, &tail)?;
+        Ok(Journal { writer, next_seq })
+    }
+}
+
+fn next_seq(path: &Utf8Path, tail: &jsonl::Tail) -> Result<u64, StoreError> {
+    Ok({
+        match &tail.last_line {
             None => 1,
             Some(line) => match last_seq(line) {
                 Ok(seq) => seq.saturating_add(1),
@@ -44,9 +60,8 @@ impl Journal<File> {
                     });
                 }
             },
-        };
-        Ok(Journal::from_writer(path, file, tail.len, next_seq))
-    }
+        }
+    })
 }
 
 fn last_seq(line: &[u8]) -> Result<u64, String> {
@@ -69,6 +84,20 @@ impl<W: DurableWrite> Journal<W> {
         }
     }
 
+    /// The same journal sealing its events under `key` from the start of an empty file,
+    /// for tests that inject a failing writer.
+    pub fn sealed_from_start(self, key: RecordKey, seed: &str) -> Self {
+        Journal {
+            writer: self.writer.sealed_from_start(key, seed),
+            next_seq: self.next_seq,
+        }
+    }
+
+    /// Whether events are sealed.
+    pub fn is_sealed(&self) -> bool {
+        self.writer.is_sealed()
+    }
+
     /// Records `event` (which must serialize to a JSON object without `seq` or `at` keys)
     /// stamped with the next number and the current time. With `durable`, the event is on
     /// stable storage before this returns; use it for events a resume depends on.
@@ -86,7 +115,7 @@ impl<W: DurableWrite> Journal<W> {
     ) -> Result<u64, StoreError> {
         let seq = self.next_seq;
         let line = self.render(seq, at, event)?;
-        self.writer.append_line(&line)?;
+        self.writer.append_record(line, "an event")?;
         self.next_seq += 1;
         if durable {
             self.writer.sync()?;
@@ -124,7 +153,10 @@ impl<W: DurableWrite> Journal<W> {
         // Checked on the serialized form so the event's own field order is kept on disk.
         let keys = serde_json::from_slice::<BTreeMap<String, IgnoredAny>>(&body)
             .map_err(|_| refuse("it does not serialize to a JSON object".to_owned()))?;
-        if let Some(key) = ["seq", "at"].into_iter().find(|k| keys.contains_key(*k)) {
+        if let Some(key) = ["seq", "at", SEAL_KEY]
+            .into_iter()
+            .find(|k| keys.contains_key(*k))
+        {
             return Err(refuse(format!(
                 "its key `{key}` is reserved for the journal"
             )));
@@ -140,7 +172,6 @@ impl<W: DurableWrite> Journal<W> {
             line.push(b',');
             line.extend_from_slice(&body[1..]);
         }
-        line.push(b'\n');
         Ok(line)
     }
 }
@@ -274,7 +305,8 @@ pub(crate) fn parse_entry<E: DeserializeOwned>(bytes: &[u8]) -> Result<JournalEn
     if bytes.is_empty() {
         return Err("empty line".to_owned());
     }
-    let mut map: Map<String, Value> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let mut map: Map<String, Value> =
+        serde_json::from_slice(&unsealed(bytes)).map_err(|e| e.to_string())?;
     let seq = match map.remove("seq") {
         Some(Value::Number(n)) => n.as_u64().ok_or("`seq` is not a positive integer")?,
         Some(_) => return Err("`seq` is not a number".to_owned()),

@@ -15,6 +15,7 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 
 use crate::StoreError;
 use crate::durable::DurableWrite;
+use crate::seal::{RecordKey, Seal, unsealed};
 
 /// Appends one JSON value per line. Each append is a single write of the whole line,
 /// rolled back if it fails part-way, so the file never holds a torn line in the middle.
@@ -27,13 +28,34 @@ pub struct JsonlWriter<W = File> {
     writer: W,
     len: u64,
     broken: bool,
+    /// The hash chain, when the run's record is sealed (see [`crate::seal`]).
+    seal: Option<Seal>,
 }
 
 impl JsonlWriter<File> {
-    /// Opens `path` for append, creating it, after cutting off a torn last line.
+    /// Opens `path` for append, creating it, after cutting off a torn last line. Lines are
+    /// written unsealed; the run folder's files use [`JsonlWriter::open_sealed`].
     pub fn open(path: &Utf8Path) -> Result<Self, StoreError> {
         let (file, tail) = open_repaired(path)?;
         Ok(JsonlWriter::from_writer(path, file, tail.len))
+    }
+
+    /// [`JsonlWriter::open`] with every line sealed under `key`, chained on from the last
+    /// line; `seed` is the file's name in the run folder (`rollouts/solver.jsonl`).
+    pub fn open_sealed(path: &Utf8Path, key: RecordKey, seed: &str) -> Result<Self, StoreError> {
+        Ok(JsonlWriter::open_sealed_at_tail(path, key, seed)?.0)
+    }
+
+    /// [`JsonlWriter::open_sealed`], also returning what the repair found at the end.
+    pub(crate) fn open_sealed_at_tail(
+        path: &Utf8Path,
+        key: RecordKey,
+        seed: &str,
+    ) -> Result<(Self, Tail), StoreError> {
+        let (file, tail) = open_repaired(path)?;
+        let mut writer = JsonlWriter::from_writer(path, file, tail.len);
+        writer.seal = Some(Seal::resume(key, seed, tail.last_line.as_deref()));
+        Ok((writer, tail))
     }
 }
 
@@ -46,18 +68,58 @@ impl<W: DurableWrite> JsonlWriter<W> {
             writer,
             len,
             broken: false,
+            seal: None,
         }
+    }
+
+    /// The same writer sealing its lines under `key` from the start of an empty file, for
+    /// tests that inject a failing writer.
+    pub fn sealed_from_start(mut self, key: RecordKey, seed: &str) -> Self {
+        self.seal = Some(Seal::resume(key, seed, None));
+        self
+    }
+
+    /// Whether lines are sealed.
+    pub fn is_sealed(&self) -> bool {
+        self.seal.is_some()
     }
 
     /// Appends `item` as one line and flushes it to the operating system.
     pub fn append<T: Serialize>(&mut self, item: &T) -> Result<(), StoreError> {
-        let mut line = serde_json::to_vec(item).map_err(|e| StoreError::Unserializable {
+        let line = serde_json::to_vec(item).map_err(|e| StoreError::Unserializable {
             what: "an item",
             path: self.path.clone(),
             reason: e.to_string(),
         })?;
-        line.push(b'\n');
-        self.append_line(&line)
+        self.append_record(line, "an item")
+    }
+
+    /// Appends one serialized record (no newline), sealing it when the file is sealed.
+    pub(crate) fn append_record(
+        &mut self,
+        mut body: Vec<u8>,
+        what: &'static str,
+    ) -> Result<(), StoreError> {
+        match &self.seal {
+            None => {
+                body.push(b'\n');
+                self.append_line(&body)
+            }
+            Some(seal) => {
+                let (line, tag) =
+                    seal.seal(&body)
+                        .map_err(|reason| StoreError::Unserializable {
+                            what,
+                            path: self.path.clone(),
+                            reason,
+                        })?;
+                self.append_line(&line)?;
+                if let Some(seal) = &mut self.seal {
+                    seal.advance(tag);
+                }
+                Ok(())
+            }
+        }
     }
 
     /// Forces everything appended so far to stable storage.
@@ -89,7 +151,7 @@ impl<W: DurableWrite> JsonlWriter<W> {
 
     /// Writes a complete line (ending in `\n`); on failure, cuts the file back so that
     /// everything written before stays intact and nothing half-written remains.
-    pub(crate) fn append_line(&mut self, line: &[u8]) -> Result<(), StoreError> {
+    fn append_line(&mut self, line: &[u8]) -> Result<(), StoreError> {
         if self.broken {
             return Err(StoreError::WriterBroken {
                 path: self.path.clone(),
@@ -264,6 +326,11 @@ impl Lines {
         &self.path
     }
 
+    /// 1-based number of the line last returned.
+    pub(crate) fn line(&self) -> u64 {
+        self.line
+    }
+
     pub(crate) fn complete_lines(&self) -> u64 {
         self.complete
     }
@@ -346,10 +413,11 @@ impl<T: DeserializeOwned> Iterator for JsonlReader<T> {
                 if bytes.is_empty() {
                     Err("empty line".to_owned())
                 } else {
-                    serde_json::from_slice::<T>(bytes).map_err(|e| e.to_string())
+                    serde_json::from_slice::<T>(&unsealed(bytes)).map_err(|e| e.to_string())
                 }
             }
-            Ok(RawLine::Unterminated(bytes)) => match serde_json::from_slice::<T>(bytes) {
+            Ok(RawLine::Unterminated(bytes)) => match serde_json::from_slice::<T>(&unsealed(bytes))
+            {
                 Ok(item) => Ok(item),
                 // Torn by a crash mid-append: the record never finished, so it never was.
                 Err(_) => {

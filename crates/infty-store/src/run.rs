@@ -23,6 +23,7 @@ use crate::journal::Journal;
 use crate::jsonl::JsonlWriter;
 use crate::lock::RunLock;
 use crate::metadata::{RoleRecord, RunMetadata, RunOptions, RunStatus, SCHEMA_VERSION, TokenUsage};
+use crate::seal::{self, RecordCheck, RecordKey};
 use crate::{DeliverableError, StoreError};
 
 /// `run.json`.
@@ -31,6 +32,14 @@ pub const RUN_JSON: &str = "run.json";
 pub const EVENTS_JSONL: &str = "events.jsonl";
 /// `run.lock`.
 pub const RUN_LOCK: &str = "run.lock";
+/// The folder of each role's rollouts.
+pub const ROLLOUTS_DIR: &str = "rollouts";
+/// The folder of queued operator messages.
+pub const INBOX_DIR: &str = "inbox";
+/// Run-folder files that belong to the orchestrator: no tool ever writes them.
+pub const PROTECTED_FILES: [&str; 3] = [RUN_JSON, EVENTS_JSONL, RUN_LOCK];
+/// Run-folder folders that belong to the orchestrator: no tool ever writes into them.
+pub const PROTECTED_FOLDERS: [&str; 2] = [ROLLOUTS_DIR, INBOX_DIR];
 /// The folders every run has.
 pub const RUN_SUBDIRS: [&str; 6] = [
     "rollouts",
@@ -134,6 +143,8 @@ impl RunStore {
             let path = dir.join(sub);
             fs::create_dir_all(&path).map_err(|e| StoreError::io("create folder", &path, e))?;
         }
+        // Before any line is written, so that every line of a new run is sealed.
+        RecordKey::load_or_create(&dir)?;
         let events = dir.join(EVENTS_JSONL);
         fs::OpenOptions::new()
             .create(true)
@@ -264,6 +275,17 @@ impl RunStore {
         deliverable::resolve(&self.dir, candidate)
     }
 
+    /// Fingerprints a deliverable [`RunStore::resolve_deliverable`] accepted: the path, size
+    /// and SHA-256 of each of its files. Refuses (naming the path) a symbolic link inside it
+    /// that leads out of the run folder, and a file with more than one name.
+    pub fn fingerprint_deliverable(
+        &self,
+        resolved: &Utf8Path,
+        candidate: &str,
+    ) -> Result<deliverable::DeliverableFingerprint, DeliverableError> {
+        deliverable::fingerprint(&self.dir, resolved, candidate)
+    }
+
     /// The part of a path from [`RunStore::resolve_deliverable`] below the run folder, as
     /// [`crate::OutcomeRecord::deliverable_path`] wants it.
     pub fn relative_to_run(&self, resolved: &Utf8Path) -> Option<Utf8PathBuf> {
@@ -290,9 +312,99 @@ impl RunStore {
         Ok(lock)
     }
 
-    /// The journal, opened for append after repairing a torn last line.
+    /// The journal, opened for append after repairing a torn last line; sealed when the run
+    /// has a key (every run made since records are sealed, and older runs once resealed).
     pub fn journal(&self) -> Result<Journal, StoreError> {
-        Journal::open(&self.events_path())
+        match RecordKey::load(&self.dir)? {
+            Some(key) => Journal::open_sealed(&self.events_path(), key, EVENTS_JSONL),
+            None => Journal::open(&self.events_path()),
+        }
+    }
+
+    /// Checks every line of the journal and of each rollout (every `rollouts/*.jsonl`, not
+    /// only those `run.json` names) against the run's key. Never writes anything.
+    pub fn check_record(&self) -> Result<RecordCheck, StoreError> {
+        let key = RecordKey::load(&self.dir)?;
+        let head = seal::Head::load(&self.dir);
+        let mut seeds = vec![EVENTS_JSONL.to_owned()];
+        seeds.extend(self.rollout_files()?);
+        // A file the head remembers but that is gone was removed: check it as empty.
+        for seed in head.lines.keys() {
+            if !seeds.contains(seed) {
+                seeds.push(seed.clone());
+            }
+        }
+        let mut files = Vec::new();
+        for seed in seeds {
+            let mut check = seal::check_file(&self.dir.join(&seed), &seed, key.as_ref())?;
+            seal::check_head(&mut check, head.lines.get(&seed).copied());
+            files.push(check);
+        }
+        Ok(RecordCheck {
+            keyed: key.is_some(),
+            files,
+        })
+    }
+
+    /// Remembers, beside the run's key, how many lines each file of the record has now, so
+    /// that a later check finds lines cut off their end. The driver calls it when it stops
+    /// cleanly and after a resume's check; a crash leaves an older head, which still holds.
+    /// Does nothing for a record that is not sealed or not whole.
+    pub fn save_record_head(&self) -> Result<(), StoreError> {
+        let check = self.check_record()?;
+        if check.summary() != "sealed" {
+            return Ok(());
+        }
+        let head = seal::Head {
+            lines: check
+                .files
+                .into_iter()
+                .map(|file| (file.path.to_string(), file.lines))
+                .collect(),
+        };
+        head.save(&self.dir)
+    }
+
+    /// Seals the record afresh as it is now: makes the run's key if it has none (an older
+    /// run), then rewrites the journal and every rollout atomically with new seals. Used
+    /// when an older run is resumed, and when the operator accepts an edited record. Only
+    /// the holder of the run's lock may call this, before opening any writer.
+    pub fn reseal_record(&self) -> Result<(), StoreError> {
+        let key = RecordKey::load_or_create(&self.dir)?;
+        let mut seeds = vec![EVENTS_JSONL.to_owned()];
+        seeds.extend(self.rollout_files()?);
+        for seed in seeds {
+            let path = self.dir.join(&seed);
+            if !path.exists() {
+                continue;
+            }
+            let content = seal::resealed(&path, &seed, &key)?;
+            write_atomic(&path, &content)?;
+        }
+        // What was accepted is the new baseline, cut-off lines included.
+        self.save_record_head()
+    }
+
+    /// Every `rollouts/*.jsonl` file, relative to the run folder, by name.
+    fn rollout_files(&self) -> Result<Vec<String>, StoreError> {
+        let dir = self.dir.join(ROLLOUTS_DIR);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(StoreError::io("list", &dir, e)),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| StoreError::io("list", &dir, e))?;
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            if name.ends_with(".jsonl") && !name.starts_with('.') {
+                names.push(format!("{ROLLOUTS_DIR}/{name}"));
+            }
+        }
+        names.sort();
+        Ok(names)
     }
 
     /// `events.jsonl`.
@@ -315,7 +427,10 @@ impl RunStore {
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(|e| StoreError::io("create folder", parent, e))?;
         }
-        JsonlWriter::open(&path)
+        match RecordKey::load(&self.dir)? {
+            Some(key) => JsonlWriter::open_sealed(&path, key, relative.as_str()),
+            None => JsonlWriter::open(&path),
+        }
     }
 
     /// Starts a fresh rollout for a replaced session, `rollouts/<role>.<n>.jsonl`; the old
@@ -360,7 +475,7 @@ impl RunStore {
 
     /// The run's inbox.
     pub fn inbox(&self) -> Inbox {
-        Inbox::new(self.dir.join("inbox"))
+        Inbox::new(self.dir.join(INBOX_DIR))
     }
 
     /// Joins a path taken from run.json to the run folder, refusing one that could leave it

@@ -61,11 +61,17 @@ fn describe(event: RunEvent) -> View {
                 view("director", None, "failure", "call failed").detail(error)
             }
             Input::DeliverableChecked { check } => match check {
-                DeliverableCheck::Accepted { path } => view(
+                DeliverableCheck::Accepted { path, fingerprint } => view(
                     "check",
                     None,
                     "check",
-                    format!("deliverable accepted: {path}"),
+                    match fingerprint {
+                        Some(fingerprint) => format!(
+                            "deliverable accepted: {path} ({} files fingerprinted)",
+                            fingerprint.files.len()
+                        ),
+                        None => format!("deliverable accepted: {path}"),
+                    },
                 ),
                 DeliverableCheck::Refused { reason } => {
                     view("check", None, "failure", "deliverable refused").detail(reason)
@@ -121,6 +127,17 @@ fn describe(event: RunEvent) -> View {
             )
             .detail(result.output),
             Input::BudgetsSet { .. } => view("run", None, "run", "budgets set"),
+            Input::DeliverableRechecked { check } => match check {
+                DeliverableCheck::Accepted { .. } => view(
+                    "check",
+                    None,
+                    "check",
+                    "deliverable rechecked after verification",
+                ),
+                DeliverableCheck::Refused { reason } => {
+                    view("check", None, "failure", "deliverable recheck refused").detail(reason)
+                }
+            },
             Input::Cancel => view("operator", None, "run", "cancel requested"),
         },
         RunEvent::Note(note) => match note {
@@ -331,6 +348,27 @@ fn describe(event: RunEvent) -> View {
             Note::HandoffRequested { reason } => {
                 view("orchestrator", Some("solver"), "run", "hand-off requested").detail(reason)
             }
+            Note::RecordEditAccepted { broken } => view(
+                "operator",
+                None,
+                "failure",
+                "resumed with a record changed outside infty",
+            )
+            .detail(
+                broken
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+            Note::RecordSealed => view("run", None, "run", "older record sealed as found"),
+            Note::VerdictsVoided { round, changed } => view(
+                "check",
+                None,
+                "failure",
+                format!("round {round} verdicts void: the deliverable changed"),
+            )
+            .detail(changed.join("\n")),
             Note::RunBlocked { reason } => view("run", None, "failure", "blocked").detail(reason),
             Note::RunUsageLimited {
                 reason,

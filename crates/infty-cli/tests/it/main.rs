@@ -14,6 +14,7 @@ mod help;
 mod inspect;
 mod mcp;
 mod policies;
+mod record;
 mod resume;
 mod telemetry;
 mod ui;

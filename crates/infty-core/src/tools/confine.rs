@@ -1,27 +1,24 @@
 //! Confinement of file-tool paths to the allowed folders (the run folder and the workspace).
 //!
-//! A path the model names is joined to the base folder, then resolved the way the operating
-//! system would: every symbolic link followed, `..` applied after links. For a path that does
-//! not exist yet, the deepest existing ancestor is resolved and the rest appended (with no
-//! `..` allowed in that rest). The resolved path must lie inside an allowed root, and a path
-//! to be written must not be one of the run's own records.
+//! A path the model names is joined to the base folder and its `.` and `..` applied by text,
+//! which is exact because no symbolic link is ever followed below an allowed folder. The
+//! result must lie inside an allowed root, and a path to be written must not be one of the
+//! run's own records (the names come from `infty_store`). What this module returns is not a
+//! path to open but a [`Target`]: an allowed root and a plain relative path below it, which
+//! the file tools open through an opened root folder ([`infty_store::Folder`]) in one step,
+//! refusing links on the way. So a folder swapped for a link between a check and an open
+//! cannot redirect a read or a write: there is no check-then-open.
 //!
-//! This guards against a model's mistakes and casual escapes, not against a process racing
-//! the file system between the check and the use (the `shell` tool is unconfined anyway).
-//! It must never accept a path whose resolution it could not check.
+//! It must never hand out a target whose root is not an allowed folder, nor a relative path
+//! with `..` or an absolute part.
 
 use std::fmt;
 use std::fs;
-use std::io;
 
 use camino::{Utf8Component, Utf8Path, Utf8PathBuf};
+use infty_store::{Folder, OpenError, PROTECTED_FILES, PROTECTED_FOLDERS};
 
 use super::{ToolContext, ToolError};
-
-/// Run-folder entries no tool may write: the orchestrator's own records.
-const PROTECTED_FILES: [&str; 3] = ["run.json", "events.jsonl", "run.lock"];
-/// Run-folder subfolders no tool may write into.
-const PROTECTED_FOLDERS: [&str; 2] = ["rollouts", "inbox"];
 
 /// Why a path was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,29 +30,15 @@ pub enum Refusal {
     NulByte,
     /// `..` climbs out of the allowed folders.
     ParentEscape,
-    /// `..` follows a folder that does not exist, so where it leads cannot be checked.
-    ParentAfterMissing,
     /// An absolute path outside the allowed folders.
     OutsideRoots {
         /// The allowed folders, for the message.
         roots: String,
     },
-    /// A symbolic link on the way leads outside the allowed folders.
-    SymlinkOutside {
-        /// Where the path really leads.
-        target: String,
-    },
-    /// A symbolic link on the way points at nothing.
-    DanglingSymlink {
-        /// The link, as resolved so far.
+    /// A part of the path is a symbolic link; file tools never follow links.
+    Symlink {
+        /// The link, as the model would name it.
         link: String,
-    },
-    /// The path resolves to something that is not UTF-8.
-    NotUtf8,
-    /// The file system could not resolve the path (a link loop, no permission).
-    Unresolvable {
-        /// The part that could not be resolved.
-        part: String,
     },
     /// The path is one of the run's own records, which tools never write.
     Protected {
@@ -70,22 +53,12 @@ impl fmt::Display for Refusal {
             Refusal::Empty => f.write_str("the path is empty"),
             Refusal::NulByte => f.write_str("the path contains a NUL byte"),
             Refusal::ParentEscape => f.write_str("`..` leads outside the allowed folders"),
-            Refusal::ParentAfterMissing => f.write_str("`..` follows a folder that does not exist"),
             Refusal::OutsideRoots { roots } => {
                 write!(f, "it is outside the allowed folders ({roots})")
             }
-            Refusal::SymlinkOutside { target } => write!(
+            Refusal::Symlink { link } => write!(
                 f,
-                "it goes through a symbolic link that leads outside the allowed folders (to `{target}`)"
-            ),
-            Refusal::DanglingSymlink { link } => write!(
-                f,
-                "it goes through the symbolic link `{link}`, whose target does not exist"
-            ),
-            Refusal::NotUtf8 => f.write_str("it resolves to a path that is not valid UTF-8"),
-            Refusal::Unresolvable { part } => write!(
-                f,
-                "`{part}` cannot be resolved (a symbolic link loop or no permission)"
+                "it goes through the symbolic link `{link}`, and file tools never follow links; name the real path instead"
             ),
             Refusal::Protected { record } => write!(
                 f,
@@ -102,61 +75,131 @@ pub(crate) enum Access {
     Write,
 }
 
-/// A path that passed confinement.
+/// A path that passed confinement: an allowed root and a plain path below it.
 #[derive(Clone, Debug)]
-pub(crate) struct Resolved {
-    /// The real location, symbolic links resolved.
-    pub real: Utf8PathBuf,
-    /// Whether `real` exists.
-    pub exists: bool,
+pub(crate) struct Target {
+    /// The allowed folder it lies in (run folder or workspace), as configured.
+    root: Utf8PathBuf,
+    /// Below `root`: only normal components; empty for the root itself.
+    pub relative: Utf8PathBuf,
     /// How to name it to the model: relative to the base folder when inside it.
     pub display: String,
+    /// The path as the model gave it, for messages.
+    raw: String,
 }
 
-/// The allowed roots of a context, resolved once per call.
+impl Target {
+    /// Opens the root folder, the one trusted starting point.
+    pub(crate) fn root(&self) -> Result<Folder, ToolError> {
+        Folder::open(&self.root).map_err(|source| ToolError::Io {
+            action: "open",
+            path: self.root.to_string(),
+            source,
+        })
+    }
+
+    /// The folder holding the target and the target's name in it; `None` for a root.
+    pub(crate) fn parent_and_name(&self) -> Option<(&Utf8Path, &str)> {
+        let name = self.relative.file_name()?;
+        Some((self.relative.parent().unwrap_or(Utf8Path::new("")), name))
+    }
+
+    /// The path, for what needs one (the shell's working folder). Never opened by the file
+    /// tools: they go through [`Target::root`].
+    pub(crate) fn path(&self) -> Utf8PathBuf {
+        self.root.join(&self.relative)
+    }
+
+    /// Turns a failed open below the root into the tool error the model reads.
+    pub(crate) fn refused(&self, error: OpenError, action: &'static str) -> ToolError {
+        let raw = self.raw.clone();
+        match error {
+            OpenError::Symlink => ToolError::PathRefused {
+                path: raw,
+                reason: Refusal::Symlink {
+                    link: self.first_link(),
+                },
+            },
+            OpenError::Escapes => ToolError::PathRefused {
+                path: raw,
+                reason: Refusal::ParentEscape,
+            },
+            OpenError::Missing => ToolError::NotFound { path: raw },
+            OpenError::NotAFolder => ToolError::NotAFolder { path: raw },
+            OpenError::IsAFolder => ToolError::IsAFolder { path: raw },
+            OpenError::NotAFile => ToolError::Io {
+                action,
+                path: raw,
+                source: std::io::Error::other("not a regular file"),
+            },
+            OpenError::HardLinked { links } => ToolError::HardLinked { path: raw, links },
+            OpenError::Io(source) => ToolError::Io {
+                action,
+                path: raw,
+                source,
+            },
+        }
+    }
+
+    /// The first symbolic link on the way, for the message only (found after the refusal,
+    /// by a lookup that decides nothing).
+    fn first_link(&self) -> String {
+        let mut path = self.root.clone();
+        let mut shown = Utf8PathBuf::new();
+        for component in self.relative.components() {
+            path.push(component.as_str());
+            shown.push(component.as_str());
+            if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+                return shown.to_string();
+            }
+        }
+        self.display.clone()
+    }
+}
+
+/// The allowed roots of a context: each as configured and as resolved by the file system.
 struct Roots {
     run_dir: Utf8PathBuf,
     run_dir_real: Utf8PathBuf,
     workspace: Option<(Utf8PathBuf, Utf8PathBuf)>,
-    base_real: Utf8PathBuf,
+    base: Utf8PathBuf,
 }
 
 impl Roots {
     fn of(context: &ToolContext) -> Self {
-        let run_dir = normalize(&context.run_dir);
+        let run_dir = lexical_resolve(&context.run_dir);
         let run_dir_real = real_or_lexical(&run_dir);
         let workspace = context.workspace.as_deref().map(|workspace| {
-            let lexical = normalize(workspace);
+            let lexical = lexical_resolve(workspace);
             let real = real_or_lexical(&lexical);
             (lexical, real)
         });
-        let base_real = match &workspace {
-            Some((_, real)) => real.clone(),
-            None => run_dir_real.clone(),
-        };
         Roots {
             run_dir,
             run_dir_real,
             workspace,
-            base_real,
+            base: lexical_resolve(context.base_dir()),
         }
     }
 
-    fn contains_real(&self, path: &Utf8Path) -> bool {
-        path.starts_with(&self.run_dir_real)
-            || self
-                .workspace
-                .as_ref()
-                .is_some_and(|(_, real)| path.starts_with(real))
-    }
-
-    fn contains_lexical(&self, path: &Utf8Path) -> bool {
-        self.contains_real(path)
-            || path.starts_with(&self.run_dir)
-            || self
-                .workspace
-                .as_ref()
-                .is_some_and(|(lexical, _)| path.starts_with(lexical))
+    /// The root `path` lies in (the deepest when they nest) and the rest of `path` below it.
+    fn split(&self, path: &Utf8Path) -> Option<(Utf8PathBuf, Utf8PathBuf)> {
+        let mut forms = vec![
+            (&self.run_dir, &self.run_dir),
+            (&self.run_dir_real, &self.run_dir),
+        ];
+        if let Some((lexical, real)) = &self.workspace {
+            forms.push((lexical, lexical));
+            forms.push((real, lexical));
+        }
+        forms
+            .into_iter()
+            .filter(|(form, _)| path.starts_with(form))
+            .max_by_key(|(form, _)| form.as_str().len())
+            .and_then(|(form, root)| {
+                let rest = path.strip_prefix(form).ok()?;
+                Some((root.clone(), rest.to_owned()))
+            })
     }
 
     fn describe(&self) -> String {
@@ -174,7 +217,7 @@ pub(crate) fn resolve(
     context: &ToolContext,
     raw: &str,
     access: Access,
-) -> Result<Resolved, ToolError> {
+) -> Result<Target, ToolError> {
     let refuse = |reason: Refusal| ToolError::PathRefused {
         path: raw.to_owned(),
         reason,
@@ -186,11 +229,8 @@ pub(crate) fn resolve(
         return Err(refuse(Refusal::NulByte));
     }
     let roots = Roots::of(context);
-    let joined = normalize(&context.base_dir().join(raw));
-
-    // Lexical first: it names `..` and absolute escapes plainly, before any link is followed.
-    let lexical = lexical_resolve(&joined);
-    if !roots.contains_lexical(&lexical) {
+    let lexical = lexical_resolve(&roots.base.join(raw));
+    let Some((root, relative)) = roots.split(&lexical) else {
         let reason = if Utf8Path::new(raw).is_absolute() {
             Refusal::OutsideRoots {
                 roots: roots.describe(),
@@ -199,78 +239,34 @@ pub(crate) fn resolve(
             Refusal::ParentEscape
         };
         return Err(refuse(reason));
-    }
-
-    let (real, exists) = real_location(&joined).map_err(refuse)?;
-    if !roots.contains_real(&real) {
-        return Err(refuse(Refusal::SymlinkOutside {
-            target: real.to_string(),
-        }));
-    }
-    if access == Access::Write
-        && let Some(record) = protected_record(&roots.run_dir_real, &real)
-    {
-        return Err(refuse(Refusal::Protected { record }));
-    }
-    let display = match real.strip_prefix(&roots.base_real) {
-        Ok(relative) if relative.as_str().is_empty() => ".".to_owned(),
-        Ok(relative) => relative.to_string(),
-        Err(_) => real.to_string(),
     };
-    Ok(Resolved {
-        real,
-        exists,
-        display,
-    })
-}
-
-/// The real location of `joined`: the deepest existing ancestor resolved by the operating
-/// system, with the missing rest appended.
-fn real_location(joined: &Utf8Path) -> Result<(Utf8PathBuf, bool), Refusal> {
-    for ancestor in joined.ancestors() {
-        let Ok(meta) = fs::symlink_metadata(ancestor) else {
-            continue;
-        };
-        let real = match fs::canonicalize(ancestor) {
-            Ok(real) => real,
-            Err(error) if meta.file_type().is_symlink() && is_missing(&error) => {
-                return Err(Refusal::DanglingSymlink {
-                    link: ancestor.to_string(),
-                });
-            }
-            // It exists but cannot be resolved (permissions, a loop): refuse rather than guess.
-            Err(_) => {
-                return Err(Refusal::Unresolvable {
-                    part: ancestor.to_string(),
-                });
-            }
-        };
-        let mut real = Utf8PathBuf::from_path_buf(real).map_err(|_| Refusal::NotUtf8)?;
-        let rest = joined.strip_prefix(ancestor).unwrap_or(Utf8Path::new(""));
-        let exists = rest.as_str().is_empty();
-        for component in rest.components() {
-            match component {
-                Utf8Component::Normal(name) => real.push(name),
-                Utf8Component::CurDir => {}
-                Utf8Component::ParentDir => return Err(Refusal::ParentAfterMissing),
-                Utf8Component::RootDir | Utf8Component::Prefix(_) => {}
-            }
+    if access == Access::Write {
+        // Checked on both spellings of the run folder, and through a workspace that is the
+        // run folder under another name.
+        let real_root = real_or_lexical(&root).join(&relative);
+        let record = protected_record(&roots.run_dir, &lexical)
+            .or_else(|| protected_record(&roots.run_dir_real, &lexical))
+            .or_else(|| protected_record(&roots.run_dir_real, &real_root));
+        if let Some(record) = record {
+            return Err(refuse(Refusal::Protected { record }));
         }
-        return Ok((real, exists));
     }
-    // No ancestor exists (a relative base that is gone): nothing here can be checked.
-    Err(Refusal::Unresolvable {
-        part: joined.to_string(),
+    let display = match lexical.strip_prefix(&roots.base) {
+        Ok(rest) if rest.as_str().is_empty() => ".".to_owned(),
+        Ok(rest) => rest.to_string(),
+        Err(_) => lexical.to_string(),
+    };
+    Ok(Target {
+        root,
+        relative,
+        display,
+        raw: raw.to_owned(),
     })
 }
 
-fn is_missing(error: &io::Error) -> bool {
-    error.kind() == io::ErrorKind::NotFound
-}
-
-/// Which protected record `real` is (or lies in), relative to the run folder.
-fn protected_record(run_dir_real: &Utf8Path, real: &Utf8Path) -> Option<String> {
-    let relative = real.strip_prefix(run_dir_real).ok()?;
+/// Which protected record `path` is (or lies in), relative to the run folder.
+fn protected_record(run_dir: &Utf8Path, path: &Utf8Path) -> Option<String> {
+    let relative = path.strip_prefix(run_dir).ok()?;
     let mut components = relative.components();
     let first = components.next()?.as_str();
     let is_only = components.next().is_none();
@@ -281,14 +277,6 @@ fn protected_record(run_dir_real: &Utf8Path, real: &Utf8Path) -> Option<String> 
         return Some(first.to_owned());
     }
     None
-}
-
-/// Drops `.` components and repeated separators, keeping `..` (which only the file system
-/// can resolve correctly once links are involved).
-fn normalize(path: &Utf8Path) -> Utf8PathBuf {
-    path.components()
-        .filter(|component| !matches!(component, Utf8Component::CurDir))
-        .collect()
 }
 
 /// Applies `..` by text alone.

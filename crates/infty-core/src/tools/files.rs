@@ -1,18 +1,21 @@
 //! The file tools: `read_file`, `write_file`, `edit_file` and `list_dir`.
 //!
-//! Every path goes through `confine` first. Reads are bounded (lines, line length, bytes)
-//! and stream the file rather than loading it; writes are atomic (a temporary file in the
-//! same folder, synced, then renamed over the target). These functions block: the tool
-//! set runs them off the async workers. They must never act on a path confinement refused.
+//! Every path goes through `confine` first, which yields an allowed root and a plain path
+//! below it; files are then opened through the opened root folder in one step, no link
+//! followed ([`infty_store::Folder`]), so nothing can be swapped in between a check and an
+//! open. Reads are bounded (lines, line length, bytes) and stream the file rather than
+//! loading it; writes are atomic (a temporary file created in the opened parent folder,
+//! synced, renamed over the target, folder synced). These functions block: the tool set
+//! runs them off the async workers. They must never act on a path confinement refused, and
+//! never open a file by its path.
 
-use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
 
-use camino::Utf8Path;
+use infty_store::{EntryKind, Folder, OpenError};
 use serde::Deserialize;
 
-use super::confine::{self, Access, Resolved};
+use super::confine::{self, Access, Target};
 use super::{ToolContext, ToolError, ToolPolicy, ToolResult};
 
 /// How much of a file's start is checked for NUL bytes.
@@ -71,29 +74,18 @@ fn io_error<'a>(action: &'static str, path: &'a str) -> impl FnOnce(io::Error) -
     }
 }
 
-/// Resolves `raw` and requires an existing regular file.
-fn existing_file(context: &ToolContext, raw: &str, access: Access) -> Result<Resolved, ToolError> {
-    let resolved = confine::resolve(context, raw, access)?;
-    if !resolved.exists {
-        return Err(ToolError::NotFound {
-            path: raw.to_owned(),
-        });
-    }
-    let meta = fs::metadata(&resolved.real).map_err(io_error("inspect", raw))?;
-    if meta.is_dir() {
-        return Err(ToolError::IsAFolder {
-            path: raw.to_owned(),
-        });
-    }
-    if !meta.is_file() {
-        // A FIFO or device would block or never end.
-        return Err(ToolError::Io {
-            action: "read",
-            path: raw.to_owned(),
-            source: io::Error::other("not a regular file"),
-        });
-    }
-    Ok(resolved)
+/// Resolves `raw` and opens it as an existing regular file with a single name.
+fn existing_file(
+    context: &ToolContext,
+    raw: &str,
+    access: Access,
+) -> Result<(Target, File), ToolError> {
+    let target = confine::resolve(context, raw, access)?;
+    let file = target
+        .root()?
+        .file(&target.relative)
+        .map_err(|error| target.refused(error, "read"))?;
+    Ok((target, file))
 }
 
 pub(crate) fn read_file(
@@ -102,8 +94,7 @@ pub(crate) fn read_file(
     args: ReadFileArgs,
 ) -> Result<ToolResult, ToolError> {
     let raw = args.path.as_str();
-    let resolved = existing_file(context, raw, Access::Read)?;
-    let mut file = File::open(&resolved.real).map_err(io_error("open", raw))?;
+    let (resolved, mut file) = existing_file(context, raw, Access::Read)?;
     let mut head = Vec::with_capacity(SNIFF_BYTES);
     (&mut file)
         .take(SNIFF_BYTES as u64)
@@ -256,46 +247,76 @@ pub(crate) fn write_file(
     args: WriteFileArgs,
 ) -> Result<ToolResult, ToolError> {
     let raw = args.path.as_str();
-    let resolved = confine::resolve(context, raw, Access::Write)?;
-    if resolved.exists && resolved.real.is_dir() {
-        return Err(ToolError::IsAFolder {
-            path: raw.to_owned(),
-        });
-    }
-    if let Some(parent) = resolved.real.parent() {
-        if let Some(blocker) = file_in_the_way(&resolved, parent) {
-            return Err(ToolError::NotAFolder { path: blocker });
-        }
-        fs::create_dir_all(parent).map_err(io_error("create the folders of", raw))?;
-    }
-    write_atomically(&resolved.real, args.content.as_bytes()).map_err(io_error("write", raw))?;
-    let verb = if resolved.exists {
-        "overwrote"
-    } else {
-        "created"
-    };
+    let target = confine::resolve(context, raw, Access::Write)?;
+    let existed = write_target(&target, args.content.as_bytes())?;
+    let verb = if existed { "overwrote" } else { "created" };
     Ok(ToolResult::success(format!(
         "{verb} {} ({} bytes written)",
-        resolved.display,
+        target.display,
         args.content.len()
     )))
 }
 
-/// The nearest existing ancestor of `parent`, named as the model would, when it is not a
-/// folder (so the file cannot be created below it).
-fn file_in_the_way(resolved: &Resolved, parent: &Utf8Path) -> Option<String> {
-    let (depth, existing) = parent
-        .ancestors()
-        .enumerate()
-        .find(|(_, ancestor)| ancestor.exists())?;
-    if existing.is_dir() {
-        return None;
+/// Writes `bytes` to `target` atomically through its opened parent folder, creating the
+/// missing folders on the way; an existing file's permissions are kept. Returns whether
+/// a file was there before. A link or a folder in the target's place is refused.
+pub(crate) fn write_target(target: &Target, bytes: &[u8]) -> Result<bool, ToolError> {
+    let Some((parent, name)) = target.parent_and_name() else {
+        return Err(ToolError::IsAFolder {
+            path: target.display.clone(),
+        });
+    };
+    let folder = target
+        .root()?
+        .create_folders(parent)
+        .map_err(|error| match error {
+            OpenError::NotAFolder | OpenError::IsAFolder => ToolError::NotAFolder {
+                path: blocker(target, parent),
+            },
+            other => target.refused(other, "create the folders of"),
+        })?;
+    let entry = folder
+        .entry(name)
+        .map_err(|e| target.refused(e, "inspect"))?;
+    let mode = match entry {
+        None => None,
+        // Replacing it would be harmless to the other name, but a model expecting to
+        // change "the" file would be misled: refuse it like a read.
+        Some(entry) if entry.kind == EntryKind::File && entry.links > 1 => {
+            return Err(target.refused(OpenError::HardLinked { links: entry.links }, "write"));
+        }
+        Some(entry) => match entry.kind {
+            EntryKind::File => Some(entry.mode),
+            EntryKind::Folder => return Err(target.refused(OpenError::IsAFolder, "write")),
+            EntryKind::Symlink => return Err(target.refused(OpenError::Symlink, "write")),
+            EntryKind::Other => return Err(target.refused(OpenError::NotAFile, "write")),
+        },
+    };
+    folder
+        .write_atomic(name, bytes, mode)
+        .map_err(|error| target.refused(OpenError::Io(error), "write"))?;
+    Ok(mode.is_some())
+}
+
+/// The first part of `parent` that exists and is not a folder, named as the model would.
+fn blocker(target: &Target, parent: &camino::Utf8Path) -> String {
+    let Ok(root) = target.root() else {
+        return target.display.clone();
+    };
+    let mut so_far = camino::Utf8PathBuf::new();
+    for component in parent.components() {
+        so_far.push(component.as_str());
+        if matches!(root.folder(&so_far), Err(OpenError::NotAFolder)) {
+            break;
+        }
     }
-    // `display` names `real`; `parent` is one level up, `existing` `depth` more.
-    Utf8Path::new(&resolved.display)
+    // `display` names the target; its parent is `relative`'s parent, so map back.
+    let depth_below = parent.components().count() - so_far.components().count();
+    camino::Utf8Path::new(&target.display)
         .ancestors()
-        .nth(depth + 1)
+        .nth(depth_below + 1)
         .map(|name| name.to_string())
+        .unwrap_or_else(|| so_far.to_string())
 }
 
 pub(crate) fn edit_file(
@@ -313,8 +334,11 @@ pub(crate) fn edit_file(
             problem: "`old_string` and `new_string` are the same; there is nothing to change",
         });
     }
-    let resolved = existing_file(context, raw, Access::Write)?;
-    let bytes = fs::read(&resolved.real).map_err(io_error("read", raw))?;
+    let (resolved, mut file) = existing_file(context, raw, Access::Write)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .map_err(io_error("read", raw))?;
+    drop(file);
     if bytes.iter().take(SNIFF_BYTES).any(|byte| *byte == 0) {
         return Err(ToolError::Binary {
             path: raw.to_owned(),
@@ -352,7 +376,7 @@ pub(crate) fn edit_file(
     } else {
         content.replacen(args.old_string.as_str(), &args.new_string, 1)
     };
-    write_atomically(&resolved.real, edited.as_bytes()).map_err(io_error("write", raw))?;
+    write_target(&resolved, edited.as_bytes())?;
     let what = if count == 1 {
         format!(
             "replaced 1 occurrence in {} (line {first_line})",
@@ -379,64 +403,28 @@ fn not_found_hint(content: &str, old: &str) -> String {
     String::new()
 }
 
-/// Counter that keeps temporary names unique among this process's concurrent writes.
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Writes `bytes` to `path` so that readers see the old file or the new one, never a part:
-/// a temporary file in the same folder, synced, then renamed over `path`. An existing file's
-/// permissions are kept.
-pub(crate) fn write_atomically(path: &Utf8Path, bytes: &[u8]) -> io::Result<()> {
-    let folder = path.parent().unwrap_or(Utf8Path::new("."));
-    let name = path.file_name().unwrap_or("file");
-    let temp = folder.join(format!(
-        ".{name}.{}.{}.infty-tmp",
-        std::process::id(),
-        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut file = File::options().write(true).create_new(true).open(&temp)?;
-        file.write_all(bytes)?;
-        if let Ok(meta) = fs::metadata(path) {
-            file.set_permissions(meta.permissions())?;
-        }
-        file.sync_all()?;
-        fs::rename(&temp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result
-}
-
 pub(crate) fn list_dir(
     context: &ToolContext,
     policy: &ToolPolicy,
     args: ListDirArgs,
 ) -> Result<ToolResult, ToolError> {
     let raw = args.path.as_deref().unwrap_or(".");
-    let resolved = confine::resolve(context, raw, Access::Read)?;
-    if !resolved.exists {
-        return Err(ToolError::NotFound {
-            path: raw.to_owned(),
-        });
-    }
-    if !resolved.real.is_dir() {
-        return Err(ToolError::NotAFolder {
-            path: raw.to_owned(),
-        });
-    }
+    let target = confine::resolve(context, raw, Access::Read)?;
+    let folder = target
+        .root()?
+        .folder(&target.relative)
+        .map_err(|error| target.refused(error, "list"))?;
     let depth = args
         .depth
         .unwrap_or(LIST_DEFAULT_DEPTH)
         .clamp(1, LIST_MAX_DEPTH);
     let mut listing = Listing {
-        lines: vec![format!("{}/", resolved.display.trim_end_matches('/'))],
+        lines: vec![format!("{}/", target.display.trim_end_matches('/'))],
         entries: 0,
         max_entries: policy.list_max_entries,
         cut: false,
     };
-    let top = fs::read_dir(&resolved.real).map_err(io_error("list", raw))?;
-    listing.walk(top, 1, depth);
+    listing.walk(&folder, 1, depth);
     if listing.entries == 0 {
         listing.lines.push("  (empty folder)".to_owned());
     }
@@ -459,41 +447,42 @@ struct Listing {
 }
 
 impl Listing {
-    fn walk(&mut self, folder: fs::ReadDir, level: u64, depth: u64) {
-        let mut entries: Vec<(String, fs::DirEntry)> = folder
-            .filter_map(Result::ok)
-            .map(|entry| (entry.file_name().to_string_lossy().into_owned(), entry))
-            .collect();
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
+    /// Lists `folder`, opening each subfolder through it (never by path, never through a link).
+    fn walk(&mut self, folder: &Folder, level: u64, depth: u64) {
         let indent = "  ".repeat(usize::try_from(level).unwrap_or(0));
-        for (name, entry) in entries {
+        let entries = match folder.entries() {
+            Ok(entries) => entries,
+            Err(error) => {
+                self.lines.push(format!("{indent}[cannot list: {error}]"));
+                return;
+            }
+        };
+        for (name, kind) in entries {
             if self.entries >= self.max_entries {
                 self.cut = true;
                 return;
             }
             self.entries += 1;
-            let Ok(kind) = entry.file_type() else {
-                self.lines.push(format!("{indent}{name}"));
-                continue;
-            };
-            if kind.is_symlink() {
-                let target = fs::read_link(entry.path())
-                    .map(|target| target.to_string_lossy().into_owned())
-                    .unwrap_or_else(|_| "?".to_owned());
-                self.lines.push(format!("{indent}{name} -> {target}"));
-            } else if kind.is_dir() {
-                self.lines.push(format!("{indent}{name}/"));
-                if level < depth && !LIST_UNOPENED.contains(&name.as_str()) {
-                    match fs::read_dir(entry.path()) {
-                        Ok(inner) => self.walk(inner, level + 1, depth),
-                        Err(error) => self.lines.push(format!("{indent}  [cannot list: {error}]")),
-                    }
-                    if self.cut {
-                        return;
+            match kind {
+                EntryKind::Symlink => {
+                    let target = folder.read_link(&name).unwrap_or_else(|_| "?".to_owned());
+                    self.lines.push(format!("{indent}{name} -> {target}"));
+                }
+                EntryKind::Folder => {
+                    self.lines.push(format!("{indent}{name}/"));
+                    if level < depth && !LIST_UNOPENED.contains(&name.as_str()) {
+                        match folder.folder(camino::Utf8Path::new(&name)) {
+                            Ok(inner) => self.walk(&inner, level + 1, depth),
+                            Err(error) => {
+                                self.lines.push(format!("{indent}  [cannot list: {error}]"));
+                            }
+                        }
+                        if self.cut {
+                            return;
+                        }
                     }
                 }
-            } else {
-                self.lines.push(format!("{indent}{name}"));
+                EntryKind::File | EntryKind::Other => self.lines.push(format!("{indent}{name}")),
             }
         }
     }

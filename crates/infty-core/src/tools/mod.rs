@@ -7,9 +7,10 @@
 //! command) comes back as a [`ToolResult`] with `ok == false` and a message for the model:
 //! this module must never panic and never hand the session an error that would end the run.
 //!
-//! File tools are confined (see `confine`) to the run folder and the workspace folder; they
-//! never write the run's own records (`run.json`, `events.jsonl`, `run.lock`, `rollouts/`,
-//! `inbox/`). The `shell` tool is bounded (timeout, output budget, process-group kill, secrets
+//! File tools are confined (see `confine`) to the run folder and the workspace folder, open
+//! every path below an opened root folder in one step without following links, refuse files
+//! with several names, and never write the run's own records (`run.json`, `events.jsonl`,
+//! `run.lock`, `rollouts/`, `inbox/`: the names come from `infty_store`). The `shell` tool is bounded (timeout, output budget, process-group kill, secrets
 //! stripped from its environment) but not confined: a command runs with the user's rights, so
 //! a role that must not act on the machine must not be given `shell`.
 
@@ -319,6 +320,17 @@ pub enum ToolError {
     NotAFolder {
         /// The path as the model gave it.
         path: String,
+    },
+    /// The file has several names (hard links): one may lie outside the allowed folders, so
+    /// the file tools neither read nor edit it.
+    #[error(
+        "`{path}` has {links} names (hard links), and another name may lie outside the allowed folders, so file tools do not open it; copy it to a new file if you need it"
+    )]
+    HardLinked {
+        /// The path as the model gave it.
+        path: String,
+        /// How many names the file has.
+        links: u64,
     },
     /// The file is not UTF-8 text: inspect it with `shell` instead.
     #[error(

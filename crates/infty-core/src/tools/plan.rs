@@ -6,12 +6,11 @@
 //! never keeps plan state of its own: the latest call's plan is the plan.
 
 use std::fmt::Write as _;
-use std::fs;
 
 use serde::{Deserialize, Serialize};
 
 use super::confine::{self, Access};
-use super::files::write_atomically;
+use super::files::write_target;
 use super::{ToolContext, ToolError, ToolResult};
 
 /// Where the plan is saved, relative to the run folder.
@@ -105,20 +104,13 @@ pub(crate) fn update_plan(
 
     let target = context.run_dir.join(PLAN_FILE);
     let resolved = confine::resolve(context, target.as_str(), Access::Write)?;
-    let io_error = |action| {
-        move |source| ToolError::Io {
-            action,
-            path: PLAN_FILE.to_owned(),
-            source,
-        }
-    };
-    if let Some(folder) = resolved.real.parent() {
-        fs::create_dir_all(folder).map_err(io_error("create the folder of"))?;
-    }
-    let mut json = serde_json::to_string_pretty(&plan)
-        .map_err(|error| io_error("encode")(std::io::Error::other(error)))?;
+    let mut json = serde_json::to_string_pretty(&plan).map_err(|error| ToolError::Io {
+        action: "encode",
+        path: PLAN_FILE.to_owned(),
+        source: std::io::Error::other(error),
+    })?;
     json.push('\n');
-    write_atomically(&resolved.real, json.as_bytes()).map_err(io_error("write"))?;
+    write_target(&resolved, json.as_bytes())?;
 
     let output = format!(
         "plan saved to {PLAN_FILE} ({} of {} steps completed)\n{}",

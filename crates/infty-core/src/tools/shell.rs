@@ -228,18 +228,14 @@ pub(crate) async fn run_command(
 }
 
 fn resolve_workdir(context: &ToolContext, workdir: &str) -> Result<camino::Utf8PathBuf, ToolError> {
-    let resolved = confine::resolve(context, workdir, Access::Read)?;
-    if !resolved.exists {
-        return Err(ToolError::NotFound {
-            path: workdir.to_owned(),
-        });
-    }
-    if !resolved.real.is_dir() {
-        return Err(ToolError::NotAFolder {
-            path: workdir.to_owned(),
-        });
-    }
-    Ok(resolved.real)
+    let target = confine::resolve(context, workdir, Access::Read)?;
+    // Checked without following links, like the file tools; the shell itself is not
+    // confined by this (the sandbox is what confines it).
+    target
+        .root()?
+        .folder(&target.relative)
+        .map_err(|error| target.refused(error, "open"))?;
+    Ok(target.path())
 }
 
 /// Reads `stream` to its end into `capture`.

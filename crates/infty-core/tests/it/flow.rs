@@ -2,7 +2,10 @@
 //! transcripts. No server, no tokio, no files.
 
 use infty_core::flow::{Call, CheckResult, DeliverableCheck, FailureKind, Flow, FlowConfig, Input};
-use infty_store::{Budgets, CheckDir, CheckSpec, StallPolicy, TokenUsage, VerificationPolicy};
+use infty_store::{
+    Budgets, CheckDir, CheckSpec, DeliverableFingerprint, FileFingerprint, StallPolicy, TokenUsage,
+    VerificationPolicy,
+};
 use time::OffsetDateTime;
 
 struct Script {
@@ -71,6 +74,25 @@ impl Script {
         self.feed(Input::DeliverableChecked {
             check: DeliverableCheck::Accepted {
                 path: path.to_string(),
+                fingerprint: None,
+            },
+        })
+    }
+
+    fn accept_files(&mut self, path: &str, files: &[(&str, &str)]) -> &mut Script {
+        self.feed(Input::DeliverableChecked {
+            check: DeliverableCheck::Accepted {
+                path: path.to_string(),
+                fingerprint: Some(fingerprint(files)),
+            },
+        })
+    }
+
+    fn recheck(&mut self, path: &str, files: &[(&str, &str)]) -> &mut Script {
+        self.feed(Input::DeliverableRechecked {
+            check: DeliverableCheck::Accepted {
+                path: path.to_string(),
+                fingerprint: Some(fingerprint(files)),
             },
         })
     }
@@ -86,6 +108,21 @@ impl Script {
         self.feed(Input::VerifiersReplaced {
             roles: roles.iter().map(|r| r.to_string()).collect(),
         })
+    }
+}
+
+/// A fingerprint of files given as (path, content hash).
+fn fingerprint(files: &[(&str, &str)]) -> DeliverableFingerprint {
+    DeliverableFingerprint {
+        files: files
+            .iter()
+            .map(|(path, hash)| FileFingerprint {
+                path: path.to_string(),
+                size: 1,
+                sha256: hash.to_string(),
+                link: None,
+            })
+            .collect(),
     }
 }
 
@@ -364,6 +401,7 @@ fn replaying_the_inputs_rebuilds_the_same_state() {
         Input::DeliverableChecked {
             check: DeliverableCheck::Accepted {
                 path: "deliverable/wc.py".to_string(),
+                fingerprint: None,
             },
         },
         Input::VerifierReplied {
@@ -603,4 +641,110 @@ fn failure_kinds_decide() {
             failure: FailureKind::Quota,
         });
     insta::assert_snapshot!(s.transcript);
+}
+const PROJECT: &[(&str, &str)] = &[("deliverable/wc.py", "aa"), ("deliverable/test.py", "bb")];
+
+#[test]
+fn an_unchanged_deliverable_keeps_its_verdicts() {
+    let mut s = Script::new(config(&["verifier-1"]));
+    s.solver(DELIVER)
+        .accept_files("deliverable", PROJECT)
+        .recheck("deliverable", PROJECT)
+        .verifier("verifier-1", PASS);
+    assert!(s.flow.terminal().is_some());
+    insta::assert_snapshot!(s.transcript);
+}
+
+#[test]
+fn a_deliverable_changed_during_verification_voids_the_round() {
+    let mut s = Script::new(config(&["verifier-1", "verifier-2"]));
+    s.solver(DELIVER)
+        .accept_files("deliverable", PROJECT)
+        // A Verifier rewrote a test and added a file through its shell.
+        .recheck(
+            "deliverable",
+            &[
+                ("deliverable/wc.py", "aa"),
+                ("deliverable/test.py", "cc"),
+                ("deliverable/extra.py", "dd"),
+            ],
+        )
+        // Its pass, fed after the recheck, no longer counts.
+        .verifier("verifier-1", PASS)
+        .verifier("verifier-2", PASS);
+    assert!(
+        s.flow.terminal().is_none(),
+        "a void verdict must not end the run"
+    );
+    s.replaced(&["verifier-1", "verifier-2"])
+        .solver(DELIVER)
+        .accept_files("deliverable", PROJECT)
+        .recheck("deliverable", PROJECT)
+        .verifier("verifier-1", PASS)
+        .verifier("verifier-2", PASS);
+    assert!(matches!(
+        s.flow.terminal(),
+        Some(infty_core::flow::Terminal::Succeeded { .. })
+    ));
+    insta::assert_snapshot!(s.transcript);
+}
+
+#[test]
+fn a_deliverable_that_no_longer_passes_its_check_voids_the_round() {
+    let mut s = Script::new(config(&["verifier-1"]));
+    s.solver(DELIVER)
+        .accept_files("deliverable", PROJECT)
+        .feed(Input::DeliverableRechecked {
+            check: DeliverableCheck::Refused {
+                reason: "the deliverable `deliverable` does not exist".to_string(),
+            },
+        })
+        .verifier("verifier-1", PASS);
+    assert!(s.flow.terminal().is_none());
+    insta::assert_snapshot!(s.transcript);
+}
+
+#[test]
+fn rechecks_outside_verification_or_without_a_fingerprint_change_nothing() {
+    // Input -> whether the flow asks for a recheck, and whether a changed recheck voids.
+    let mut s = Script::new(config(&["verifier-1"]));
+    assert_eq!(s.flow.deliverable_under_verification(), None);
+    s.recheck("deliverable", PROJECT);
+    assert!(!s.transcript.contains("verdicts_voided"));
+    s.solver(DELIVER).accept("deliverable");
+    // An older run's round, journaled without a fingerprint: nothing to compare with.
+    assert_eq!(s.flow.deliverable_under_verification(), None);
+    s.recheck("deliverable", &[("deliverable/x", "zz")]);
+    assert!(!s.transcript.contains("verdicts_voided"));
+    let mut s = Script::new(config(&["verifier-1"]));
+    s.solver(DELIVER).accept_files("deliverable", PROJECT);
+    assert_eq!(s.flow.deliverable_under_verification(), Some("deliverable"));
+}
+
+#[test]
+fn changed_paths_between_fingerprints() {
+    type Files<'a> = &'a [(&'a str, &'a str)];
+    let cases: &[(Files<'_>, Files<'_>, &[&str])] = &[
+        (PROJECT, PROJECT, &[]),
+        (
+            PROJECT,
+            &[("deliverable/wc.py", "aa")],
+            &["deliverable/test.py"],
+        ),
+        (
+            &[("deliverable/wc.py", "aa")],
+            PROJECT,
+            &["deliverable/test.py"],
+        ),
+        (
+            PROJECT,
+            &[("deliverable/wc.py", "xx"), ("deliverable/test.py", "bb")],
+            &["deliverable/wc.py"],
+        ),
+        (PROJECT, &[], &["deliverable/test.py", "deliverable/wc.py"]),
+    ];
+    for (before, after, expected) in cases {
+        let changed = fingerprint(before).changed_paths(&fingerprint(after));
+        assert_eq!(changed, *expected, "{before:?} -> {after:?}");
+    }
 }

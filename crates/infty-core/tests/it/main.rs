@@ -3,5 +3,6 @@
 
 mod driver;
 mod flow;
+mod races;
 mod session;
 mod tools;

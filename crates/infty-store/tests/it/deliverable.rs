@@ -137,3 +137,64 @@ fn a_run_dir_reached_through_a_symlink_still_works() {
         );
     }
 }
+
+/// Fingerprints of deliverables: what is recorded, and which links are refused.
+#[cfg(unix)]
+#[test]
+fn fingerprint_table() {
+    use std::os::unix::fs::symlink;
+    let s = scratch();
+    let store = sample_run(&s.path, "r");
+    let d = store.dir().join("deliverable");
+    fs::write(s.path.join("outside.txt"), "outside").unwrap();
+    let make = |name: &str| {
+        let dir = d.join(name);
+        fs::create_dir_all(dir.join("sub")).unwrap();
+        fs::write(dir.join("a.txt"), "alpha").unwrap();
+        fs::write(dir.join("sub/b.txt"), "beta").unwrap();
+        dir
+    };
+    let plain = make("plain");
+    symlink("a.txt", plain.join("link-in")).unwrap();
+    let soft = make("soft");
+    symlink("../../../../outside.txt", soft.join("sub/link-out")).unwrap();
+    let dangling = make("dangling");
+    symlink("../../../not-yet.txt", dangling.join("later")).unwrap();
+    let hard = make("hard");
+    fs::hard_link(s.path.join("outside.txt"), hard.join("sub/hard")).unwrap();
+    let fifo = make("fifo");
+    std::process::Command::new("mkfifo")
+        .arg(fifo.join("pipe"))
+        .status()
+        .unwrap();
+    let mut report = String::new();
+    for name in ["plain", "soft", "dangling", "hard", "fifo"] {
+        let candidate = format!("deliverable/{name}");
+        let resolved = store.resolve_deliverable(&candidate).unwrap();
+        match store.fingerprint_deliverable(&resolved, &candidate) {
+            Ok(fp) => {
+                for f in fp.files {
+                    report.push_str(&format!(
+                        "{name}: {} {} {} {:?}\n",
+                        f.path, f.size, f.sha256, f.link
+                    ));
+                }
+            }
+            Err(e) => report.push_str(&format!("{name}: refused: {e}\n")),
+        }
+    }
+    settings(&s.path).bind(|| insta::assert_snapshot!(report));
+    // Changing a byte changes the fingerprint, and names the file.
+    let candidate = "deliverable/plain";
+    let resolved = store.resolve_deliverable(candidate).unwrap();
+    let before = store.fingerprint_deliverable(&resolved, candidate).unwrap();
+    fs::write(plain.join("sub/b.txt"), "Beta").unwrap();
+    let after = store.fingerprint_deliverable(&resolved, candidate).unwrap();
+    assert_eq!(
+        before.changed_paths(&after),
+        ["deliverable/plain/sub/b.txt"]
+    );
+    let _: DeliverableError = store
+        .fingerprint_deliverable(&store.resolve_deliverable("deliverable/hard").unwrap(), "x")
+        .unwrap_err();
+}

@@ -10,6 +10,7 @@ mod listing;
 mod lock;
 mod rollouts;
 mod run_json;
+mod seal;
 
 use std::cell::Cell;
 use std::io::{self, Write};
@@ -67,6 +68,8 @@ pub fn settings(scratch: &Utf8Path) -> insta::Settings {
         r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)",
         "[time]",
     );
+    // Seals depend on the run's random key.
+    settings.add_filter(r#""mac":"[0-9a-f]{64}""#, r#""mac":"[seal]""#);
     settings
 }
 

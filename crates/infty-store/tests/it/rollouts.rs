@@ -51,9 +51,11 @@ fn a_rollout_cut_mid_line_is_repaired_on_resume() {
     let mut writer = store.rollout_writer("director").unwrap();
     writer.append(&json!({"n": 3})).unwrap();
     assert_eq!(
-        fs::read_to_string(&path).unwrap(),
-        "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n"
+        read_jsonl::<Value>(&path).unwrap(),
+        [json!({"n": 1}), json!({"n": 2}), json!({"n": 3})]
     );
+    assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 3);
+    assert_eq!(store.check_record().unwrap().summary(), "sealed");
 }
 
 #[test]
