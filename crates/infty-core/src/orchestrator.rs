@@ -768,6 +768,9 @@ impl Driver {
     }
 
     fn open_session(&self, role: &RoleConfig, restore: bool) -> Result<RoleSession, CoreError> {
+        // A run no driver ever started (created, or queued for a fleet) has no rollouts yet;
+        // once one did, every role's rollout exists, and a missing one is lost history.
+        let restore = restore && self.flow.started();
         let options = &self.store.metadata().options;
         let context = ToolContext {
             run_dir: self.store.dir().to_path_buf(),

@@ -41,7 +41,7 @@ pub const TOOL_STEP_LIMIT_OUTPUT: &str =
 
 /// Told to a model about a tool call whose id another call of the conversation already
 /// used: it was not run (a call id names exactly one call).
-pub const DUPLICATE_CALL_ID_OUTPUT: &str = "not run: another tool call in this conversation already used this call id, and each call id names exactly one call. Call the tool again if you still need it.";
+pub const DUPLICATE_CALL_ID_OUTPUT: &str = "not run: another tool call in this response already used this call id, and each call id names exactly one call. Call the tool again if you still need it.";
 
 /// Opens the user message that carries a hand-off summary after a compaction.
 pub const COMPACTED_SUMMARY_HEADER: &str =
@@ -324,9 +324,11 @@ impl RoleSession {
                 usage += token_usage(&turn_usage);
                 self.last_prompt_tokens = turn_usage.input_tokens;
             }
-            // Ids already taken by earlier calls: a call id names exactly one call, so a
-            // repeated id is renamed (the history must stay unambiguous for the provider)
-            // and answered with an error instead of running twice.
+            // Ids already taken: a call id names exactly one call, so a repeated id is renamed
+            // (the history must stay unambiguous for the provider). Two calls of one response
+            // sharing an id are one call sent twice: the second is answered with an error,
+            // never run. An id reused from an earlier response (local servers number their
+            // calls afresh each time) is a new call and runs under its new name.
             let mut taken: HashSet<String> = self
                 .history
                 .iter()
@@ -335,6 +337,7 @@ impl RoleSession {
                     _ => None,
                 })
                 .collect();
+            let mut in_response: HashSet<String> = HashSet::new();
             let mut calls = Vec::new();
             for mut item in response.items {
                 if let Item::FunctionCall {
@@ -343,8 +346,8 @@ impl RoleSession {
                     arguments,
                 } = &mut item
                 {
-                    let duplicate = !taken.insert(call_id.clone());
-                    if duplicate {
+                    let duplicate = !in_response.insert(call_id.clone());
+                    if !taken.insert(call_id.clone()) {
                         *call_id = unused_call_id(call_id, &taken);
                         taken.insert(call_id.clone());
                     }

@@ -14,6 +14,7 @@ fn infty_cli_pulls_every_library_crate() {
         [
             "infty-cli",
             "infty-core",
+            "infty-fleet",
             "infty-mcp",
             "infty-model",
             "infty-signals",

@@ -13,7 +13,7 @@ fn stopped_run(world: &World, run_id: &str) {
     world.say("director", r#"{"directive":"Go.","rationale":null}"#);
     world
         .create(run_id, "Answer.", &["--verifiers", "0", "--max-turns", "1"])
-        .code(1);
+        .code(3);
     assert_eq!(world.run_json(run_id)["status"], "budget_exhausted");
 }
 

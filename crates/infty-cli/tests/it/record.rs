@@ -354,7 +354,7 @@ fn lines_cut_off_the_journal_of_a_stopped_run_are_refused_by_resume() {
     world.say("solver", "Still thinking.");
     world
         .create("cut", "Answer.", &["--max-turns", "1"])
-        .code(1);
+        .code(3);
     assert_eq!(world.run_json("cut")["status"], "budget_exhausted");
     let path = world.run_dir("cut").join("events.jsonl");
     let text = std::fs::read_to_string(&path).unwrap();
