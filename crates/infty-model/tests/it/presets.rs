@@ -14,9 +14,9 @@ fn presets_are_documented_settings() {
 #[test]
 fn preset_aliases() {
     for (alias, name) in [
-        ("llama.cpp", "llama-cpp"),
-        ("llamacpp", "llama-cpp"),
-        ("lmstudio", "lm-studio"),
+        ("llama.cpp", "llamacpp"),
+        ("llama-cpp", "llamacpp"),
+        ("lm-studio", "lmstudio"),
     ] {
         assert_eq!(ProviderConfig::preset(alias).unwrap().name, name);
     }

@@ -116,6 +116,10 @@ async fn rich_request_per_provider() {
         ("ollama_chat", ProviderConfig::ollama()),
         ("vllm_chat", ProviderConfig::vllm()),
         ("llama_cpp_chat", ProviderConfig::llama_cpp()),
+        (
+            "llama_cpp_responses",
+            with_wire(ProviderConfig::llama_cpp(), WireApi::Responses),
+        ),
         ("lm_studio_chat", ProviderConfig::lm_studio()),
         ("openrouter_chat", ProviderConfig::openrouter()),
         (
