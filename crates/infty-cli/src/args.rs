@@ -46,6 +46,11 @@ pub enum Command {
 /// Provider flags, shared by `create` (and later `resume`).
 #[derive(Debug, Args, Clone, Default)]
 pub struct ProviderArgs {
+    /// Provider preset: what the server accepts, its default URL and wire API [default:
+    /// detected (llama.cpp says so on /props), else openai for api.openai.com, else vllm]
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub provider: Option<ProviderArg>,
+
     /// Base URL of an OpenAI-compatible API [env: OPENAI_BASE_URL; default: https://api.openai.com/v1]
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
@@ -57,6 +62,42 @@ pub struct ProviderArgs {
     /// Timeout of one role turn, in seconds (Solver, Director and Verifiers)
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout_secs: Option<u64>,
+}
+
+/// The provider presets (`infty_model::PRESET_NAMES`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderArg {
+    /// OpenAI (https://api.openai.com/v1, responses)
+    Openai,
+    /// Ollama (http://localhost:11434/v1, chat)
+    Ollama,
+    /// vLLM (http://localhost:8000/v1, chat)
+    Vllm,
+    /// llama.cpp's llama-server (http://127.0.0.1:8080/v1, chat)
+    #[value(alias = "llama-cpp", alias = "llama.cpp")]
+    #[serde(alias = "llama-cpp", alias = "llama.cpp")]
+    Llamacpp,
+    /// LM Studio (http://localhost:1234/v1, chat)
+    #[value(alias = "lm-studio")]
+    #[serde(alias = "lm-studio")]
+    Lmstudio,
+    /// OpenRouter (https://openrouter.ai/api/v1, chat)
+    Openrouter,
+}
+
+impl ProviderArg {
+    /// The preset's name, as `infty_model::ProviderConfig::preset` and `run.json` know it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderArg::Openai => "openai",
+            ProviderArg::Ollama => "ollama",
+            ProviderArg::Vllm => "vllm",
+            ProviderArg::Llamacpp => "llamacpp",
+            ProviderArg::Lmstudio => "lmstudio",
+            ProviderArg::Openrouter => "openrouter",
+        }
+    }
 }
 
 /// The wire APIs.
@@ -223,6 +264,15 @@ pub struct CreateArgs {
     #[command(flatten)]
     pub budgets: BudgetArgs,
 
+    /// Most tokens each model response may generate, for every role [default per role:
+    /// solver 32768, director and verifiers 16384; local presets 8192 and 4096]
+    #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u32).range(16..))]
+    pub max_output_tokens: Option<u32>,
+
+    /// Per-role output caps from the config file (no flags: `--max-output-tokens` sets all).
+    #[arg(skip)]
+    pub role_max_output_tokens: RoleOutputCaps,
+
     /// Show the models' text on stderr as it streams
     #[arg(long)]
     pub stream: bool,
@@ -230,6 +280,17 @@ pub struct CreateArgs {
     /// Print the result as JSON on stdout
     #[arg(long)]
     pub json: bool,
+}
+
+/// Output caps set for single roles (the config file's `max_output_tokens` keys).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoleOutputCaps {
+    /// `solver.max_output_tokens`.
+    pub solver: Option<u32>,
+    /// `director.max_output_tokens`.
+    pub director: Option<u32>,
+    /// `verifiers.max_output_tokens`.
+    pub verifier: Option<u32>,
 }
 
 /// `infty list`.
@@ -268,6 +329,11 @@ pub struct ResumeArgs {
     /// New model for every role
     #[arg(long, value_name = "MODEL")]
     pub model: Option<String>,
+
+    /// New cap on the tokens of each model response, for every role (default: what the run
+    /// recorded)
+    #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u32).range(16..))]
+    pub max_output_tokens: Option<u32>,
 
     /// Show the models' text on stderr as it streams
     #[arg(long)]

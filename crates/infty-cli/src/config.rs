@@ -14,7 +14,8 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::Coded;
-use crate::args::{CreateArgs, DEFAULT_MODEL, EffortArg, PolicyArg, WireApiArg};
+use crate::output_caps::OutputCaps;
+use crate::args::{CreateArgs, DEFAULT_MODEL, EffortArg, PolicyArg, ProviderArg, WireApiArg};
 use crate::provider::{API_KEY_ENV, BASE_URL_ENV, OPENAI_BASE_URL};
 
 /// The variable naming infty's home folder.
@@ -51,6 +52,8 @@ pub struct ConfigFile {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderSection {
+    /// The provider preset (`openai`, `ollama`, `vllm`, `llamacpp`, `lmstudio`, `openrouter`).
+    pub name: Option<ProviderArg>,
     /// Base URL of an OpenAI-compatible API.
     pub base_url: Option<String>,
     /// The wire API.
@@ -65,6 +68,8 @@ pub struct SolverSection {
     pub model: Option<String>,
     /// The Solver's reasoning effort.
     pub effort: Option<EffortArg>,
+    /// Most tokens each of the Solver's responses may generate.
+    pub max_output_tokens: Option<u32>,
 }
 
 /// `[director]`.
@@ -75,6 +80,8 @@ pub struct DirectorSection {
     pub model: Option<String>,
     /// The Director's reasoning effort.
     pub effort: Option<EffortArg>,
+    /// Most tokens each of the Director's responses may generate.
+    pub max_output_tokens: Option<u32>,
 }
 
 /// `[verifiers]`.
@@ -89,6 +96,8 @@ pub struct VerifierSection {
     pub policy: Option<PolicyArg>,
     /// The Verifiers' reasoning effort.
     pub effort: Option<EffortArg>,
+    /// Most tokens each of a Verifier's responses may generate.
+    pub max_output_tokens: Option<u32>,
 }
 
 /// `[budgets]`.
@@ -190,6 +199,19 @@ fn check(config: &ConfigFile) -> std::result::Result<(), String> {
             return Err(format!("{key} must be at least 1"));
         }
     }
+    let caps = [
+        ("solver.max_output_tokens", config.solver.max_output_tokens),
+        ("director.max_output_tokens", config.director.max_output_tokens),
+        (
+            "verifiers.max_output_tokens",
+            config.verifiers.max_output_tokens,
+        ),
+    ];
+    for (key, value) in caps {
+        if value.is_some_and(|cap| cap < 16) {
+            return Err(format!("{key} must be at least 16"));
+        }
+    }
     if config.verifiers.count.is_some_and(|count| count > 16) {
         return Err("verifiers.count must be at most 16".to_string());
     }
@@ -238,6 +260,12 @@ pub fn apply_to_create(
         args.provider.base_url.clone_from(&config.provider.base_url);
     }
     args.provider.wire_api = args.provider.wire_api.or(config.provider.wire_api);
+    args.provider.provider = args.provider.provider.or(config.provider.name);
+    args.role_max_output_tokens = crate::args::RoleOutputCaps {
+        solver: config.solver.max_output_tokens,
+        director: config.director.max_output_tokens,
+        verifier: config.verifiers.max_output_tokens,
+    };
     args.provider.timeout_secs = args.provider.timeout_secs.or(config.timeouts.turn_secs);
     if !given.model
         && let Some(model) = &config.solver.model
@@ -370,6 +398,44 @@ pub fn effective(
         Some("responses".to_string()),
     );
     put("provider.wire_api", wire, source);
+    let (name, source) = layered(
+        config.provider.name.map(|p| p.as_str().to_string()),
+        Some("detected (llama.cpp), else openai for api.openai.com, else vllm".to_string()),
+    );
+    put("provider.name", name, source);
+    let named_caps = config
+        .provider
+        .name
+        .map(|preset| OutputCaps::defaults(preset.as_str()));
+    let default_cap = |pick: fn(&OutputCaps) -> u32| match &named_caps {
+        Some(caps) => pick(caps).to_string(),
+        None => format!(
+            "{} (openai, openrouter) or {} (local servers)",
+            pick(&OutputCaps::defaults("openai")),
+            pick(&OutputCaps::defaults("llamacpp"))
+        ),
+    };
+    let per_role: [(&'static str, Option<u32>, fn(&OutputCaps) -> u32); 3] = [
+        (
+            "solver.max_output_tokens",
+            config.solver.max_output_tokens,
+            |c| c.solver,
+        ),
+        (
+            "director.max_output_tokens",
+            config.director.max_output_tokens,
+            |c| c.director,
+        ),
+        (
+            "verifiers.max_output_tokens",
+            config.verifiers.max_output_tokens,
+            |c| c.verifier,
+        ),
+    ];
+    for (key, value, pick) in per_role {
+        let (cap, source) = layered(value.map(|c| c.to_string()), Some(default_cap(pick)));
+        put(key, cap, source);
+    }
     put(
         "provider.api_key",
         Some(if env.api_key_set {

@@ -9,6 +9,7 @@ mod config;
 mod inspect;
 mod logging;
 mod logs;
+mod output_caps;
 mod provider;
 mod run;
 mod send;

@@ -15,6 +15,7 @@ use infty_store::{RunStatus, RunStore, Timeouts, VerificationPolicy};
 use tokio_util::sync::CancellationToken;
 
 use crate::args::{CreateArgs, PolicyArg, ResumeArgs};
+use crate::output_caps::OutputCaps;
 use crate::terminal::TerminalProgress;
 use crate::{Coded, EXIT_INTERRUPTED, provider};
 
@@ -34,7 +35,15 @@ pub fn create(runs_root: &Utf8Path, args: CreateArgs) -> Result<u8> {
     }
     let workspace = args.workspace.as_deref().map(workspace_dir).transpose()?;
     let (provider, record) = provider::resolve(&args.provider, None)?;
+    let defaults = OutputCaps::defaults(&provider.name);
     let client = ModelClient::new(provider).context("cannot set up the model client")?;
+    let configured = args.role_max_output_tokens;
+    let caps = OutputCaps {
+        solver: configured.solver.unwrap_or(defaults.solver),
+        director: configured.director.unwrap_or(defaults.director),
+        verifier: configured.verifier.unwrap_or(defaults.verifier),
+    }
+    .overridden(args.max_output_tokens);
 
     let director_model = args
         .director_model
@@ -52,6 +61,7 @@ pub fn create(runs_root: &Utf8Path, args: CreateArgs) -> Result<u8> {
             };
             RoleConfig::new(format!("verifier-{}", index + 1), model)
                 .with_context_window(args.context_window)
+                .with_max_output_tokens(Some(caps.verifier))
                 .with_reasoning_effort(args.verifier_effort.map(|e| e.as_str().to_string()))
         })
         .collect();
@@ -60,9 +70,11 @@ pub fn create(runs_root: &Utf8Path, args: CreateArgs) -> Result<u8> {
         run_root: None,
         solver: RoleConfig::new("solver", &args.model)
             .with_context_window(args.context_window)
+            .with_max_output_tokens(Some(caps.solver))
             .with_reasoning_effort(args.solver_effort.map(|e| e.as_str().to_string())),
         director: RoleConfig::new("director", director_model)
             .with_context_window(args.context_window)
+            .with_max_output_tokens(Some(caps.director))
             .with_reasoning_effort(args.director_effort.map(|e| e.as_str().to_string())),
         verifiers,
     };
@@ -108,6 +120,8 @@ pub fn resume(runs_root: &Utf8Path, args: ResumeArgs) -> Result<u8> {
         .into());
     }
     let (provider, record) = provider::resolve(&args.provider, Some(&meta.options.provider))?;
+    // Runs recorded before caps existed get the defaults of their provider.
+    let defaults = OutputCaps::defaults(&provider.name).overridden(args.max_output_tokens);
     let client = ModelClient::new(provider).context("cannot set up the model client")?;
     let mut overrides = ResumeOverrides {
         provider: Some(record),
@@ -125,6 +139,13 @@ pub fn resume(runs_root: &Utf8Path, args: ResumeArgs) -> Result<u8> {
         for role in &meta.roles {
             overrides.models.insert(role.role.clone(), model.clone());
         }
+    }
+    for role in &meta.roles {
+        let cap = args
+            .max_output_tokens
+            .or(role.max_output_tokens)
+            .unwrap_or_else(|| defaults.for_role(&role.role));
+        overrides.max_output_tokens.insert(role.role.clone(), cap);
     }
     let run_id = args.run_id.clone();
     drive(

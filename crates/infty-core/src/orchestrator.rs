@@ -89,6 +89,8 @@ pub struct RoleConfig {
     pub compact_threshold: f64,
     /// Whether replies are constrained by the role's JSON Schema (structured output).
     pub structured_output: bool,
+    /// Cap on the tokens of each of the role's responses, sent with every request.
+    pub max_output_tokens: Option<u32>,
 }
 
 impl RoleConfig {
@@ -110,7 +112,14 @@ impl RoleConfig {
             context_window: None,
             compact_threshold: 0.8,
             structured_output: true,
+            max_output_tokens: None,
         }
+    }
+
+    /// Sets the cap on the tokens of each response.
+    pub fn with_max_output_tokens(mut self, tokens: Option<u32>) -> RoleConfig {
+        self.max_output_tokens = tokens;
+        self
     }
 
     /// Sets the reasoning effort.
@@ -181,6 +190,8 @@ pub struct ResumeOverrides {
     pub budgets: Option<Budgets>,
     /// New models, by role name.
     pub models: BTreeMap<String, String>,
+    /// New output caps (tokens per response), by role name; recorded in `run.json`.
+    pub max_output_tokens: BTreeMap<String, u32>,
     /// The provider now in use.
     pub provider: Option<ProviderRecord>,
     /// Full role settings, by role name, for what `run.json` does not record (custom
@@ -319,6 +330,7 @@ impl InftyOrchestrator {
                 .iter()
                 .map(|role| RoleRecord {
                     context_window: role.context_window,
+                    max_output_tokens: role.max_output_tokens,
                     ..RoleRecord::new(&role.role, &role.model, role.reasoning_effort.as_deref())
                 })
                 .collect(),
@@ -373,6 +385,9 @@ impl InftyOrchestrator {
                 if let Some(model) = overrides.models.get(&record.role) {
                     record.model = model.clone();
                 }
+                if let Some(cap) = overrides.max_output_tokens.get(&record.role) {
+                    record.max_output_tokens = Some(*cap);
+                }
             }
         })?;
         let roles = store
@@ -382,11 +397,13 @@ impl InftyOrchestrator {
             .map(|record| match overrides.roles.get(&record.role) {
                 Some(config) => RoleConfig {
                     model: record.model.clone(),
+                    max_output_tokens: record.max_output_tokens.or(config.max_output_tokens),
                     ..config.clone()
                 },
                 None => RoleConfig::new(&record.role, &record.model)
                     .with_reasoning_effort(record.reasoning_effort.clone())
-                    .with_context_window(record.context_window),
+                    .with_context_window(record.context_window)
+                    .with_max_output_tokens(record.max_output_tokens),
             })
             .collect();
         let driver = Driver::open(self, store, lock, roles, true)?;
@@ -490,6 +507,13 @@ impl SessionObserver for Reporter {
             }
             _ => {}
         }
+    }
+
+    fn output_capped(&self, role: &str, max_output_tokens: u32) {
+        self.note(Note::OutputCapped {
+            role: role.to_string(),
+            max_output_tokens,
+        });
     }
 
     fn tool_started(&self, role: &str, call_id: &str, tool: &str, arguments: &str) {
@@ -649,6 +673,7 @@ impl Driver {
             context_window: role.context_window,
             compact_threshold: role.compact_threshold,
             compact_keep_items: 8,
+            max_output_tokens: role.max_output_tokens,
         };
         let writer = self.store.rollout_writer(&role.role)?;
         if restore {

@@ -56,6 +56,8 @@ pub trait ProgressReporter: Send + Sync {
     fn usage(&self, role: &str, usage: &TokenUsage) {}
     /// A budget is nearly spent.
     fn budget_warning(&self, reason: &str) {}
+    /// A role's response stopped at its output cap of `max_output_tokens` tokens.
+    fn output_capped(&self, role: &str, max_output_tokens: u32) {}
     /// The model client retries a request.
     fn model_retry(&self, role: &str, attempt: u32, max: u32, delay: Duration, reason: &str) {}
     /// The run was interrupted.
@@ -110,6 +112,10 @@ pub(crate) fn dispatch(reporter: &dyn ProgressReporter, note: &Note) {
             kept_items,
         } => reporter.compaction(role, *prompt_tokens, *kept_items),
         Note::RunInterrupted => reporter.interrupted(),
+        Note::OutputCapped {
+            role,
+            max_output_tokens,
+        } => reporter.output_capped(role, *max_output_tokens),
         // Reported through their own richer callbacks, or only journaled.
         Note::DriverStarted { .. }
         | Note::DirectorReasked { .. }

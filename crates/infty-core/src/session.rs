@@ -35,6 +35,18 @@ pub const INTERRUPTED_TOOL_OUTPUT: &str = "interrupted: the run stopped while th
 pub const TOOL_STEP_LIMIT_OUTPUT: &str =
     "not run: this turn reached its tool-step limit. Reply now without calling tools.";
 
+/// Told to a model whose response stopped at its output cap without a tool call, so that it
+/// answers again within the cap instead of its cut text being read as its reply.
+pub fn output_capped_message(max_output_tokens: u32) -> String {
+    format!(
+        "Your last response was cut off: it reached the limit of {max_output_tokens} output tokens per response (max_output_tokens) before it ended. Answer again, shorter, so that it fits: give your JSON reply now and leave details to the files you write."
+    )
+}
+
+/// How many times in one turn a capped response is sent back before its cut text is taken
+/// as the reply (and parsed, or refused, like any other).
+pub const OUTPUT_CAP_RETRIES: u32 = 2;
+
 /// Opens the user message that carries a hand-off summary after a compaction.
 pub const COMPACTED_SUMMARY_HEADER: &str =
     "Your earlier conversation was compacted. Your hand-off summary of it:";
@@ -83,6 +95,9 @@ pub struct SessionConfig {
     pub compact_threshold: f64,
     /// Items kept verbatim after a compaction.
     pub compact_keep_items: usize,
+    /// Cap on the tokens of each response (`max_output_tokens` / `max_tokens`), sent with
+    /// every request; `None` sends none.
+    pub max_output_tokens: Option<u32>,
 }
 
 /// What a session reports while a turn runs.
@@ -95,6 +110,8 @@ pub trait SessionObserver: Send + Sync {
     fn tool_finished(&self, _role: &str, _call_id: &str, _tool: &str, _result: &ToolResult) {}
     /// The history was compacted.
     fn compacted(&self, _role: &str, _prompt_tokens: u64, _kept_items: usize) {}
+    /// A response stopped at the output cap of `max_output_tokens` tokens.
+    fn output_capped(&self, _role: &str, _max_output_tokens: u32) {}
 }
 
 /// Forwards every event but streamed text, for model calls whose text is not a reply.
@@ -293,6 +310,7 @@ impl RoleSession {
     ) -> Result<TurnOutput, SessionError> {
         let mut usage = Usage::default();
         let mut steps = 0u32;
+        let mut capped_retries = 0u32;
         loop {
             self.maybe_compact(observer, &mut usage).await?;
             let over_cap = steps >= self.config.max_tool_steps;
@@ -307,6 +325,12 @@ impl RoleSession {
             }
             let request = self.request(!over_cap, true);
             let response = self.call_model(&request, observer).await?;
+            let capped = request
+                .max_output_tokens
+                .filter(|_| response.hit_output_cap(request.max_output_tokens));
+            if let Some(cap) = capped {
+                observer.output_capped(&self.config.role, cap);
+            }
             if let Some(turn_usage) = response.usage {
                 add_usage(&mut usage, &turn_usage);
                 self.last_prompt_tokens = turn_usage.input_tokens;
@@ -332,6 +356,19 @@ impl RoleSession {
                         output: TOOL_STEP_LIMIT_OUTPUT.to_string(),
                     })?;
                 }
+            }
+            if calls.is_empty()
+                && let Some(cap) = capped
+                && capped_retries < OUTPUT_CAP_RETRIES
+            {
+                // A cut reply is not the role's answer: say why and ask again. Calls cut by
+                // the cap need no such care, their malformed arguments come back as errors.
+                capped_retries += 1;
+                self.push(Item::Message {
+                    role: Role::User,
+                    text: output_capped_message(cap),
+                })?;
+                continue;
             }
             if calls.is_empty() {
                 let text = last_assistant_text(&self.history);
@@ -388,6 +425,7 @@ impl RoleSession {
             } else {
                 None
             },
+            max_output_tokens: self.config.max_output_tokens,
             ..ModelRequest::default()
         }
     }

@@ -4,7 +4,8 @@
 //! - [`ModelRequest`] in, [`ModelResponse`] out, [`StreamEvent`]s while it streams;
 //!   history is a list of [`Item`]s that both APIs understand.
 //! - [`ProviderConfig`] says where the model lives (presets for OpenAI, Ollama, vLLM,
-//!   llama.cpp, LM Studio, OpenRouter) and what it accepts ([`Capabilities`]).
+//!   llama.cpp, LM Studio, OpenRouter) and what it accepts ([`Capabilities`]);
+//!   [`detect_preset`] recognises a server that identifies itself (llama.cpp).
 //! - [`ModelClient`] implements [`ModelApi`]: it retries connection errors, 408/409/429/5xx,
 //!   cut and stalled streams, honours `retry-after` hints, and reports failures as
 //!   [`ModelError`] variants that say what to do next.
@@ -15,6 +16,7 @@
 //! reach `Debug`, logs, errors or files.
 
 mod client;
+mod detect;
 mod error;
 mod item;
 mod provider;
@@ -27,6 +29,7 @@ pub mod test_support;
 mod wire;
 
 pub use client::{ModelApi, ModelClient};
+pub use detect::detect_preset;
 pub use error::ModelError;
 pub use item::{Item, Role};
 pub use provider::{ApiKey, Capabilities, PRESET_NAMES, ProviderConfig, RetryPolicy, WireApi};

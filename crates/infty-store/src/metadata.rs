@@ -210,6 +210,9 @@ pub struct RoleRecord {
     /// run needs it again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_window: Option<u64>,
+    /// Cap on the tokens of each of the role's responses (a resumed run sends it again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u32>,
 }
 
 impl RoleRecord {
@@ -223,6 +226,7 @@ impl RoleRecord {
             config_path: None,
             previous_rollouts: Vec::new(),
             context_window: None,
+            max_output_tokens: None,
         }
     }
 }
@@ -391,6 +395,10 @@ pub struct ProviderRecord {
     pub wire_api: String,
     /// The NAME of the environment variable holding the key, never the key.
     pub api_key_env: Option<String>,
+    /// The provider preset (`openai`, `ollama`, `vllm`, `llamacpp`, `lmstudio`,
+    /// `openrouter`), named or detected; absent in runs made before presets were recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 #[cfg(test)]
