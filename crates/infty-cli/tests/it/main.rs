@@ -1,4 +1,5 @@
-//! End-to-end tests of the `infty` binary against scripted model servers.
+//! End-to-end tests of the `infty` binary against scripted model servers, and against a real
+//! llama.cpp server (`llama_server`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
@@ -8,5 +9,6 @@ mod create;
 mod errors;
 mod help;
 mod inspect;
+mod llama_server;
 mod policies;
 mod resume;
