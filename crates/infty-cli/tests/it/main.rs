@@ -10,5 +10,6 @@ mod errors;
 mod help;
 mod inspect;
 mod llama_server;
+mod output_caps;
 mod policies;
 mod resume;
