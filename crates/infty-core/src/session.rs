@@ -43,6 +43,11 @@ pub fn output_capped_message(max_output_tokens: u32) -> String {
     )
 }
 
+/// Asks for the constrained reply in a request of its own, on providers that drop the output
+/// schema from requests offering tools (llama.cpp): the reply before it was free text.
+pub const CONSTRAINED_REPLY_MESSAGE: &str =
+    "Now give your reply again as only the JSON object your instructions describe.";
+
 /// How many times in one turn a capped response is sent back before its cut text is taken
 /// as the reply (and parsed, or refused, like any other).
 pub const OUTPUT_CAP_RETRIES: u32 = 2;
@@ -311,6 +316,8 @@ impl RoleSession {
         let mut usage = Usage::default();
         let mut steps = 0u32;
         let mut capped_retries = 0u32;
+        // Set while asking for the constrained reply without tools (see below).
+        let mut constraining = false;
         loop {
             self.maybe_compact(observer, &mut usage).await?;
             let over_cap = steps >= self.config.max_tool_steps;
@@ -323,7 +330,7 @@ impl RoleSession {
                     ),
                 })?;
             }
-            let request = self.request(!over_cap, true);
+            let request = self.request(!over_cap && !constraining, true);
             let response = self.call_model(&request, observer).await?;
             let capped = request
                 .max_output_tokens
@@ -367,6 +374,21 @@ impl RoleSession {
                 self.push(Item::Message {
                     role: Role::User,
                     text: output_capped_message(cap),
+                })?;
+                continue;
+            }
+            if calls.is_empty()
+                && !constraining
+                && request.offers_tools()
+                && request.output_schema.is_some()
+                && self.model.schema_excludes_tools()
+            {
+                // The schema was not sent alongside the tools, so this reply is unconstrained
+                // text: ask for it once more, without tools, under the schema.
+                constraining = true;
+                self.push(Item::Message {
+                    role: Role::User,
+                    text: CONSTRAINED_REPLY_MESSAGE.to_string(),
                 })?;
                 continue;
             }

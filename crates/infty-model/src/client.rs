@@ -34,6 +34,13 @@ pub trait ModelApi: Send + Sync {
         request: &'a ModelRequest,
         events: &'a (dyn Fn(StreamEvent) + Send + Sync),
     ) -> BoxFuture<'a, Result<ModelResponse, ModelError>>;
+
+    /// True when the provider drops the output schema from requests that offer tools
+    /// (llama.cpp would otherwise ignore the tools), so a caller wanting a constrained reply
+    /// asks for it in a request without tools.
+    fn schema_excludes_tools(&self) -> bool {
+        false
+    }
 }
 
 /// Which budget a failed attempt draws on.
@@ -346,6 +353,10 @@ impl ModelApi for ModelClient {
         events: &'a (dyn Fn(StreamEvent) + Send + Sync),
     ) -> BoxFuture<'a, Result<ModelResponse, ModelError>> {
         self.run(request, events).boxed()
+    }
+
+    fn schema_excludes_tools(&self) -> bool {
+        self.provider.capabilities.schema_excludes_tools
     }
 }
 

@@ -146,6 +146,11 @@ pub struct Capabilities {
     /// `text.format`. llama.cpp's `/v1/responses` ignores `text.format` but forwards
     /// `response_format` to the same grammar-constrained sampling its Chat endpoint uses.
     pub responses_schema_as_response_format: bool,
+    /// A JSON schema replaces the tools: llama.cpp compiles the schema into the sampling
+    /// grammar and then ignores `tools`, so no call could ever be made. The schema is sent
+    /// only on requests without tools; callers ask for the constrained reply in a request of
+    /// its own ([`crate::ModelApi::schema_excludes_tools`]).
+    pub schema_excludes_tools: bool,
 }
 
 impl Capabilities {
@@ -159,6 +164,7 @@ impl Capabilities {
         supports_stream_usage: true,
         uses_max_completion_tokens: true,
         responses_schema_as_response_format: false,
+        schema_excludes_tools: false,
     };
 
     /// A conservative local OpenAI-compatible server: no key, no strict schemas.
@@ -171,6 +177,7 @@ impl Capabilities {
         supports_stream_usage: true,
         uses_max_completion_tokens: false,
         responses_schema_as_response_format: false,
+        schema_excludes_tools: false,
     };
 }
 
@@ -326,7 +333,8 @@ impl ProviderConfig {
 
     /// llama.cpp `llama-server`: Chat at `http://127.0.0.1:8080/v1`; key optional
     /// (`LLAMA_API_KEY`, for `--api-key`). Always sends a `choices: []` usage chunk;
-    /// reasoning arrives as `reasoning_content`. Its `/v1/responses` honours the schema
+    /// reasoning arrives as `reasoning_content`. A schema makes it ignore the tools, so it
+    /// is sent only without them. Its `/v1/responses` honours the schema
     /// only as `response_format`, streams without `sequence_number`, `output_index`,
     /// `content_index` and `function_call_arguments.done` (the decoder keys items by id),
     /// and reports a hit output cap only through `usage.output_tokens`.
@@ -338,6 +346,7 @@ impl ProviderConfig {
             Capabilities {
                 supports_parallel_tool_calls: true,
                 responses_schema_as_response_format: true,
+                schema_excludes_tools: true,
                 ..Capabilities::LOCAL
             },
         );
@@ -375,6 +384,7 @@ impl ProviderConfig {
                 supports_stream_usage: true,
                 uses_max_completion_tokens: false,
                 responses_schema_as_response_format: false,
+                schema_excludes_tools: false,
             },
         );
         config.api_key_env = Some("OPENROUTER_API_KEY".to_owned());

@@ -12,7 +12,8 @@ use camino::{Utf8Path, Utf8PathBuf};
 use infty_core::prompts;
 use infty_core::session::{
     INTERRUPTED_TOOL_OUTPUT, NoObserver, OUTPUT_CAP_RETRIES, RoleSession, RolloutEntry,
-    SessionConfig, SessionObserver, TOOL_STEP_LIMIT_OUTPUT, output_capped_message,
+    CONSTRAINED_REPLY_MESSAGE, SessionConfig, SessionObserver, TOOL_STEP_LIMIT_OUTPUT,
+    output_capped_message,
 };
 use infty_core::tools::{ToolContext, ToolPolicy, ToolResult, ToolSet};
 use infty_model::test_support::{ResponsesSse, ScriptedReply, ScriptedServer};
@@ -36,6 +37,11 @@ struct World {
 
 impl World {
     async fn new() -> World {
+        World::with_provider(ProviderConfig::openai()).await
+    }
+
+    /// A world whose model client speaks Responses with `provider`'s capabilities.
+    async fn with_provider(mut provider: ProviderConfig) -> World {
         let temp = tempfile::tempdir().unwrap();
         let root = Utf8PathBuf::from_path_buf(fs::canonicalize(temp.path()).unwrap()).unwrap();
         let run = root.join("run");
@@ -43,7 +49,6 @@ impl World {
         fs::create_dir_all(root.join("outside")).unwrap();
         fs::write(root.join("outside/secret.txt"), "outside secret\n").unwrap();
         let server = ScriptedServer::start_async(|_| "model".to_string()).await;
-        let mut provider = ProviderConfig::openai();
         provider.base_url = server.base_url();
         provider.wire_api = WireApi::Responses;
         provider.api_key = Some(ApiKey::new("sk-test"));
@@ -967,4 +972,46 @@ async fn a_reply_that_keeps_hitting_the_cap_ends_the_turn_with_its_text() {
         usize::try_from(OUTPUT_CAP_RETRIES).unwrap() + 1
     );
     assert!(world.server.remaining().values().all(|n| *n == 0));
+}
+
+#[tokio::test]
+async fn where_a_schema_excludes_tools_the_constrained_reply_is_asked_without_tools() {
+    // llama.cpp ignores `tools` when a schema comes with them: the schema goes only with a
+    // request of its own, after the free-text reply.
+    let world = World::with_provider(ProviderConfig::llama_cpp()).await;
+    world.calls(&[("call_l", "list_dir", json!({"path": "."}))], 100);
+    world.say("I listed the folder and I am done.", 120);
+    world.say(r#"{"type":"direction_request","prompt":"What next?"}"#, 140);
+    let mut session = world.session(solver_config(), world.tools(ToolPolicy::solver()));
+
+    let output = session.run_turn("Look around.", &NoObserver).await.unwrap();
+
+    assert_eq!(output.text, r#"{"type":"direction_request","prompt":"What next?"}"#);
+    let requests = world.requests();
+    assert_eq!(requests.len(), 3);
+    for body in &requests[..2] {
+        assert!(body["tools"].is_array(), "tools offered");
+        assert!(body.get("response_format").is_none() && body.get("text").is_none());
+    }
+    let last = &requests[2];
+    assert!(last.get("tools").is_none(), "no tools with the schema");
+    assert_eq!(
+        last["response_format"]["json_schema"]["name"],
+        infty_signals::schema::SOLVER_SIGNAL_NAME
+    );
+    assert_eq!(last_user_text(last), CONSTRAINED_REPLY_MESSAGE);
+}
+
+#[tokio::test]
+async fn other_providers_send_the_schema_with_the_tools_and_ask_once() {
+    let world = World::new().await;
+    world.say(r#"{"type":"direction_request","prompt":"What next?"}"#, 100);
+    let mut session = world.session(solver_config(), world.tools(ToolPolicy::solver()));
+
+    session.run_turn("Look around.", &NoObserver).await.unwrap();
+
+    let requests = world.requests();
+    assert_eq!(requests.len(), 1);
+    assert!(requests[0]["tools"].is_array());
+    assert_eq!(requests[0]["text"]["format"]["type"], "json_schema");
 }

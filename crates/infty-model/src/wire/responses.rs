@@ -70,6 +70,7 @@ pub(crate) fn request_body(request: &ModelRequest, capabilities: &Capabilities) 
         .output_schema
         .as_ref()
         .filter(|_| capabilities.supports_structured_output)
+        .filter(|_| !(capabilities.schema_excludes_tools && request.offers_tools()))
     {
         if capabilities.responses_schema_as_response_format {
             // Chat's shape: the server hands it to the grammar sampler; `text` it ignores.

@@ -133,6 +133,23 @@ async fn rich_request_per_provider() {
     }
 }
 
+/// llama.cpp ignores `tools` when a schema comes with them, so it gets the schema only on
+/// requests without tools: as `response_format` on both endpoints (its `/v1/responses`
+/// ignores `text.format`).
+#[tokio::test]
+async fn llama_cpp_gets_the_schema_without_tools() {
+    let mut request = rich_request();
+    request.tools.clear();
+    request.tool_choice = ToolChoice::None;
+    for (name, wire_api) in [
+        ("llama_cpp_schema_chat", WireApi::Chat),
+        ("llama_cpp_schema_responses", WireApi::Responses),
+    ] {
+        let body = sent_body(with_wire(ProviderConfig::llama_cpp(), wire_api), &request).await;
+        insta::assert_json_snapshot!(name, body);
+    }
+}
+
 #[tokio::test]
 async fn minimal_requests_and_tool_choices() {
     let cases = [
