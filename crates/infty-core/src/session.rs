@@ -364,6 +364,21 @@ impl RoleSession {
                     })?;
                 }
             }
+            let unconstrained = calls.is_empty()
+                && !constraining
+                && request.offers_tools()
+                && request.output_schema.is_some()
+                && self.model.schema_excludes_tools();
+            if unconstrained {
+                // The schema was not sent alongside the tools, so this reply is free text
+                // (cut or not): ask for it once more, without tools, under the schema.
+                constraining = true;
+                self.push(Item::Message {
+                    role: Role::User,
+                    text: CONSTRAINED_REPLY_MESSAGE.to_string(),
+                })?;
+                continue;
+            }
             if calls.is_empty()
                 && let Some(cap) = capped
                 && capped_retries < OUTPUT_CAP_RETRIES
@@ -374,21 +389,6 @@ impl RoleSession {
                 self.push(Item::Message {
                     role: Role::User,
                     text: output_capped_message(cap),
-                })?;
-                continue;
-            }
-            if calls.is_empty()
-                && !constraining
-                && request.offers_tools()
-                && request.output_schema.is_some()
-                && self.model.schema_excludes_tools()
-            {
-                // The schema was not sent alongside the tools, so this reply is unconstrained
-                // text: ask for it once more, without tools, under the schema.
-                constraining = true;
-                self.push(Item::Message {
-                    role: Role::User,
-                    text: CONSTRAINED_REPLY_MESSAGE.to_string(),
                 })?;
                 continue;
             }

@@ -189,6 +189,8 @@ struct Seen {
     status: String,
     output_tokens: u64,
     elapsed: Duration,
+    /// Exit code, stderr tail and journal kinds, for failure messages.
+    context: String,
 }
 
 /// `infty create` against `server` on `wire_api`, to its end; checks the protocol.
@@ -250,16 +252,13 @@ fn run_against(
                 .sum()
         })
         .unwrap_or(0);
+    assert!(!status.is_empty(), "{context}");
     Seen {
-        status: status_with(&status, &context),
+        status,
         output_tokens,
         elapsed,
+        context,
     }
-}
-
-fn status_with(status: &str, context: &str) -> String {
-    assert!(!status.is_empty(), "{context}");
-    status.to_string()
 }
 
 /// Every Solver reply parsed as a signal: no invalid-signal note, and each turn ended in a
@@ -312,15 +311,16 @@ fn a_real_llama_server_on_both_wire_apis() {
                 "--max-turns",
                 "2",
                 "--max-output-tokens",
-                "256",
+                "128",
                 "--timeout-secs",
                 "120",
             ],
         );
         assert!(
             matches!(result.status.as_str(), "budget_exhausted" | "succeeded"),
-            "{run_id} ended as {}",
-            result.status
+            "{run_id} ended as {}: {}",
+            result.status,
+            result.context
         );
         assert_every_reply_is_a_signal(&world, &run_id);
         assert!(result.output_tokens > 0, "{run_id}: no usage recorded");
@@ -342,7 +342,7 @@ fn a_real_llama_server_on_both_wire_apis() {
         "chat",
         &["--timeout-secs", "1", "--max-output-tokens", "2048"],
     );
-    assert_eq!(timed_out.status, "failed");
+    assert_eq!(timed_out.status, "failed", "{}", timed_out.context);
     assert!(
         kinds(&journal(&world, "real-timeout")).contains(&"solver_failed".to_string()),
         "the timeout is journaled"
