@@ -300,8 +300,8 @@ fn a_real_llama_server_on_both_wire_apis() {
     let mut seen = Vec::new();
     for wire_api in ["chat", "responses"] {
         let run_id = format!("real-{wire_api}");
-        // Two Solver turns at most, each response capped: the run ends by its budget (or
-        // succeeds, should the model deliver a file it wrote).
+        // One Solver turn (and the Director's answer, should it ask), each response capped:
+        // the run ends by its budget, or succeeds should the model deliver a file it wrote.
         let result = run_against(
             &world,
             &server,
@@ -309,9 +309,9 @@ fn a_real_llama_server_on_both_wire_apis() {
             wire_api,
             &[
                 "--max-turns",
-                "2",
+                "1",
                 "--max-output-tokens",
-                "128",
+                "96",
                 "--timeout-secs",
                 "120",
             ],
