@@ -14,8 +14,8 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::Coded;
-use crate::output_caps::OutputCaps;
 use crate::args::{CreateArgs, DEFAULT_MODEL, EffortArg, PolicyArg, ProviderArg, WireApiArg};
+use crate::output_caps::OutputCaps;
 use crate::provider::{API_KEY_ENV, BASE_URL_ENV, OPENAI_BASE_URL};
 
 /// The variable naming infty's home folder.
@@ -201,7 +201,10 @@ fn check(config: &ConfigFile) -> std::result::Result<(), String> {
     }
     let caps = [
         ("solver.max_output_tokens", config.solver.max_output_tokens),
-        ("director.max_output_tokens", config.director.max_output_tokens),
+        (
+            "director.max_output_tokens",
+            config.director.max_output_tokens,
+        ),
         (
             "verifiers.max_output_tokens",
             config.verifiers.max_output_tokens,
@@ -407,7 +410,7 @@ pub fn effective(
         .provider
         .name
         .map(|preset| OutputCaps::defaults(preset.as_str()));
-    let default_cap = |pick: fn(&OutputCaps) -> u32| match &named_caps {
+    let default_cap = |pick: PickCap| match &named_caps {
         Some(caps) => pick(caps).to_string(),
         None => format!(
             "{} (openai, openrouter) or {} (local servers)",
@@ -415,7 +418,7 @@ pub fn effective(
             pick(&OutputCaps::defaults("llamacpp"))
         ),
     };
-    let per_role: [(&'static str, Option<u32>, fn(&OutputCaps) -> u32); 3] = [
+    let per_role: [(&'static str, Option<u32>, PickCap); 3] = [
         (
             "solver.max_output_tokens",
             config.solver.max_output_tokens,
@@ -499,6 +502,9 @@ pub fn effective(
     put("timeouts.turn_secs", turn, source);
     out
 }
+
+/// Picks one role's cap out of a set of caps.
+type PickCap = fn(&OutputCaps) -> u32;
 
 /// The name serde gives a unit enum variant.
 fn enum_name<T: Serialize>(value: &T) -> String {

@@ -82,7 +82,10 @@ mod tests {
             (8_192, 4_096, 4_096)
         );
         assert_eq!(OutputCaps::defaults("openai").for_role("solver"), 32_768);
-        assert_eq!(OutputCaps::defaults("openrouter").for_role("director"), 16_384);
+        assert_eq!(
+            OutputCaps::defaults("openrouter").for_role("director"),
+            16_384
+        );
         let all = OutputCaps::defaults("openai").overridden(Some(64));
         assert_eq!((all.solver, all.director, all.verifier), (64, 64, 64));
     }

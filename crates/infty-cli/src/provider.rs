@@ -134,7 +134,11 @@ fn detect(base_url: &str) -> Option<&'static str> {
         .build()
         .ok()?;
     let found = runtime.block_on(infty_model::detect_preset(base_url, DETECT_TIMEOUT));
-    tracing::info!(base_url, preset = found.unwrap_or("none"), "provider detection");
+    tracing::info!(
+        base_url,
+        preset = found.unwrap_or("none"),
+        "provider detection"
+    );
     found
 }
 
@@ -218,14 +222,22 @@ mod tests {
                 "neither named nor detected",
                 summary(resolved(&at("http://h:3/v1"), None, &[], None)),
             ),
-            ("openai", summary(resolved(&ProviderArgs::default(), None, &key, None))),
+            (
+                "openai",
+                summary(resolved(&ProviderArgs::default(), None, &key, None)),
+            ),
             (
                 "openai without a key",
                 summary(resolved(&ProviderArgs::default(), None, &[], None)),
             ),
             (
                 "resumed: what the run recorded",
-                summary(resolved(&ProviderArgs::default(), Some(&recorded), &[], None)),
+                summary(resolved(
+                    &ProviderArgs::default(),
+                    Some(&recorded),
+                    &[],
+                    None,
+                )),
             ),
             (
                 "openrouter with its own key variable",

@@ -448,7 +448,6 @@ impl RoleSession {
                 None
             },
             max_output_tokens: self.config.max_output_tokens,
-            ..ModelRequest::default()
         }
     }
 

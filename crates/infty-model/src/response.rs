@@ -119,7 +119,9 @@ impl ModelResponse {
             return true;
         }
         match (max_output_tokens, self.usage) {
-            (Some(cap), Some(usage)) => self.incomplete.is_none() && usage.output_tokens >= u64::from(cap),
+            (Some(cap), Some(usage)) => {
+                self.incomplete.is_none() && usage.output_tokens >= u64::from(cap)
+            }
             _ => false,
         }
     }
@@ -154,9 +156,27 @@ mod tests {
             })
         };
         let cases = [
-            ("reported", Some("max_output_tokens"), Some(10), usage(3), true),
-            ("reported without a cap sent", Some("max_output_tokens"), None, None, true),
-            ("other reason", Some("content_filter"), Some(10), usage(10), false),
+            (
+                "reported",
+                Some("max_output_tokens"),
+                Some(10),
+                usage(3),
+                true,
+            ),
+            (
+                "reported without a cap sent",
+                Some("max_output_tokens"),
+                None,
+                None,
+                true,
+            ),
+            (
+                "other reason",
+                Some("content_filter"),
+                Some(10),
+                usage(10),
+                false,
+            ),
             ("counted at the cap", None, Some(10), usage(10), true),
             ("counted under the cap", None, Some(10), usage(9), false),
             ("no cap sent", None, None, usage(10_000), false),

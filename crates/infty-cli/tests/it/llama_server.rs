@@ -32,8 +32,16 @@ fn binaries() -> Option<(PathBuf, PathBuf)> {
     };
     match (get(SERVER_ENV), get(MODEL_ENV)) {
         (Some(server), Some(model)) => {
-            assert!(server.is_file(), "{SERVER_ENV}={} is not a file", server.display());
-            assert!(model.is_file(), "{MODEL_ENV}={} is not a file", model.display());
+            assert!(
+                server.is_file(),
+                "{SERVER_ENV}={} is not a file",
+                server.display()
+            );
+            assert!(
+                model.is_file(),
+                "{MODEL_ENV}={} is not a file",
+                model.display()
+            );
             Some((server, model))
         }
         _ => {
@@ -102,13 +110,19 @@ impl LlamaServer {
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-                return Err(format!("exited with {status}; log tail:\n{}", tail(&log, 20)));
+                return Err(format!(
+                    "exited with {status}; log tail:\n{}",
+                    tail(&log, 20)
+                ));
             }
             if http_get(self.port, "/health").is_some_and(|(code, _)| code == 200) {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(format!("no healthy answer on port {} in {limit:?}", self.port));
+                return Err(format!(
+                    "no healthy answer on port {} in {limit:?}",
+                    self.port
+                ));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -159,7 +173,9 @@ fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     let code = response.split_whitespace().nth(1)?.parse().ok()?;
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())?;
     Some((code, body))
 }
 
@@ -238,7 +254,10 @@ fn run_against(
     }
     // run.json says what was chosen and what each role may generate.
     assert_eq!(run["options"]["provider"]["name"], "llamacpp", "{context}");
-    assert_eq!(run["options"]["provider"]["wire_api"], wire_api, "{context}");
+    assert_eq!(
+        run["options"]["provider"]["wire_api"], wire_api,
+        "{context}"
+    );
     for role in run["roles"].as_array().unwrap() {
         assert!(role["max_output_tokens"].as_u64().is_some(), "{context}");
     }
@@ -290,7 +309,10 @@ fn a_real_llama_server_on_both_wire_apis() {
     let world = World::new();
     let suite = Instant::now();
     let server = LlamaServer::start(&server_bin, &model, world.home.path());
-    eprintln!("llama-server healthy in {:.2}s", server.started_in.as_secs_f64());
+    eprintln!(
+        "llama-server healthy in {:.2}s",
+        server.started_in.as_secs_f64()
+    );
 
     // Detection: the server says it is llama.cpp on /props.
     let (code, props) = http_get(server.port, "/props").unwrap();
@@ -347,7 +369,10 @@ fn a_real_llama_server_on_both_wire_apis() {
         kinds(&journal(&world, "real-timeout")).contains(&"solver_failed".to_string()),
         "the timeout is journaled"
     );
-    assert_eq!(http_get(server.port, "/health").map(|(code, _)| code), Some(200));
+    assert_eq!(
+        http_get(server.port, "/health").map(|(code, _)| code),
+        Some(200)
+    );
 
     let speeds = server.tokens_per_second();
     let mean = speeds.iter().sum::<f64>() / speeds.len().max(1) as f64;

@@ -11,8 +11,8 @@ use std::time::Duration;
 use camino::{Utf8Path, Utf8PathBuf};
 use infty_core::prompts;
 use infty_core::session::{
-    INTERRUPTED_TOOL_OUTPUT, NoObserver, OUTPUT_CAP_RETRIES, RoleSession, RolloutEntry,
-    CONSTRAINED_REPLY_MESSAGE, SessionConfig, SessionObserver, TOOL_STEP_LIMIT_OUTPUT,
+    CONSTRAINED_REPLY_MESSAGE, INTERRUPTED_TOOL_OUTPUT, NoObserver, OUTPUT_CAP_RETRIES,
+    RoleSession, RolloutEntry, SessionConfig, SessionObserver, TOOL_STEP_LIMIT_OUTPUT,
     output_capped_message,
 };
 use infty_core::tools::{ToolContext, ToolPolicy, ToolResult, ToolSet};
@@ -933,7 +933,10 @@ async fn a_reply_cut_at_the_output_cap_is_sent_back_then_answered() {
     let requests = world.requests();
     assert_eq!(requests.len(), 3);
     for body in &requests {
-        assert_eq!(body["max_output_tokens"], 64, "every request carries the cap");
+        assert_eq!(
+            body["max_output_tokens"], 64,
+            "every request carries the cap"
+        );
     }
     assert_eq!(last_user_text(&requests[0]), "Reply.");
     for body in &requests[1..] {
@@ -946,7 +949,10 @@ async fn a_reply_cut_at_the_output_cap_is_sent_back_then_answered() {
         .map(str::to_string)
         .collect();
     assert_eq!(capped.len(), 2, "{}", recorder.log());
-    assert!(capped[0].starts_with("solver output_capped 64"), "{capped:?}");
+    assert!(
+        capped[0].starts_with("solver output_capped 64"),
+        "{capped:?}"
+    );
 }
 
 #[tokio::test]
@@ -986,7 +992,10 @@ async fn where_a_schema_excludes_tools_the_constrained_reply_is_asked_without_to
 
     let output = session.run_turn("Look around.", &NoObserver).await.unwrap();
 
-    assert_eq!(output.text, r#"{"type":"direction_request","prompt":"What next?"}"#);
+    assert_eq!(
+        output.text,
+        r#"{"type":"direction_request","prompt":"What next?"}"#
+    );
     let requests = world.requests();
     assert_eq!(requests.len(), 3);
     for body in &requests[..2] {

@@ -751,7 +751,10 @@ mod tests {
                     json!({"type": "response.output_item.done", "item": {"id": "fc_x", "type": "function_call", "status": "completed", "arguments": "{\"path\":\".\"}", "call_id": "call_x", "name": "ls"}}),
                     json!({"type": "response.completed", "response": {"id": "resp_l", "status": "completed", "usage": {"input_tokens": 5, "output_tokens": 7, "total_tokens": 12}}}),
                 ],
-                Ok(vec!["assistant {\"a\":1}", "call call_x ls {\"path\":\".\"}"]),
+                Ok(vec![
+                    "assistant {\"a\":1}",
+                    "call call_x ls {\"path\":\".\"}",
+                ]),
             ),
             (
                 "no indices, deltas only: arguments assembled from the deltas",

@@ -53,7 +53,11 @@ async fn other_servers_are_not_detected() {
             .with_body(body)
             .create_async()
             .await;
-        assert_eq!(detect_preset(&base, Duration::from_secs(2)).await, None, "{body}");
+        assert_eq!(
+            detect_preset(&base, Duration::from_secs(2)).await,
+            None,
+            "{body}"
+        );
         mock.remove_async().await;
     }
     // Nothing listening.
