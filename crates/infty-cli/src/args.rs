@@ -51,7 +51,8 @@ pub struct ProviderArgs {
     #[arg(long, value_enum, value_name = "NAME")]
     pub provider: Option<ProviderArg>,
 
-    /// Base URL of an OpenAI-compatible API [env: OPENAI_BASE_URL; default: https://api.openai.com/v1]
+    /// Base URL of an OpenAI-compatible API [env: OPENAI_BASE_URL; default: the --provider
+    /// preset's, else https://api.openai.com/v1]
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
 

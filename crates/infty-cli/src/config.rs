@@ -396,9 +396,18 @@ pub fn effective(
         ),
     };
     put("provider.base_url", url, source);
+    // A named preset brings its own wire API; an unnamed server speaks Responses.
+    let preset_wire = config
+        .provider
+        .name
+        .and_then(|preset| infty_model::ProviderConfig::preset(preset.as_str()))
+        .map_or_else(
+            || "responses".to_string(),
+            |preset| preset.wire_api.to_string(),
+        );
     let (wire, source) = layered(
         config.provider.wire_api.map(|w| enum_name(&w)),
-        Some("responses".to_string()),
+        Some(preset_wire),
     );
     put("provider.wire_api", wire, source);
     let (name, source) = layered(
