@@ -81,8 +81,9 @@ impl LlamaServer {
                 .args(["-m"])
                 .arg(model)
                 .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-                // The model's own window; one slot, so requests queue instead of sharing it.
-                .args(["-c", "8192", "-np", "1", "--no-webui"])
+                // The model's own window; one slot, so requests queue instead of sharing it;
+                // one thread, so the tests running beside this one keep a core.
+                .args(["-c", "8192", "-np", "1", "-t", "1", "--no-webui"])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(std::fs::File::create(&log).unwrap())
