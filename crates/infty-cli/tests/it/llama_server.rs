@@ -281,25 +281,28 @@ fn run_against(
     }
 }
 
-/// Every Solver reply parsed as a signal: no invalid-signal note, and each turn ended in a
-/// direction request or a delivery.
+/// Every Solver reply parsed as a signal under the schema. A reply the output cap cut short
+/// (journaled as `output_capped`, resent, and after that read as it is) is the one exception:
+/// the grammar constrains what is generated, not how long.
 fn assert_every_reply_is_a_signal(world: &World, run_id: &str) {
     let events = journal(world, run_id);
-    let kinds = kinds(&events);
-    assert!(
-        !kinds.iter().any(|k| k == "invalid_signal"),
-        "a Solver reply did not parse: {:?}",
-        events
-            .iter()
-            .filter(|e| e["kind"] == "invalid_signal")
-            .collect::<Vec<_>>()
-    );
-    assert!(
-        kinds
-            .iter()
-            .any(|k| k == "direction_requested" || k == "final_delivery"),
-        "no Solver signal at all: {kinds:?}"
-    );
+    let mut capped = false;
+    let mut signals = 0;
+    for event in &events {
+        match event["kind"].as_str().unwrap_or_default() {
+            "output_capped" if event["role"] == "solver" => capped = true,
+            "invalid_signal" => {
+                assert!(capped, "an uncut Solver reply did not parse: {event}");
+                capped = false;
+            }
+            "direction_requested" | "final_delivery" => {
+                signals += 1;
+                capped = false;
+            }
+            _ => {}
+        }
+    }
+    assert!(signals > 0, "no Solver signal at all: {:?}", kinds(&events));
 }
 
 #[test]
@@ -334,7 +337,7 @@ fn a_real_llama_server_on_both_wire_apis() {
                 "--max-turns",
                 "1",
                 "--max-output-tokens",
-                "96",
+                "192",
                 "--timeout-secs",
                 "120",
             ],
