@@ -101,7 +101,13 @@ pub struct WorkerArgs {
 /// Provider flags, shared by `create` (and later `resume`).
 #[derive(Debug, Args, Clone, Default)]
 pub struct ProviderArgs {
-    /// Base URL of an OpenAI-compatible API [env: OPENAI_BASE_URL; default: https://api.openai.com/v1]
+    /// Provider preset: what the server accepts, its default URL and wire API [default:
+    /// detected (llama.cpp says so on /props), else openai for api.openai.com, else vllm]
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub provider: Option<ProviderArg>,
+
+    /// Base URL of an OpenAI-compatible API [env: OPENAI_BASE_URL; default: the --provider
+    /// preset's, else https://api.openai.com/v1]
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
 
@@ -112,6 +118,42 @@ pub struct ProviderArgs {
     /// Timeout of one role turn, in seconds (Solver, Director and Verifiers)
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout_secs: Option<u64>,
+}
+
+/// The provider presets (`infty_model::PRESET_NAMES`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderArg {
+    /// OpenAI (https://api.openai.com/v1, responses)
+    Openai,
+    /// Ollama (http://localhost:11434/v1, chat)
+    Ollama,
+    /// vLLM (http://localhost:8000/v1, chat)
+    Vllm,
+    /// llama.cpp's llama-server (http://127.0.0.1:8080/v1, chat)
+    #[value(alias = "llama-cpp", alias = "llama.cpp")]
+    #[serde(alias = "llama-cpp", alias = "llama.cpp")]
+    Llamacpp,
+    /// LM Studio (http://localhost:1234/v1, chat)
+    #[value(alias = "lm-studio")]
+    #[serde(alias = "lm-studio")]
+    Lmstudio,
+    /// OpenRouter (https://openrouter.ai/api/v1, chat)
+    Openrouter,
+}
+
+impl ProviderArg {
+    /// The preset's name, as `infty_model::ProviderConfig::preset` and `run.json` know it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderArg::Openai => "openai",
+            ProviderArg::Ollama => "ollama",
+            ProviderArg::Vllm => "vllm",
+            ProviderArg::Llamacpp => "llamacpp",
+            ProviderArg::Lmstudio => "lmstudio",
+            ProviderArg::Openrouter => "openrouter",
+        }
+    }
 }
 
 /// The wire APIs.
@@ -350,6 +392,14 @@ pub struct CreateArgs {
     /// The config file's `[mcp.servers]`, filled in from the file
     #[arg(skip)]
     pub mcp_config: std::collections::BTreeMap<String, crate::mcp::McpServerSection>,
+    /// Most tokens each model response may generate, for every role [default per role:
+    /// solver 32768, director and verifiers 16384; local presets 8192 and 4096]
+    #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u32).range(16..))]
+    pub max_output_tokens: Option<u32>,
+
+    /// Per-role output caps from the config file (no flags: `--max-output-tokens` sets all).
+    #[arg(skip)]
+    pub role_max_output_tokens: RoleOutputCaps,
 
     /// Show the models' text on stderr as it streams
     #[arg(long)]
@@ -369,6 +419,17 @@ pub struct RoleSummaries {
     pub director: Option<SummaryArg>,
     /// `verifiers.reasoning_summary`.
     pub verifiers: Option<SummaryArg>,
+}
+
+/// Output caps set for single roles (the config file's `max_output_tokens` keys).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoleOutputCaps {
+    /// `solver.max_output_tokens`.
+    pub solver: Option<u32>,
+    /// `director.max_output_tokens`.
+    pub director: Option<u32>,
+    /// `verifiers.max_output_tokens`.
+    pub verifier: Option<u32>,
 }
 
 /// `infty list`.
@@ -411,6 +472,10 @@ pub struct ResumeArgs {
     /// On a provider's usage limit, wait until it lifts and continue instead of stopping
     #[arg(long)]
     pub wait_on_limit: bool,
+    /// New cap on the tokens of each model response, for every role (default: what the run
+    /// recorded)
+    #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u32).range(16..))]
+    pub max_output_tokens: Option<u32>,
 
     /// Show the models' text on stderr as it streams
     #[arg(long)]

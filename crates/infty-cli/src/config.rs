@@ -14,7 +14,10 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::Coded;
-use crate::args::{CreateArgs, DEFAULT_MODEL, EffortArg, PolicyArg, SummaryArg, WireApiArg};
+use crate::args::{
+    CreateArgs, DEFAULT_MODEL, EffortArg, PolicyArg, ProviderArg, SummaryArg, WireApiArg,
+};
+use crate::output_caps::OutputCaps;
 use crate::provider::{API_KEY_ENV, BASE_URL_ENV, OPENAI_BASE_URL};
 
 /// The variable naming infty's home folder.
@@ -152,6 +155,8 @@ impl StallSection {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderSection {
+    /// The provider preset (`openai`, `ollama`, `vllm`, `llamacpp`, `lmstudio`, `openrouter`).
+    pub name: Option<ProviderArg>,
     /// Base URL of an OpenAI-compatible API.
     pub base_url: Option<String>,
     /// The wire API.
@@ -168,6 +173,8 @@ pub struct SolverSection {
     pub effort: Option<EffortArg>,
     /// The Solver's reasoning summary (sent only when set).
     pub reasoning_summary: Option<SummaryArg>,
+    /// Most tokens each of the Solver's responses may generate.
+    pub max_output_tokens: Option<u32>,
 }
 
 /// `[director]`.
@@ -180,6 +187,8 @@ pub struct DirectorSection {
     pub effort: Option<EffortArg>,
     /// The Director's reasoning summary (sent only when set).
     pub reasoning_summary: Option<SummaryArg>,
+    /// Most tokens each of the Director's responses may generate.
+    pub max_output_tokens: Option<u32>,
 }
 
 /// `[verifiers]`.
@@ -196,6 +205,8 @@ pub struct VerifierSection {
     pub effort: Option<EffortArg>,
     /// The Verifiers' reasoning summary (sent only when set).
     pub reasoning_summary: Option<SummaryArg>,
+    /// Most tokens each of a Verifier's responses may generate.
+    pub max_output_tokens: Option<u32>,
 }
 
 /// `[budgets]`.
@@ -325,6 +336,22 @@ fn check(config: &ConfigFile) -> std::result::Result<(), String> {
         }
     }
     crate::mcp::check_config(&config.mcp)?;
+    let caps = [
+        ("solver.max_output_tokens", config.solver.max_output_tokens),
+        (
+            "director.max_output_tokens",
+            config.director.max_output_tokens,
+        ),
+        (
+            "verifiers.max_output_tokens",
+            config.verifiers.max_output_tokens,
+        ),
+    ];
+    for (key, value) in caps {
+        if value.is_some_and(|cap| cap < 16) {
+            return Err(format!("{key} must be at least 16"));
+        }
+    }
     if config.verifiers.count.is_some_and(|count| count > 16) {
         return Err("verifiers.count must be at most 16".to_string());
     }
@@ -374,6 +401,12 @@ pub fn apply_to_create(
         args.provider.base_url.clone_from(&config.provider.base_url);
     }
     args.provider.wire_api = args.provider.wire_api.or(config.provider.wire_api);
+    args.provider.provider = args.provider.provider.or(config.provider.name);
+    args.role_max_output_tokens = crate::args::RoleOutputCaps {
+        solver: config.solver.max_output_tokens,
+        director: config.director.max_output_tokens,
+        verifier: config.verifiers.max_output_tokens,
+    };
     args.provider.timeout_secs = args.provider.timeout_secs.or(config.timeouts.turn_secs);
     if !given.model
         && let Some(model) = &config.solver.model
@@ -565,11 +598,58 @@ pub fn effective(
         ),
     };
     put("provider.base_url", url, source);
+    // A named preset brings its own wire API; an unnamed server speaks Responses.
+    let preset_wire = config
+        .provider
+        .name
+        .and_then(|preset| infty_model::ProviderConfig::preset(preset.as_str()))
+        .map_or_else(
+            || "responses".to_string(),
+            |preset| preset.wire_api.to_string(),
+        );
     let (wire, source) = layered(
         config.provider.wire_api.map(|w| enum_name(&w)),
-        Some("responses".to_string()),
+        Some(preset_wire),
     );
     put("provider.wire_api", wire, source);
+    let (name, source) = layered(
+        config.provider.name.map(|p| p.as_str().to_string()),
+        Some("detected (llama.cpp), else openai for api.openai.com, else vllm".to_string()),
+    );
+    put("provider.name", name, source);
+    let named_caps = config
+        .provider
+        .name
+        .map(|preset| OutputCaps::defaults(preset.as_str()));
+    let default_cap = |pick: PickCap| match &named_caps {
+        Some(caps) => pick(caps).to_string(),
+        None => format!(
+            "{} (openai, openrouter) or {} (local servers)",
+            pick(&OutputCaps::defaults("openai")),
+            pick(&OutputCaps::defaults("llamacpp"))
+        ),
+    };
+    let per_role: [(&'static str, Option<u32>, PickCap); 3] = [
+        (
+            "solver.max_output_tokens",
+            config.solver.max_output_tokens,
+            |c| c.solver,
+        ),
+        (
+            "director.max_output_tokens",
+            config.director.max_output_tokens,
+            |c| c.director,
+        ),
+        (
+            "verifiers.max_output_tokens",
+            config.verifiers.max_output_tokens,
+            |c| c.verifier,
+        ),
+    ];
+    for (key, value, pick) in per_role {
+        let (cap, source) = layered(value.map(|c| c.to_string()), Some(default_cap(pick)));
+        put(key, cap, source);
+    }
     put(
         "provider.api_key",
         Some(if env.api_key_set {
@@ -658,6 +738,9 @@ pub fn effective(
     put("timeouts.turn_secs", turn, source);
     out
 }
+
+/// Picks one role's cap out of a set of caps.
+type PickCap = fn(&OutputCaps) -> u32;
 
 /// The name serde gives a unit enum variant.
 fn enum_name<T: Serialize>(value: &T) -> String {

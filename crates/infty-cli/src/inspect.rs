@@ -451,6 +451,10 @@ pub fn describe(event: &RunEvent) -> Option<String> {
                 prompt_tokens,
                 ..
             } => format!("{role} compacted at {prompt_tokens} prompt tokens"),
+            Note::OutputCapped {
+                role,
+                max_output_tokens,
+            } => format!("{role} response cut at its output cap ({max_output_tokens} tokens)"),
             Note::RunSucceeded {
                 deliverable_path, ..
             } => format!("run succeeded: {deliverable_path}"),

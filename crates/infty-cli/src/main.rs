@@ -12,6 +12,7 @@ mod inspect;
 mod logging;
 mod logs;
 mod mcp;
+mod output_caps;
 mod pipe;
 mod provider;
 mod run;

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::args::{CreateArgs, PolicyArg, ResumeArgs};
 use crate::config::ConfigFile;
+use crate::output_caps::OutputCaps;
 use crate::terminal::TerminalProgress;
 use crate::{
     Coded, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_STOPPED, EXIT_TERMINATED, EXIT_USAGE_LIMITED,
@@ -112,6 +113,14 @@ pub fn plan(args: &CreateArgs, file: &ConfigFile, resolve: ResolveProvider) -> R
     let workspace = args.workspace.as_deref().map(workspace_dir).transpose()?;
     let mcp_servers = crate::mcp::records(&args.mcp, &args.mcp_config)?;
     let (provider, record) = resolve(&args.provider, None)?;
+    let defaults = OutputCaps::defaults(&provider.name);
+    let configured = args.role_max_output_tokens;
+    let caps = OutputCaps {
+        solver: configured.solver.unwrap_or(defaults.solver),
+        director: configured.director.unwrap_or(defaults.director),
+        verifier: configured.verifier.unwrap_or(defaults.verifier),
+    }
+    .overridden(args.max_output_tokens);
 
     let director_model = args
         .director_model
@@ -144,6 +153,7 @@ pub fn plan(args: &CreateArgs, file: &ConfigFile, resolve: ResolveProvider) -> R
         .map(|(index, model)| {
             RoleConfig::new(format!("verifier-{}", index + 1), model)
                 .with_context_window(window(model))
+                .with_max_output_tokens(Some(caps.verifier))
                 .with_reasoning_effort(args.verifier_effort.map(|e| e.as_str().to_string()))
                 .with_reasoning_summary(summary(args.role_summaries.verifiers))
         })
@@ -153,10 +163,12 @@ pub fn plan(args: &CreateArgs, file: &ConfigFile, resolve: ResolveProvider) -> R
         run_root: None,
         solver: RoleConfig::new("solver", &args.model)
             .with_context_window(window(&args.model))
+            .with_max_output_tokens(Some(caps.solver))
             .with_reasoning_effort(args.solver_effort.map(|e| e.as_str().to_string()))
             .with_reasoning_summary(summary(args.role_summaries.solver)),
         director: RoleConfig::new("director", &director_model)
             .with_context_window(window(&director_model))
+            .with_max_output_tokens(Some(caps.director))
             .with_reasoning_effort(args.director_effort.map(|e| e.as_str().to_string()))
             .with_reasoning_summary(summary(args.role_summaries.director)),
         verifiers,
@@ -222,6 +234,7 @@ fn continue_existing(runs_root: &Utf8Path, args: CreateArgs, file: &ConfigFile) 
             model: None,
             wait_on_limit: args.wait_on_limit,
             accept_edited_record: false,
+            max_output_tokens: args.max_output_tokens,
             stream: args.stream,
             json: args.json,
         },
@@ -241,6 +254,8 @@ pub fn resume(runs_root: &Utf8Path, args: ResumeArgs, file: &ConfigFile) -> Resu
         .into());
     }
     let (provider, record) = provider::resolve(&args.provider, Some(&meta.options.provider))?;
+    // Runs recorded before caps existed get the defaults of their provider.
+    let defaults = OutputCaps::defaults(&provider.name).overridden(args.max_output_tokens);
     let client = ModelClient::new(provider).context("cannot set up the model client")?;
     let mut overrides = ResumeOverrides {
         provider: Some(record),
@@ -281,6 +296,13 @@ pub fn resume(runs_root: &Utf8Path, args: ResumeArgs, file: &ConfigFile) -> Resu
         .filter(|model| !meta.options.prices.contains_key(model))
         .collect();
     overrides.prices = crate::config::prices(file, &base_url, models.iter().map(String::as_str));
+    for role in &meta.roles {
+        let cap = args
+            .max_output_tokens
+            .or(role.max_output_tokens)
+            .unwrap_or_else(|| defaults.for_role(&role.role));
+        overrides.max_output_tokens.insert(role.role.clone(), cap);
+    }
     let run_id = args.run_id.clone();
     let servers = McpStart {
         records: meta.options.mcp.clone(),

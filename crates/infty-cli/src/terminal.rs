@@ -575,6 +575,14 @@ impl ProgressReporter for TerminalProgress {
         );
     }
 
+    fn output_capped(&self, role: &str, max_output_tokens: u32) {
+        self.line(
+            role,
+            None,
+            &format!("response cut at its output cap of {max_output_tokens} tokens"),
+        );
+    }
+
     fn usage(&self, role: &str, usage: &TokenUsage) {
         self.with_screen(|screen| {
             *screen.usage.entry(role.to_string()).or_default() += *usage;

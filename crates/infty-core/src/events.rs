@@ -158,6 +158,14 @@ pub enum Note {
         /// Items kept verbatim after the summary.
         kept_items: usize,
     },
+    /// A role's response stopped at its output cap (`max_output_tokens`); when it held no
+    /// tool call the role was told so and asked again, shorter.
+    OutputCapped {
+        /// The role.
+        role: String,
+        /// The cap, in tokens.
+        max_output_tokens: u32,
+    },
     /// The model client is retrying a request.
     ModelRetry {
         /// The role.

@@ -109,6 +109,8 @@ pub struct RoleConfig {
     pub compact_threshold: f64,
     /// Whether replies are constrained by the role's JSON Schema (structured output).
     pub structured_output: bool,
+    /// Cap on the tokens of each of the role's responses, sent with every request.
+    pub max_output_tokens: Option<u32>,
 }
 
 impl RoleConfig {
@@ -131,7 +133,14 @@ impl RoleConfig {
             context_window: None,
             compact_threshold: 0.8,
             structured_output: true,
+            max_output_tokens: None,
         }
+    }
+
+    /// Sets the cap on the tokens of each response.
+    pub fn with_max_output_tokens(mut self, tokens: Option<u32>) -> RoleConfig {
+        self.max_output_tokens = tokens;
+        self
     }
 
     /// Sets the reasoning effort.
@@ -217,6 +226,8 @@ pub struct ResumeOverrides {
     pub budgets: Option<Budgets>,
     /// New models, by role name.
     pub models: BTreeMap<String, String>,
+    /// New output caps (tokens per response), by role name; recorded in `run.json`.
+    pub max_output_tokens: BTreeMap<String, u32>,
     /// The provider now in use.
     pub provider: Option<ProviderRecord>,
     /// Prices to add to (or replace in) what the run recorded, per model name.
@@ -372,6 +383,7 @@ impl InftyOrchestrator {
                 .map(|role| RoleRecord {
                     context_window: role.context_window,
                     reasoning_summary: role.reasoning_summary.clone(),
+                    max_output_tokens: role.max_output_tokens,
                     ..RoleRecord::new(&role.role, &role.model, role.reasoning_effort.as_deref())
                 })
                 .collect(),
@@ -454,6 +466,9 @@ impl InftyOrchestrator {
                 if let Some(model) = overrides.models.get(&record.role) {
                     record.model = model.clone();
                 }
+                if let Some(cap) = overrides.max_output_tokens.get(&record.role) {
+                    record.max_output_tokens = Some(*cap);
+                }
             }
         })?;
         let roles = store
@@ -463,12 +478,14 @@ impl InftyOrchestrator {
             .map(|record| match overrides.roles.get(&record.role) {
                 Some(config) => RoleConfig {
                     model: record.model.clone(),
+                    max_output_tokens: record.max_output_tokens.or(config.max_output_tokens),
                     ..config.clone()
                 },
                 None => RoleConfig::new(&record.role, &record.model)
                     .with_reasoning_effort(record.reasoning_effort.clone())
                     .with_reasoning_summary(record.reasoning_summary.clone())
-                    .with_context_window(record.context_window),
+                    .with_context_window(record.context_window)
+                    .with_max_output_tokens(record.max_output_tokens),
             })
             .collect();
         let mut driver = Driver::open(self, store, lock, roles, true)?;
@@ -625,6 +642,13 @@ impl SessionObserver for Reporter {
             }
             _ => {}
         }
+    }
+
+    fn output_capped(&self, role: &str, max_output_tokens: u32) {
+        self.note(Note::OutputCapped {
+            role: role.to_string(),
+            max_output_tokens,
+        });
     }
 
     fn tool_started(&self, role: &str, call_id: &str, tool: &str, arguments: &str) {
@@ -823,6 +847,7 @@ impl Driver {
             context_window: role.context_window,
             compact_threshold: role.compact_threshold,
             compact_keep_items: 8,
+            max_output_tokens: role.max_output_tokens,
         };
         if restore {
             let relative = self.store.rollout_path(&role.role).ok_or_else(|| {

@@ -62,6 +62,8 @@ pub trait ProgressReporter: Send + Sync {
     fn verdicts_voided(&self, round: u32, changed: &[String]) {}
     /// The run continues from a record changed outside infty, accepted by the operator.
     fn record_edit_accepted(&self, broken: &[BrokenLine]) {}
+    /// A role's response stopped at its output cap of `max_output_tokens` tokens.
+    fn output_capped(&self, role: &str, max_output_tokens: u32) {}
     /// The model client retries a request.
     fn model_retry(&self, role: &str, attempt: u32, max: u32, delay: Duration, reason: &str) {}
     /// The run was interrupted.
@@ -134,6 +136,10 @@ pub(crate) fn dispatch(reporter: &dyn ProgressReporter, note: &Note) {
             escalation,
         } => reporter.stall_detected(evidence, *escalation),
         Note::HandoffRequested { reason } => reporter.handoff_requested(reason),
+        Note::OutputCapped {
+            role,
+            max_output_tokens,
+        } => reporter.output_capped(role, *max_output_tokens),
         // Reported through their own richer callbacks, or only journaled.
         Note::DriverStarted { .. }
         | Note::DirectorReasked { .. }

@@ -39,9 +39,26 @@ pub const INTERRUPTED_TOOL_OUTPUT: &str = "interrupted: the run stopped while th
 pub const TOOL_STEP_LIMIT_OUTPUT: &str =
     "not run: this turn reached its tool-step limit. Reply now without calling tools.";
 
-/// Told to a model about a tool call whose id another call of the conversation already
+/// Told to a model about a tool call whose id another call of the same response already
 /// used: it was not run (a call id names exactly one call).
 pub const DUPLICATE_CALL_ID_OUTPUT: &str = "not run: another tool call in this response already used this call id, and each call id names exactly one call. Call the tool again if you still need it.";
+
+/// Told to a model whose response stopped at its output cap without a tool call, so that it
+/// answers again within the cap instead of its cut text being read as its reply.
+pub fn output_capped_message(max_output_tokens: u32) -> String {
+    format!(
+        "Your last response was cut off: it reached the limit of {max_output_tokens} output tokens per response (max_output_tokens) before it ended. Answer again, shorter, so that it fits: give your JSON reply now and leave details to the files you write."
+    )
+}
+
+/// Asks for the constrained reply in a request of its own, on providers that drop the output
+/// schema from requests offering tools (llama.cpp): the reply before it was free text.
+pub const CONSTRAINED_REPLY_MESSAGE: &str =
+    "Now give your reply again as only the JSON object your instructions describe.";
+
+/// How many times in one turn a capped response is sent back before its cut text is taken
+/// as the reply (and parsed, or refused, like any other).
+pub const OUTPUT_CAP_RETRIES: u32 = 2;
 
 /// Opens the user message that carries a hand-off summary after a compaction.
 pub const COMPACTED_SUMMARY_HEADER: &str =
@@ -94,6 +111,9 @@ pub struct SessionConfig {
     pub compact_threshold: f64,
     /// Items kept verbatim after a compaction.
     pub compact_keep_items: usize,
+    /// Cap on the tokens of each response (`max_output_tokens` / `max_tokens`), sent with
+    /// every request; `None` sends none.
+    pub max_output_tokens: Option<u32>,
 }
 
 /// What a session reports while a turn runs.
@@ -106,6 +126,8 @@ pub trait SessionObserver: Send + Sync {
     fn tool_finished(&self, _role: &str, _call_id: &str, _tool: &str, _result: &ToolResult) {}
     /// The history was compacted.
     fn compacted(&self, _role: &str, _prompt_tokens: u64, _kept_items: usize) {}
+    /// A response stopped at the output cap of `max_output_tokens` tokens.
+    fn output_capped(&self, _role: &str, _max_output_tokens: u32) {}
 }
 
 /// Forwards every event but streamed text, for model calls whose text is not a reply.
@@ -306,6 +328,9 @@ impl RoleSession {
         // Tool calls run in this turn: the cap counts calls, so one response carrying a
         // thousand calls cannot run them all.
         let mut calls_run = 0u32;
+        let mut capped_retries = 0u32;
+        // Set while asking for the constrained reply without tools (see below).
+        let mut constraining = false;
         loop {
             self.maybe_compact(observer, &mut usage).await?;
             let over_cap = calls_run >= self.config.max_tool_steps;
@@ -318,8 +343,14 @@ impl RoleSession {
                     ),
                 })?;
             }
-            let request = self.request(!over_cap, true);
+            let request = self.request(!over_cap && !constraining, true);
             let response = self.call_model(&request, observer).await?;
+            let capped = request
+                .max_output_tokens
+                .filter(|_| response.hit_output_cap(request.max_output_tokens));
+            if let Some(cap) = capped {
+                observer.output_capped(&self.config.role, cap);
+            }
             if let Some(turn_usage) = response.usage {
                 usage += token_usage(&turn_usage);
                 self.last_prompt_tokens = turn_usage.input_tokens;
@@ -367,13 +398,44 @@ impl RoleSession {
                 self.push(item)?;
             }
             let ran_any = calls.iter().any(|(_, _, _, verdict)| verdict.is_none());
-            if calls.is_empty() || (over_cap && !ran_any) {
-                for (call_id, _, _, verdict) in calls {
+            let ending = calls.is_empty() || (over_cap && !ran_any);
+            if ending {
+                for (call_id, _, _, verdict) in calls.drain(..) {
                     self.push(Item::FunctionOutput {
                         call_id,
                         output: verdict.unwrap_or(TOOL_STEP_LIMIT_OUTPUT).to_string(),
                     })?;
                 }
+            }
+            let unconstrained = calls.is_empty()
+                && !constraining
+                && request.offers_tools()
+                && request.output_schema.is_some()
+                && self.model.schema_excludes_tools();
+            if unconstrained {
+                // The schema was not sent alongside the tools, so this reply is free text
+                // (cut or not): ask for it once more, without tools, under the schema.
+                constraining = true;
+                self.push(Item::Message {
+                    role: Role::User,
+                    text: CONSTRAINED_REPLY_MESSAGE.to_string(),
+                })?;
+                continue;
+            }
+            if calls.is_empty()
+                && let Some(cap) = capped
+                && capped_retries < OUTPUT_CAP_RETRIES
+            {
+                // A cut reply is not the role's answer: say why and ask again. Calls cut by
+                // the cap need no such care, their malformed arguments come back as errors.
+                capped_retries += 1;
+                self.push(Item::Message {
+                    role: Role::User,
+                    text: output_capped_message(cap),
+                })?;
+                continue;
+            }
+            if ending {
                 let text = last_assistant_text(&self.history);
                 self.append(&RolloutEntry::TurnCompleted { text: text.clone() })?;
                 self.rollout
@@ -441,7 +503,7 @@ impl RoleSession {
             } else {
                 None
             },
-            ..ModelRequest::default()
+            max_output_tokens: self.config.max_output_tokens,
         }
     }
 

@@ -41,6 +41,13 @@ pub trait ModelApi: Send + Sync {
     fn provider_name(&self) -> Option<&str> {
         None
     }
+
+    /// True when the provider drops the output schema from requests that offer tools
+    /// (llama.cpp would otherwise ignore the tools), so a caller wanting a constrained reply
+    /// asks for it in a request without tools.
+    fn schema_excludes_tools(&self) -> bool {
+        false
+    }
 }
 
 /// Which budget a failed attempt draws on.
@@ -373,6 +380,10 @@ impl ModelApi for ModelClient {
 
     fn provider_name(&self) -> Option<&str> {
         Some(&self.provider.name)
+    }
+
+    fn schema_excludes_tools(&self) -> bool {
+        self.provider.capabilities.schema_excludes_tools
     }
 }
 

@@ -4,7 +4,8 @@
 //! - [`ModelRequest`] in, [`ModelResponse`] out, [`StreamEvent`]s while it streams;
 //!   history is a list of [`Item`]s that both APIs understand.
 //! - [`ProviderConfig`] says where the model lives (presets for OpenAI, Ollama, vLLM,
-//!   llama.cpp, LM Studio, OpenRouter) and what it accepts ([`Capabilities`]).
+//!   llama.cpp, LM Studio, OpenRouter) and what it accepts ([`Capabilities`]);
+//!   [`detect_preset`] recognises a server that identifies itself (llama.cpp).
 //! - [`ModelClient`] implements [`ModelApi`]: it retries connection errors, 408/409/429/5xx,
 //!   cut and stalled streams, honours `retry-after` hints, and reports failures as
 //!   [`ModelError`] variants that say what to do next.
@@ -18,6 +19,7 @@
 
 mod client;
 pub mod context_window;
+mod detect;
 mod error;
 mod item;
 mod provider;
@@ -34,6 +36,7 @@ pub use client::{ModelApi, ModelClient};
 pub use context_window::{
     ContextWindow, WindowSource, discover_context_window, known_context_window,
 };
+pub use detect::detect_preset;
 pub use error::ModelError;
 pub use item::{Item, Role};
 pub use provider::{

@@ -168,6 +168,15 @@ pub struct Capabilities {
     pub supports_stream_usage: bool,
     /// Chat: cap tokens with `max_completion_tokens` (OpenAI) instead of `max_tokens`.
     pub uses_max_completion_tokens: bool,
+    /// Responses: send the output schema as Chat's `response_format` instead of
+    /// `text.format`. llama.cpp's `/v1/responses` ignores `text.format` but forwards
+    /// `response_format` to the same grammar-constrained sampling its Chat endpoint uses.
+    pub responses_schema_as_response_format: bool,
+    /// A JSON schema replaces the tools: llama.cpp compiles the schema into the sampling
+    /// grammar and then ignores `tools`, so no call could ever be made. The schema is sent
+    /// only on requests without tools; callers ask for the constrained reply in a request of
+    /// its own ([`crate::ModelApi::schema_excludes_tools`]).
+    pub schema_excludes_tools: bool,
 }
 
 impl Capabilities {
@@ -180,6 +189,8 @@ impl Capabilities {
         supports_structured_output: true,
         supports_stream_usage: true,
         uses_max_completion_tokens: true,
+        responses_schema_as_response_format: false,
+        schema_excludes_tools: false,
     };
 
     /// A conservative local OpenAI-compatible server: no key, no strict schemas.
@@ -191,6 +202,8 @@ impl Capabilities {
         supports_structured_output: true,
         supports_stream_usage: true,
         uses_max_completion_tokens: false,
+        responses_schema_as_response_format: false,
+        schema_excludes_tools: false,
     };
 }
 
@@ -280,8 +293,8 @@ pub const PRESET_NAMES: [&str; 6] = [
     "openai",
     "ollama",
     "vllm",
-    "llama-cpp",
-    "lm-studio",
+    "llamacpp",
+    "lmstudio",
     "openrouter",
 ];
 
@@ -350,14 +363,20 @@ impl ProviderConfig {
 
     /// llama.cpp `llama-server`: Chat at `http://127.0.0.1:8080/v1`; key optional
     /// (`LLAMA_API_KEY`, for `--api-key`). Always sends a `choices: []` usage chunk;
-    /// reasoning arrives as `reasoning_content`.
+    /// reasoning arrives as `reasoning_content`. A schema makes it ignore the tools, so it
+    /// is sent only without them. Its `/v1/responses` honours the schema
+    /// only as `response_format`, streams without `sequence_number`, `output_index`,
+    /// `content_index` and `function_call_arguments.done` (the decoder keys items by id),
+    /// and reports a hit output cap only through `usage.output_tokens`.
     pub fn llama_cpp() -> Self {
         let mut config = Self::base(
-            "llama-cpp",
+            "llamacpp",
             "http://127.0.0.1:8080/v1",
             WireApi::Chat,
             Capabilities {
                 supports_parallel_tool_calls: true,
+                responses_schema_as_response_format: true,
+                schema_excludes_tools: true,
                 ..Capabilities::LOCAL
             },
         );
@@ -369,7 +388,7 @@ impl ProviderConfig {
     /// its authentication is on). Models load on first use, so the first response can be slow.
     pub fn lm_studio() -> Self {
         let mut config = Self::base(
-            "lm-studio",
+            "lmstudio",
             "http://localhost:1234/v1",
             WireApi::Chat,
             Capabilities::LOCAL,
@@ -394,6 +413,8 @@ impl ProviderConfig {
                 supports_structured_output: true,
                 supports_stream_usage: true,
                 uses_max_completion_tokens: false,
+                responses_schema_as_response_format: false,
+                schema_excludes_tools: false,
             },
         );
         config.api_key_env = Some("OPENROUTER_API_KEY".to_owned());
@@ -407,8 +428,8 @@ impl ProviderConfig {
             "openai" => Some(Self::openai()),
             "ollama" => Some(Self::ollama()),
             "vllm" => Some(Self::vllm()),
-            "llama-cpp" | "llama.cpp" | "llamacpp" => Some(Self::llama_cpp()),
-            "lm-studio" | "lmstudio" => Some(Self::lm_studio()),
+            "llamacpp" | "llama.cpp" | "llama-cpp" => Some(Self::llama_cpp()),
+            "lmstudio" | "lm-studio" => Some(Self::lm_studio()),
             "openrouter" => Some(Self::openrouter()),
             _ => None,
         }

@@ -43,6 +43,13 @@ pub struct OutputSchema {
     pub strict: bool,
 }
 
+impl ModelRequest {
+    /// Whether the request offers tools the model may call.
+    pub fn offers_tools(&self) -> bool {
+        !self.tools.is_empty() && self.tool_choice != ToolChoice::None
+    }
+}
+
 /// One model call: instructions, history, tools and options.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ModelRequest {

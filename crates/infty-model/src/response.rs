@@ -100,6 +100,22 @@ impl ModelResponse {
         text
     }
 
+    /// Whether the output stopped at its token cap: the server said so (`incomplete` is
+    /// `max_output_tokens`, Chat's `finish_reason: length`), or it generated all
+    /// `max_output_tokens` tokens, the only sign some servers give (llama.cpp's
+    /// `/v1/responses` reports every response as completed).
+    pub fn hit_output_cap(&self, max_output_tokens: Option<u32>) -> bool {
+        if self.incomplete.as_deref() == Some("max_output_tokens") {
+            return true;
+        }
+        match (max_output_tokens, self.usage) {
+            (Some(cap), Some(usage)) => {
+                self.incomplete.is_none() && usage.output_tokens >= u64::from(cap)
+            }
+            _ => false,
+        }
+    }
+
     /// The function calls, in order.
     pub fn function_calls(&self) -> impl Iterator<Item = FunctionCallRef<'_>> {
         self.items.iter().filter_map(|item| match item {
@@ -120,6 +136,51 @@ impl ModelResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_cap_hits() {
+        let usage = |output_tokens| {
+            Some(Usage {
+                output_tokens,
+                ..Usage::default()
+            })
+        };
+        let cases = [
+            (
+                "reported",
+                Some("max_output_tokens"),
+                Some(10),
+                usage(3),
+                true,
+            ),
+            (
+                "reported without a cap sent",
+                Some("max_output_tokens"),
+                None,
+                None,
+                true,
+            ),
+            (
+                "other reason",
+                Some("content_filter"),
+                Some(10),
+                usage(10),
+                false,
+            ),
+            ("counted at the cap", None, Some(10), usage(10), true),
+            ("counted under the cap", None, Some(10), usage(9), false),
+            ("no cap sent", None, None, usage(10_000), false),
+            ("no usage", None, Some(10), None, false),
+        ];
+        for (name, incomplete, cap, usage, expected) in cases {
+            let response = ModelResponse {
+                incomplete: incomplete.map(str::to_owned),
+                usage,
+                ..ModelResponse::default()
+            };
+            assert_eq!(response.hit_output_cap(cap), expected, "{name}");
+        }
+    }
 
     #[test]
     fn text_and_function_calls_views() {

@@ -251,6 +251,9 @@ pub struct RoleRecord {
     /// The reasoning summary asked of the model (`auto`, `concise`, `detailed`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_summary: Option<String>,
+    /// Cap on the tokens of each of the role's responses (a resumed run sends it again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u32>,
 }
 
 impl RoleRecord {
@@ -265,6 +268,7 @@ impl RoleRecord {
             previous_rollouts: Vec::new(),
             context_window: None,
             reasoning_summary: None,
+            max_output_tokens: None,
         }
     }
 }
@@ -541,6 +545,10 @@ pub struct ProviderRecord {
     pub wire_api: String,
     /// The NAME of the environment variable holding the key, never the key.
     pub api_key_env: Option<String>,
+    /// The provider preset (`openai`, `ollama`, `vllm`, `llamacpp`, `lmstudio`,
+    /// `openrouter`), named or detected; absent in runs made before presets were recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 #[cfg(test)]

@@ -361,6 +361,15 @@ fn describe(event: RunEvent) -> View {
                     .collect::<Vec<_>>()
                     .join("\n"),
             ),
+            Note::OutputCapped {
+                role,
+                max_output_tokens,
+            } => view(
+                &role,
+                None,
+                "retry",
+                format!("reply cut at its cap of {max_output_tokens} output tokens"),
+            ),
             Note::RecordSealed => view("run", None, "run", "older record sealed as found"),
             Note::VerdictsVoided { round, changed } => view(
                 "check",

@@ -11,8 +11,9 @@ use std::time::Duration;
 use camino::{Utf8Path, Utf8PathBuf};
 use infty_core::prompts;
 use infty_core::session::{
-    DUPLICATE_CALL_ID_OUTPUT, INTERRUPTED_TOOL_OUTPUT, NoObserver, RoleSession, RolloutEntry,
-    SessionConfig, SessionObserver, TOOL_STEP_LIMIT_OUTPUT,
+    CONSTRAINED_REPLY_MESSAGE, DUPLICATE_CALL_ID_OUTPUT, INTERRUPTED_TOOL_OUTPUT, NoObserver,
+    OUTPUT_CAP_RETRIES, RoleSession, RolloutEntry, SessionConfig, SessionObserver,
+    TOOL_STEP_LIMIT_OUTPUT, output_capped_message,
 };
 use infty_core::tools::{ToolContext, ToolPolicy, ToolResult, ToolSet};
 use infty_model::test_support::{ResponsesSse, ScriptedReply, ScriptedServer};
@@ -36,6 +37,11 @@ struct World {
 
 impl World {
     async fn new() -> World {
+        World::with_provider(ProviderConfig::openai()).await
+    }
+
+    /// A world whose model client speaks Responses with `provider`'s capabilities.
+    async fn with_provider(mut provider: ProviderConfig) -> World {
         let temp = tempfile::tempdir().unwrap();
         let root = Utf8PathBuf::from_path_buf(fs::canonicalize(temp.path()).unwrap()).unwrap();
         let run = root.join("run");
@@ -43,7 +49,6 @@ impl World {
         fs::create_dir_all(root.join("outside")).unwrap();
         fs::write(root.join("outside/secret.txt"), "outside secret\n").unwrap();
         let server = ScriptedServer::start_async(|_| "model".to_string()).await;
-        let mut provider = ProviderConfig::openai();
         provider.base_url = server.base_url();
         provider.wire_api = WireApi::Responses;
         provider.api_key = Some(ApiKey::new("sk-test"));
@@ -161,6 +166,7 @@ fn solver_config() -> SessionConfig {
         context_window: None,
         compact_threshold: 0.8,
         compact_keep_items: 8,
+        max_output_tokens: None,
     }
 }
 
@@ -683,6 +689,13 @@ impl SessionObserver for Recorder {
             self.rollout_state()
         ));
     }
+
+    fn output_capped(&self, role: &str, max_output_tokens: u32) {
+        self.record(format!(
+            "{role} output_capped {max_output_tokens} [{}]",
+            self.rollout_state()
+        ));
+    }
 }
 
 #[tokio::test]
@@ -977,4 +990,137 @@ async fn an_empty_summary_keeps_the_history() {
             .iter()
             .any(|kind| kind.starts_with("compacted"))
     );
+}
+
+/// The text of the last user message of a Responses request body.
+fn last_user_text(body: &Value) -> String {
+    body["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|item| item["role"] == "user")
+        .and_then(|item| item["content"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_reply_cut_at_the_output_cap_is_sent_back_then_answered() {
+    let world = World::new().await;
+    // Reported by the server (`response.incomplete`), then only by the count of generated
+    // tokens reaching the cap (llama.cpp's `/v1/responses`), then a complete reply.
+    let cut = ResponsesSse::new(&world.next_id())
+        .text("{\"type\": \"direction_req")
+        .usage(100, 64)
+        .build_incomplete("max_output_tokens");
+    world.server.push("model", ScriptedReply::sse(cut));
+    let counted = ResponsesSse::new(&world.next_id())
+        .text("{\"type\": \"final_deli")
+        .usage(120, 64)
+        .build();
+    world.server.push("model", ScriptedReply::sse(counted));
+    world.say("short enough", 140);
+    let mut config = small_config();
+    config.max_output_tokens = Some(64);
+    let recorder = Recorder::new(&world.rollout_path());
+    let mut session = world.session(config, world.tools(ToolPolicy::solver()));
+
+    let output = session.run_turn("Reply.", &recorder).await.unwrap();
+
+    assert_eq!(output.text, "short enough");
+    assert_eq!(output.usage.output_tokens, 64 + 64 + 10);
+    let requests = world.requests();
+    assert_eq!(requests.len(), 3);
+    for body in &requests {
+        assert_eq!(
+            body["max_output_tokens"], 64,
+            "every request carries the cap"
+        );
+    }
+    assert_eq!(last_user_text(&requests[0]), "Reply.");
+    for body in &requests[1..] {
+        assert_eq!(last_user_text(body), output_capped_message(64));
+    }
+    let capped: Vec<String> = recorder
+        .log()
+        .lines()
+        .filter(|line| line.contains("output_capped"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(capped.len(), 2, "{}", recorder.log());
+    assert!(
+        capped[0].starts_with("solver output_capped 64"),
+        "{capped:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_reply_that_keeps_hitting_the_cap_ends_the_turn_with_its_text() {
+    let world = World::new().await;
+    for _ in 0..=OUTPUT_CAP_RETRIES {
+        let cut = ResponsesSse::new(&world.next_id())
+            .text("{\"type\": ")
+            .usage(100, 32)
+            .build_incomplete("max_output_tokens");
+        world.server.push("model", ScriptedReply::sse(cut));
+    }
+    let mut config = small_config();
+    config.max_output_tokens = Some(32);
+    let mut session = world.session(config, world.tools(ToolPolicy::solver()));
+
+    let output = session.run_turn("Reply.", &NoObserver).await.unwrap();
+
+    // The cut text becomes the reply: the caller parses it (and refuses it) as usual.
+    assert_eq!(output.text, "{\"type\": ");
+    assert_eq!(
+        world.requests().len(),
+        usize::try_from(OUTPUT_CAP_RETRIES).unwrap() + 1
+    );
+    assert!(world.server.remaining().values().all(|n| *n == 0));
+}
+
+#[tokio::test]
+async fn where_a_schema_excludes_tools_the_constrained_reply_is_asked_without_tools() {
+    // llama.cpp ignores `tools` when a schema comes with them: the schema goes only with a
+    // request of its own, after the free-text reply.
+    let world = World::with_provider(ProviderConfig::llama_cpp()).await;
+    world.calls(&[("call_l", "list_dir", json!({"path": "."}))], 100);
+    world.say("I listed the folder and I am done.", 120);
+    world.say(r#"{"type":"direction_request","prompt":"What next?"}"#, 140);
+    let mut session = world.session(solver_config(), world.tools(ToolPolicy::solver()));
+
+    let output = session.run_turn("Look around.", &NoObserver).await.unwrap();
+
+    assert_eq!(
+        output.text,
+        r#"{"type":"direction_request","prompt":"What next?"}"#
+    );
+    let requests = world.requests();
+    assert_eq!(requests.len(), 3);
+    for body in &requests[..2] {
+        assert!(body["tools"].is_array(), "tools offered");
+        assert!(body.get("response_format").is_none() && body.get("text").is_none());
+    }
+    let last = &requests[2];
+    assert!(last.get("tools").is_none(), "no tools with the schema");
+    assert_eq!(
+        last["response_format"]["json_schema"]["name"],
+        infty_signals::schema::SOLVER_SIGNAL_NAME
+    );
+    assert_eq!(last_user_text(last), CONSTRAINED_REPLY_MESSAGE);
+}
+
+#[tokio::test]
+async fn other_providers_send_the_schema_with_the_tools_and_ask_once() {
+    let world = World::new().await;
+    world.say(r#"{"type":"direction_request","prompt":"What next?"}"#, 100);
+    let mut session = world.session(solver_config(), world.tools(ToolPolicy::solver()));
+
+    session.run_turn("Look around.", &NoObserver).await.unwrap();
+
+    let requests = world.requests();
+    assert_eq!(requests.len(), 1);
+    assert!(requests[0]["tools"].is_array());
+    assert_eq!(requests[0]["text"]["format"]["type"], "json_schema");
 }

@@ -58,6 +58,7 @@ async fn tools_sent(wire: WireApi) -> Vec<Value> {
         compact_threshold: 0.8,
         compact_keep_items: 8,
         reasoning_summary: None,
+        max_output_tokens: None,
     };
     let writer = JsonlWriter::open(&run.join("solver.jsonl")).unwrap();
     let mut session = RoleSession::new(config, model, tools, writer);

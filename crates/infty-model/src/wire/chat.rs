@@ -70,6 +70,7 @@ pub(crate) fn request_body(request: &ModelRequest, capabilities: &Capabilities) 
         .output_schema
         .as_ref()
         .filter(|_| capabilities.supports_structured_output)
+        .filter(|_| !(capabilities.schema_excludes_tools && request.offers_tools()))
     {
         let mut json_schema = json!({"name": schema.name, "schema": schema.schema});
         if capabilities.supports_strict_schema {

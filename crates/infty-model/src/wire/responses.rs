@@ -95,16 +95,28 @@ pub(crate) fn request_body(request: &ModelRequest, capabilities: &Capabilities) 
         .output_schema
         .as_ref()
         .filter(|_| capabilities.supports_structured_output)
+        .filter(|_| !(capabilities.schema_excludes_tools && request.offers_tools()))
     {
-        let mut format = json!({
-            "type": "json_schema",
-            "name": schema.name,
-            "schema": schema.schema,
-        });
-        if capabilities.supports_strict_schema {
-            format["strict"] = json!(schema.strict);
+        if capabilities.responses_schema_as_response_format {
+            // Chat's shape: the server hands it to the grammar sampler; `text` it ignores.
+            body.insert(
+                "response_format".into(),
+                json!({
+                    "type": "json_schema",
+                    "json_schema": {"name": schema.name, "schema": schema.schema},
+                }),
+            );
+        } else {
+            let mut format = json!({
+                "type": "json_schema",
+                "name": schema.name,
+                "schema": schema.schema,
+            });
+            if capabilities.supports_strict_schema {
+                format["strict"] = json!(schema.strict);
+            }
+            body.insert("text".into(), json!({ "format": format }));
         }
-        body.insert("text".into(), json!({ "format": format }));
     }
     if let Some(max) = request.max_output_tokens {
         body.insert("max_output_tokens".into(), json!(max));
@@ -295,14 +307,61 @@ pub(crate) struct ResponsesDecoder {
 }
 
 impl ResponsesDecoder {
-    fn slot_index(&mut self, output_index: Option<u64>, item_id: Option<&str>) -> u64 {
+    /// Where a delta goes: its `output_index`, else the item its `item_id` names, else the
+    /// last item opened when it is still open and of the delta's kind (`wants`), else a new
+    /// slot. Servers such as llama.cpp send no `output_index` at all.
+    fn slot_index(
+        &mut self,
+        output_index: Option<u64>,
+        item_id: Option<&str>,
+        wants: fn(&Slot) -> bool,
+    ) -> u64 {
         if let Some(index) = output_index {
             return index;
         }
         if let Some(index) = item_id.and_then(|id| self.by_item_id.get(id)) {
             return *index;
         }
-        self.next_index
+        match self.slots.last_key_value() {
+            Some((index, slot)) if wants(slot) => *index,
+            _ => self.next_index,
+        }
+    }
+
+    /// Where a finished item goes: its `output_index`, else the item with its id, else the
+    /// first still-open item of its kind (same `call_id` for calls), else a new slot. A
+    /// server whose `done` item id differs from the `added` one then still closes the item
+    /// it opened instead of adding a second copy.
+    fn done_index(&self, output_index: Option<u64>, item: &Value) -> u64 {
+        if let Some(index) = output_index {
+            return index;
+        }
+        if let Some(index) = item
+            .get("id")
+            .and_then(Value::as_str)
+            .and_then(|id| self.by_item_id.get(id))
+        {
+            return *index;
+        }
+        let kind = item.get("type").and_then(Value::as_str);
+        let call_id = item.get("call_id").and_then(Value::as_str);
+        let name = item.get("name").and_then(Value::as_str);
+        let open = |same_call: bool| {
+            self.slots.iter().find(|(_, slot)| match (slot, kind) {
+                (Slot::Message { .. }, Some("message")) => true,
+                (Slot::Reasoning { .. }, Some("reasoning")) => true,
+                (Slot::FunctionCall { call_id: id, .. }, Some("function_call")) if same_call => {
+                    call_id == Some(id.as_str())
+                }
+                (Slot::FunctionCall { name: open, .. }, Some("function_call")) => {
+                    name.is_none_or(|name| name == open)
+                }
+                _ => false,
+            })
+        };
+        open(true)
+            .or_else(|| open(false))
+            .map_or(self.next_index, |(index, _)| *index)
     }
 
     fn open(&mut self, index: u64, item: &Value, events: &dyn Fn(StreamEvent)) {
@@ -456,14 +515,16 @@ impl Decoder for ResponsesDecoder {
             }
             "response.output_item.done" => {
                 if let Some(item) = event.item {
-                    let id = item.get("id").and_then(Value::as_str);
-                    let index = self.slot_index(event.output_index, id);
+                    let index = self.done_index(event.output_index, &item);
                     self.close(index, item, events);
                 }
             }
             "response.output_text.delta" | "response.refusal.delta" => {
-                let index = self.slot_index(event.output_index, event.item_id.as_deref());
+                let index = self.slot_index(event.output_index, event.item_id.as_deref(), |s| {
+                    matches!(s, Slot::Message { .. })
+                });
                 if let Some(delta) = event.delta {
+                    self.next_index = self.next_index.max(index + 1);
                     let slot = self.slots.entry(index).or_insert(Slot::Message {
                         text: String::new(),
                     });
@@ -474,7 +535,9 @@ impl Decoder for ResponsesDecoder {
                 }
             }
             "response.function_call_arguments.delta" => {
-                let index = self.slot_index(event.output_index, event.item_id.as_deref());
+                let index = self.slot_index(event.output_index, event.item_id.as_deref(), |s| {
+                    matches!(s, Slot::FunctionCall { .. })
+                });
                 if let (Some(Slot::FunctionCall { arguments, .. }), Some(delta)) =
                     (self.slots.get_mut(&index), event.delta)
                 {
@@ -482,7 +545,9 @@ impl Decoder for ResponsesDecoder {
                 }
             }
             "response.function_call_arguments.done" => {
-                let index = self.slot_index(event.output_index, event.item_id.as_deref());
+                let index = self.slot_index(event.output_index, event.item_id.as_deref(), |s| {
+                    matches!(s, Slot::FunctionCall { .. })
+                });
                 if let (Some(Slot::FunctionCall { arguments, .. }), Some(done)) =
                     (self.slots.get_mut(&index), event.arguments)
                 {
@@ -684,6 +749,72 @@ mod tests {
                     json!({"type": "response.output_text.delta", "output_index": 0, "delta": "late"}),
                 ],
                 Ok(vec![]),
+            ),
+            (
+                "llama.cpp: text keyed by item_id only, no indices, no arguments.done",
+                vec![
+                    json!({"type": "response.created", "response": {"id": "resp_l", "object": "response", "status": "in_progress"}}),
+                    json!({"type": "response.in_progress", "response": {"id": "resp_l", "object": "response", "status": "in_progress"}}),
+                    json!({"type": "response.output_item.added", "item": {"content": [], "id": "msg_1", "role": "assistant", "status": "in_progress", "type": "message"}}),
+                    json!({"type": "response.content_part.added", "item_id": "msg_1", "part": {"type": "output_text", "text": ""}}),
+                    json!({"type": "response.output_text.delta", "item_id": "msg_1", "delta": "{\"a\""}),
+                    json!({"type": "response.output_text.delta", "item_id": "msg_1", "delta": ":1}"}),
+                    json!({"type": "response.output_item.added", "item": {"id": "fc_x", "arguments": "", "call_id": "call_x", "name": "ls", "type": "function_call", "status": "in_progress"}}),
+                    json!({"type": "response.function_call_arguments.delta", "item_id": "fc_x", "delta": "{\"path\""}),
+                    json!({"type": "response.function_call_arguments.delta", "item_id": "fc_x", "delta": ":\".\"}"}),
+                    json!({"type": "response.output_text.done", "item_id": "msg_1", "text": "{\"a\":1}"}),
+                    json!({"type": "response.content_part.done", "item_id": "msg_1", "part": {"type": "output_text", "text": "{\"a\":1}"}}),
+                    json!({"type": "response.output_item.done", "item": {"type": "message", "status": "completed", "id": "msg_1", "content": [{"type": "output_text", "text": "{\"a\":1}"}], "role": "assistant"}}),
+                    json!({"type": "response.output_item.done", "item": {"id": "fc_x", "type": "function_call", "status": "completed", "arguments": "{\"path\":\".\"}", "call_id": "call_x", "name": "ls"}}),
+                    json!({"type": "response.completed", "response": {"id": "resp_l", "status": "completed", "usage": {"input_tokens": 5, "output_tokens": 7, "total_tokens": 12}}}),
+                ],
+                Ok(vec![
+                    "assistant {\"a\":1}",
+                    "call call_x ls {\"path\":\".\"}",
+                ]),
+            ),
+            (
+                "no indices, deltas only: arguments assembled from the deltas",
+                vec![
+                    json!({"type": "response.output_item.added", "item": {"id": "fc_1", "type": "function_call", "call_id": "c1", "name": "ls", "arguments": ""}}),
+                    json!({"type": "response.function_call_arguments.delta", "item_id": "fc_1", "delta": "{}"}),
+                    completed(),
+                ],
+                Ok(vec!["call c1 ls {}"]),
+            ),
+            (
+                "no indices nor item ids: deltas join the last open item",
+                vec![
+                    json!({"type": "response.output_item.added", "item": {"type": "message", "role": "assistant"}}),
+                    json!({"type": "response.output_text.delta", "delta": "a"}),
+                    json!({"type": "response.output_text.delta", "delta": "b"}),
+                    json!({"type": "response.output_item.added", "item": {"type": "function_call", "call_id": "c1", "name": "ls"}}),
+                    json!({"type": "response.function_call_arguments.delta", "delta": "{}"}),
+                    completed(),
+                ],
+                Ok(vec!["assistant ab", "call c1 ls {}"]),
+            ),
+            (
+                "a done item whose id differs from the added one closes it, not a second copy",
+                vec![
+                    json!({"type": "response.output_item.added", "item": {"id": "fc_a", "type": "function_call", "call_id": "call_a", "name": "ls", "arguments": ""}}),
+                    json!({"type": "response.function_call_arguments.delta", "item_id": "fc_a", "delta": "{"}),
+                    json!({"type": "response.output_item.done", "item": {"id": "fc_b", "type": "function_call", "call_id": "call_b", "name": "ls", "arguments": "{}"}}),
+                    json!({"type": "response.output_item.added", "item": {"id": "msg_a", "type": "message", "role": "assistant"}}),
+                    json!({"type": "response.output_text.delta", "item_id": "msg_a", "delta": "x"}),
+                    json!({"type": "response.output_item.done", "item": {"id": "msg_b", "type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "xy"}]}}),
+                    completed(),
+                ],
+                Ok(vec!["call call_b ls {}", "assistant xy"]),
+            ),
+            (
+                "deltas before any item event, then an added item without index: two slots",
+                vec![
+                    json!({"type": "response.output_text.delta", "delta": "a"}),
+                    json!({"type": "response.output_item.added", "item": {"type": "function_call", "call_id": "c1", "name": "ls", "arguments": "{}"}}),
+                    completed(),
+                ],
+                Ok(vec!["assistant a", "call c1 ls {}"]),
             ),
             (
                 "stray [DONE] without a terminal event",

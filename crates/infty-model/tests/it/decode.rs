@@ -38,6 +38,10 @@ const FIXTURES: &[(&str, WireApi)] = &[
     ("responses_quota_error.sse", WireApi::Responses),
     ("responses_quirks.sse", WireApi::Responses),
     ("responses_cut_mid_event.sse", WireApi::Responses),
+    // Recorded from llama.cpp's llama-server (llama-cpp-python 0.3.36): no sequence_number,
+    // output_index or content_index, items keyed by item_id; cut at max_output_tokens = 40
+    // yet `completed`.
+    ("responses_llama_cpp.sse", WireApi::Responses),
     ("chat_text.sse", WireApi::Chat),
     ("chat_parallel_calls.sse", WireApi::Chat),
     ("chat_ollama_same_index.sse", WireApi::Chat),
@@ -134,4 +138,21 @@ async fn builder_failure_and_cut_variants() {
         .build_incomplete("max_output_tokens");
     let got = decode(WireApi::Responses, incomplete.as_bytes(), 0).await;
     assert_eq!(got["outcome"]["incomplete"], "max_output_tokens");
+}
+
+#[tokio::test]
+async fn llama_cpp_reports_a_cut_response_only_through_its_token_count() {
+    let body = fixture("responses_llama_cpp.sse");
+    let response = decode_chunks(
+        WireApi::Responses,
+        stream::iter(vec![body.into_bytes()]),
+        Duration::from_secs(5),
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.incomplete, None);
+    assert!(response.text().starts_with('{'));
+    assert!(response.hit_output_cap(Some(40)));
+    assert!(!response.hit_output_cap(Some(41)));
 }

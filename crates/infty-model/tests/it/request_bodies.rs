@@ -132,6 +132,10 @@ async fn rich_request_per_provider() {
         ("ollama_chat", ProviderConfig::ollama()),
         ("vllm_chat", ProviderConfig::vllm()),
         ("llama_cpp_chat", ProviderConfig::llama_cpp()),
+        (
+            "llama_cpp_responses",
+            with_wire(ProviderConfig::llama_cpp(), WireApi::Responses),
+        ),
         ("lm_studio_chat", ProviderConfig::lm_studio()),
         ("openrouter_chat", ProviderConfig::openrouter()),
         (
@@ -141,6 +145,23 @@ async fn rich_request_per_provider() {
     ];
     for (name, provider) in cases {
         let body = sent_body(provider, &rich_request()).await;
+        insta::assert_json_snapshot!(name, body);
+    }
+}
+
+/// llama.cpp ignores `tools` when a schema comes with them, so it gets the schema only on
+/// requests without tools: as `response_format` on both endpoints (its `/v1/responses`
+/// ignores `text.format`).
+#[tokio::test]
+async fn llama_cpp_gets_the_schema_without_tools() {
+    let mut request = rich_request();
+    request.tools.clear();
+    request.tool_choice = ToolChoice::None;
+    for (name, wire_api) in [
+        ("llama_cpp_schema_chat", WireApi::Chat),
+        ("llama_cpp_schema_responses", WireApi::Responses),
+    ] {
+        let body = sent_body(with_wire(ProviderConfig::llama_cpp(), wire_api), &request).await;
         insta::assert_json_snapshot!(name, body);
     }
 }
