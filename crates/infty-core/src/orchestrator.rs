@@ -16,7 +16,8 @@ use futures::future::join_all;
 use infty_model::{ModelApi, OutputSchema, StreamEvent};
 use infty_store::{
     Budgets, Journal, OutcomeRecord, ProviderRecord, RoleRecord, RunInit, RunOptions, RunStatus,
-    RunStore, StoreError, Timeouts, TokenUsage, VerificationPolicy, read_journal,
+    RunStore, SandboxMode, SandboxSettings, StoreError, Timeouts, TokenUsage,
+    VerificationPolicy, read_journal,
 };
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
@@ -26,7 +27,9 @@ use crate::flow::{Action, Call, DeliverableCheck, Flow, FlowConfig, Input, Termi
 use crate::progress::{NoProgress, ProgressReporter, dispatch};
 use crate::prompts::RoleKind;
 use crate::session::{RoleSession, SessionConfig, SessionError, SessionObserver};
-use crate::tools::{ToolContext, ToolPolicy, ToolResult, ToolSet};
+use crate::tools::{
+    RunSpace, SandboxSpec, ToolContext, ToolPolicy, ToolResult, ToolSet, role_policy,
+};
 
 /// Why a run could not be set up or did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +64,12 @@ pub enum CoreError {
     Interrupted {
         /// The run.
         run_id: String,
+    },
+    /// The OS sandbox cannot start on this machine; nothing was created or changed.
+    #[error("{source}; to run tools without it, pass --sandbox off")]
+    SandboxUnavailable {
+        /// What is missing.
+        source: infty_sandbox::SandboxError,
     },
     /// The run already succeeded; there is nothing to resume.
     #[error("run {run_id} already succeeded; nothing to resume")]
@@ -170,6 +179,9 @@ pub struct RunExecutionOptions {
     pub workspace: Option<Utf8PathBuf>,
     /// The provider settings to record in `run.json` (never a key).
     pub provider: ProviderRecord,
+    /// The sandbox of the roles' processes (default: Solver `workspace-write`, Director and
+    /// Verifiers `read-only`, no network).
+    pub sandbox: SandboxSettings,
 }
 
 /// Settings a resumed run may change.
@@ -183,6 +195,8 @@ pub struct ResumeOverrides {
     pub models: BTreeMap<String, String>,
     /// The provider now in use.
     pub provider: Option<ProviderRecord>,
+    /// New sandbox settings (recorded in `run.json`).
+    pub sandbox: Option<SandboxSettings>,
     /// Full role settings, by role name, for what `run.json` does not record (custom
     /// instructions, tool policies, compaction threshold, structured output). A role not
     /// listed is rebuilt from its record with the defaults of its kind.
@@ -228,6 +242,8 @@ pub struct InftyOrchestrator {
     runs_root: Utf8PathBuf,
     progress: Arc<dyn ProgressReporter>,
     cancel: CancellationToken,
+    sandbox_helper: Option<std::path::PathBuf>,
+    secrets: Vec<String>,
 }
 
 impl std::fmt::Debug for InftyOrchestrator {
@@ -255,7 +271,43 @@ impl InftyOrchestrator {
             runs_root: runs_root.into(),
             progress: Arc::new(NoProgress),
             cancel: CancellationToken::new(),
+            sandbox_helper: None,
+            secrets: Vec::new(),
         }
+    }
+
+    /// Names the sandbox helper: an executable whose `main` starts with
+    /// `infty_sandbox::run_helper_if_requested()` (the `infty` binary, or `infty-sandbox`).
+    /// Default: the current executable, which must then dispatch the helper itself.
+    pub fn with_sandbox_helper(mut self, helper: impl Into<std::path::PathBuf>) -> Self {
+        self.sandbox_helper = Some(helper.into());
+        self
+    }
+
+    /// Secret values (the API key) cut out of every tool result before it is recorded.
+    pub fn with_secrets(mut self, values: impl IntoIterator<Item = String>) -> Self {
+        self.secrets.extend(values);
+        self
+    }
+
+    fn helper(&self) -> Option<std::path::PathBuf> {
+        self.sandbox_helper
+            .clone()
+            .or_else(|| std::env::current_exe().ok())
+    }
+
+    /// Checks that the sandbox `settings` ask for can start here.
+    fn probe_sandbox(&self, settings: &SandboxSettings) -> Result<(), CoreError> {
+        if !settings.any_on() {
+            return Ok(());
+        }
+        let policy = infty_sandbox::SandboxPolicy {
+            allow_network: settings.allow_network,
+            ..infty_sandbox::SandboxPolicy::default()
+        };
+        SandboxSpec::new(SandboxMode::ReadOnly, policy, self.helper())
+            .probe()
+            .map_err(|source| CoreError::SandboxUnavailable { source })
     }
 
     /// Attaches a progress reporter.
@@ -330,8 +382,10 @@ impl InftyOrchestrator {
                 max_tool_steps: nonzero(options.max_tool_steps, 200),
                 provider: options.provider.clone(),
                 workspace: options.workspace.clone(),
+                sandbox: options.sandbox.clone(),
             },
         };
+        self.probe_sandbox(&options.sandbox)?;
         let store = RunStore::create(&runs_root, run_id.as_deref(), init)?;
         Ok(SpawnedRun { store, roles })
     }
@@ -352,6 +406,11 @@ impl InftyOrchestrator {
         overrides: ResumeOverrides,
     ) -> Result<RunOutcome, CoreError> {
         let mut store = RunStore::open_id(&self.runs_root, run_id)?;
+        let sandbox = overrides
+            .sandbox
+            .clone()
+            .unwrap_or_else(|| store.metadata().options.sandbox.clone());
+        self.probe_sandbox(&sandbox)?;
         // Take the lock before touching run.json, so a second driver changes nothing.
         let lock = store.lock()?;
         if store.metadata().status == RunStatus::Succeeded {
@@ -369,6 +428,7 @@ impl InftyOrchestrator {
             if let Some(provider) = overrides.provider.clone() {
                 meta.options.provider = provider;
             }
+            meta.options.sandbox = sandbox.clone();
             for record in &mut meta.roles {
                 if let Some(model) = overrides.models.get(&record.role) {
                     record.model = model.clone();
@@ -536,6 +596,8 @@ struct Driver {
     resumed: bool,
     /// Inbox ids already journaled (a crash may have left them undelivered in `inbox/`).
     delivered: std::collections::BTreeSet<String>,
+    sandbox_helper: Option<std::path::PathBuf>,
+    secrets: Vec<String>,
     _lock: infty_store::RunLock,
 }
 
@@ -595,6 +657,8 @@ impl Driver {
             cancel: orchestrator.cancel.clone(),
             resumed,
             delivered,
+            sandbox_helper: orchestrator.helper(),
+            secrets: orchestrator.secrets.clone(),
             _lock: lock,
         };
         for role in roles {
@@ -614,7 +678,9 @@ impl Driver {
                 RoleKind::Director => options.workspace.clone(),
             },
         };
-        let tools = ToolSet::new(context, role.tools.clone());
+        let tools = ToolSet::new(context, role.tools.clone())
+            .with_sandbox(self.sandbox_spec(role)?)
+            .with_redactions(self.secrets.iter().cloned());
         let output_schema = role.structured_output.then(|| match role.kind() {
             RoleKind::Solver => OutputSchema {
                 name: infty_signals::schema::SOLVER_SIGNAL_NAME.to_string(),
@@ -668,6 +734,27 @@ impl Driver {
         }
     }
 
+    /// The sandbox of `role`'s processes: its kind's mode from `run.json`, this run's space.
+    fn sandbox_spec(&self, role: &RoleConfig) -> Result<SandboxSpec, CoreError> {
+        let options = &self.store.metadata().options;
+        let settings = &options.sandbox;
+        let mode = match role.kind() {
+            RoleKind::Solver => settings.solver,
+            RoleKind::Director => settings.director,
+            RoleKind::Verifier => settings.verifier,
+        };
+        let space = RunSpace::of_run(self.store.dir(), options.workspace.as_deref());
+        let label = format!("{}-{}", self.store.run_id(), role.role);
+        SandboxSpec::new(
+            mode,
+            role_policy(mode, &space, settings),
+            self.sandbox_helper.clone(),
+        )
+        .with_env_names(settings.env.iter().cloned())
+        .with_private_temp(&label)
+        .map_err(|error| CoreError::Setup(format!("role {}: {error}", role.role)))
+    }
+
     async fn run(mut self) -> Result<RunOutcome, CoreError> {
         self.store.set_status(RunStatus::Running)?;
         self.progress
@@ -676,6 +763,24 @@ impl Driver {
             pid: std::process::id(),
             resumed: self.resumed,
         })?;
+        let settings = self.store.metadata().options.sandbox.clone();
+        if settings.any_off() {
+            let mut roles: Vec<String> = self
+                .roles
+                .values()
+                .filter(|role| {
+                    let mode = match role.kind() {
+                        RoleKind::Solver => settings.solver,
+                        RoleKind::Director => settings.director,
+                        RoleKind::Verifier => settings.verifier,
+                    };
+                    mode == SandboxMode::Off
+                })
+                .map(|role| role.role.clone())
+                .collect();
+            roles.sort();
+            self.record(Note::SandboxOff { roles })?;
+        }
         let first = if self.resumed && self.flow.started() {
             Input::Resumed
         } else {

@@ -58,6 +58,8 @@ pub trait ProgressReporter: Send + Sync {
     fn budget_warning(&self, reason: &str) {}
     /// The model client retries a request.
     fn model_retry(&self, role: &str, attempt: u32, max: u32, delay: Duration, reason: &str) {}
+    /// These roles' tools run without the OS sandbox, as asked: worth a warning.
+    fn sandbox_off(&self, roles: &[String]) {}
     /// The run was interrupted.
     fn interrupted(&self) {}
     /// The run ended (in any way).
@@ -110,6 +112,7 @@ pub(crate) fn dispatch(reporter: &dyn ProgressReporter, note: &Note) {
             kept_items,
         } => reporter.compaction(role, *prompt_tokens, *kept_items),
         Note::RunInterrupted => reporter.interrupted(),
+        Note::SandboxOff { roles } => reporter.sandbox_off(roles),
         // Reported through their own richer callbacks, or only journaled.
         Note::DriverStarted { .. }
         | Note::DirectorReasked { .. }

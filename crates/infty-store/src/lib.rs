@@ -30,6 +30,7 @@ mod listing;
 mod lock;
 mod metadata;
 mod run;
+mod sandbox;
 
 pub use durable::{DurableWrite, write_atomic};
 pub use error::{DeliverableError, StoreError};
@@ -45,6 +46,7 @@ pub use metadata::{
     Budgets, OutcomeRecord, ProviderRecord, RoleRecord, RunMetadata, RunOptions, RunStatus,
     RunSummary, SCHEMA_VERSION, Timeouts, TokenUsage, VerificationPolicy,
 };
+pub use sandbox::{SandboxMode, SandboxSettings};
 pub use run::{
     EVENTS_JSONL, RUN_JSON, RUN_LOCK, RUN_SUBDIRS, RunInit, RunStore, default_runs_root,
     runs_root_from,

@@ -292,6 +292,9 @@ pub struct RunOptions {
     pub provider: ProviderRecord,
     /// The folder the Solver's tools work in, if not the run folder.
     pub workspace: Option<Utf8PathBuf>,
+    /// The sandbox of the tools' processes (absent in older runs: the defaults).
+    #[serde(default)]
+    pub sandbox: crate::SandboxSettings,
 }
 
 impl RunOptions {
@@ -303,6 +306,12 @@ impl RunOptions {
             return Err(StoreError::SecretRefused {
                 field: "options.provider.api_key_env",
                 reason: "it must be the NAME of an environment variable (letters, digits, `_`), not a key",
+            });
+        }
+        if self.sandbox.env.iter().any(|name| !is_env_var_name(name)) {
+            return Err(StoreError::SecretRefused {
+                field: "options.sandbox.env",
+                reason: "it must hold NAMES of environment variables (letters, digits, `_`), not values",
             });
         }
         if url_has_userinfo(&self.provider.base_url) {
@@ -330,6 +339,7 @@ impl Default for RunOptions {
             max_tool_steps: Self::DEFAULT_MAX_TOOL_STEPS,
             provider: ProviderRecord::default(),
             workspace: None,
+            sandbox: crate::SandboxSettings::default(),
         }
     }
 }
