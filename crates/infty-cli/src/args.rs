@@ -223,6 +223,10 @@ pub struct CreateArgs {
     #[command(flatten)]
     pub budgets: BudgetArgs,
 
+    /// Sandbox of the tools' processes
+    #[command(flatten)]
+    pub sandbox: crate::sandbox::SandboxArgs,
+
     /// Show the models' text on stderr as it streams
     #[arg(long)]
     pub stream: bool,
@@ -268,6 +272,10 @@ pub struct ResumeArgs {
     /// New model for every role
     #[arg(long, value_name = "MODEL")]
     pub model: Option<String>,
+
+    /// New sandbox settings (default: what the run recorded)
+    #[command(flatten)]
+    pub sandbox: crate::sandbox::SandboxArgs,
 
     /// Show the models' text on stderr as it streams
     #[arg(long)]

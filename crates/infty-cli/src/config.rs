@@ -45,6 +45,9 @@ pub struct ConfigFile {
     /// Timeouts of role turns.
     #[serde(default)]
     pub timeouts: TimeoutSection,
+    /// The sandbox of tool processes.
+    #[serde(default)]
+    pub sandbox: crate::sandbox::SandboxSection,
 }
 
 /// `[provider]`.

@@ -11,6 +11,7 @@ mod logging;
 mod logs;
 mod provider;
 mod run;
+mod sandbox;
 mod send;
 mod terminal;
 
@@ -57,6 +58,14 @@ impl std::fmt::Display for Coded {
 impl std::error::Error for Coded {}
 
 fn main() -> ExitCode {
+    // The sandbox helper re-executes this binary (`infty __sandbox ...`): it must run before
+    // anything else, while the process has a single thread.
+    infty_sandbox::run_helper_if_requested();
+    // Children (tools) must not read the driver's environment (the API key) or memory.
+    if let Err(error) = infty_sandbox::harden_current_process() {
+        eprintln!("error: {error}");
+        return ExitCode::from(1);
+    }
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
@@ -147,10 +156,11 @@ fn dispatch(cli: Cli, given: GivenFlags) -> Result<u8> {
             let file = config::load(&config::config_path(&home))?;
             let base_url_env = std::env::var(provider::BASE_URL_ENV).ok();
             config::apply_to_create(&mut args, given, &file, base_url_env.as_deref());
+            let sandbox = sandbox::for_create(&args.sandbox, &file.sandbox).map_err(Coded::usage)?;
             terminal::configure(terminal::TerminalOptions {
                 stream: args.stream,
             });
-            run::create(&runs_root, args)
+            run::create(&runs_root, args, sandbox)
         }
         Command::Resume(args) => {
             let runs_root = runs_root(cli.runs_root)?;

@@ -19,7 +19,11 @@ use crate::terminal::TerminalProgress;
 use crate::{Coded, EXIT_INTERRUPTED, provider};
 
 /// Creates a run and drives it to its end.
-pub fn create(runs_root: &Utf8Path, args: CreateArgs) -> Result<u8> {
+pub fn create(
+    runs_root: &Utf8Path,
+    args: CreateArgs,
+    sandbox: infty_store::SandboxSettings,
+) -> Result<u8> {
     let objective = match (&args.objective, &args.objective_file) {
         (Some(text), _) => text.clone(),
         (None, Some(path)) => std::fs::read_to_string(path)
@@ -34,6 +38,7 @@ pub fn create(runs_root: &Utf8Path, args: CreateArgs) -> Result<u8> {
     }
     let workspace = args.workspace.as_deref().map(workspace_dir).transpose()?;
     let (provider, record) = provider::resolve(&args.provider, None)?;
+    let secrets = secrets_of(&provider);
     let client = ModelClient::new(provider).context("cannot set up the model client")?;
 
     let director_model = args
@@ -82,11 +87,13 @@ pub fn create(runs_root: &Utf8Path, args: CreateArgs) -> Result<u8> {
         },
         workspace,
         provider: record,
+        sandbox,
         ..RunExecutionOptions::default()
     };
     drive(
         args.json,
         client,
+        secrets,
         runs_root,
         |orchestrator, progress| async move {
             let spawned = orchestrator.spawn_run(params, options)?;
@@ -108,9 +115,13 @@ pub fn resume(runs_root: &Utf8Path, args: ResumeArgs) -> Result<u8> {
         .into());
     }
     let (provider, record) = provider::resolve(&args.provider, Some(&meta.options.provider))?;
+    let secrets = secrets_of(&provider);
     let client = ModelClient::new(provider).context("cannot set up the model client")?;
+    let sandbox =
+        crate::sandbox::for_resume(&args.sandbox, &meta.options.sandbox).map_err(Coded::usage)?;
     let mut overrides = ResumeOverrides {
         provider: Some(record),
+        sandbox: Some(sandbox),
         ..ResumeOverrides::default()
     };
     if let Some(secs) = args.provider.timeout_secs {
@@ -130,12 +141,22 @@ pub fn resume(runs_root: &Utf8Path, args: ResumeArgs) -> Result<u8> {
     drive(
         args.json,
         client,
+        secrets,
         runs_root,
         |orchestrator, progress| async move {
             progress.set_run(&run_id, store.dir());
             orchestrator.resume_run(&run_id, overrides).await
         },
     )
+}
+
+/// The values no tool output may carry into the records: the API key.
+fn secrets_of(provider: &infty_model::ProviderConfig) -> Vec<String> {
+    provider
+        .api_key
+        .iter()
+        .map(|key| key.expose().to_owned())
+        .collect()
 }
 
 fn timeouts_of(secs: u64) -> Timeouts {
@@ -157,7 +178,13 @@ fn workspace_dir(path: &Utf8Path) -> Result<Utf8PathBuf> {
 }
 
 /// Runs `body` on a runtime with live progress and Ctrl-C handling, then reports.
-fn drive<F, Fut>(json: bool, client: ModelClient, runs_root: &Utf8Path, body: F) -> Result<u8>
+fn drive<F, Fut>(
+    json: bool,
+    client: ModelClient,
+    secrets: Vec<String>,
+    runs_root: &Utf8Path,
+    body: F,
+) -> Result<u8>
 where
     F: FnOnce(InftyOrchestrator, Arc<TerminalProgress>) -> Fut,
     Fut: Future<Output = Result<RunOutcome, CoreError>>,
@@ -169,7 +196,8 @@ where
         watch_ctrl_c(cancel.clone());
         let orchestrator = InftyOrchestrator::with_runs_root(Arc::new(client), runs_root)
             .with_progress(progress.clone())
-            .with_cancellation(cancel);
+            .with_cancellation(cancel)
+            .with_secrets(secrets);
         body(orchestrator, progress.clone()).await
     });
     report(result, json, &progress)
