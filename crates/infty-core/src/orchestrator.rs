@@ -278,7 +278,8 @@ impl InftyOrchestrator {
 
     /// Names the sandbox helper: an executable whose `main` starts with
     /// `infty_sandbox::run_helper_if_requested()` (the `infty` binary, or `infty-sandbox`).
-    /// Default: the current executable, which must then dispatch the helper itself.
+    /// Default: `$INFTY_SANDBOX_HELPER`, else the current executable, which must then
+    /// dispatch the helper itself.
     pub fn with_sandbox_helper(mut self, helper: impl Into<std::path::PathBuf>) -> Self {
         self.sandbox_helper = Some(helper.into());
         self
@@ -293,7 +294,7 @@ impl InftyOrchestrator {
     fn helper(&self) -> Option<std::path::PathBuf> {
         self.sandbox_helper
             .clone()
-            .or_else(|| std::env::current_exe().ok())
+            .or_else(infty_sandbox::default_helper)
     }
 
     /// Checks that the sandbox `settings` ask for can start here.

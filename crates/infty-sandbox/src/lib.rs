@@ -33,8 +33,11 @@ pub use policy::SandboxPolicy;
 pub const HELPER_ARG: &str = "__sandbox";
 /// The helper's second stage, PID 1 of the new PID namespace (internal).
 const INIT_ARG: &str = "__sandbox-init";
-/// A command that does nothing, so that [`probe`] needs no program from the system.
+/// A command that only says it ran, so that [`probe`] needs no program from the system.
 const NOOP_ARG: &str = "__sandbox-noop";
+/// What the no-op command prints: proof that the helper really applied the policy and ran
+/// it (an executable that ignores its arguments and exits 0 is no helper).
+const NOOP_MARKER: &str = "infty-sandbox: policy applied";
 
 /// Exit code of the helper when it could not apply the policy; its stderr then holds one
 /// line `infty sandbox: could not <mechanism>: <detail>`.
@@ -78,7 +81,10 @@ pub fn run_helper_if_requested() {
     let stage = match first.to_str() {
         Some(HELPER_ARG) => Stage::Outer,
         Some(INIT_ARG) => Stage::Init,
-        Some(NOOP_ARG) => std::process::exit(0),
+        Some(NOOP_ARG) => {
+            println!("{NOOP_MARKER}");
+            std::process::exit(0)
+        }
         _ => return,
     };
     let rest: Vec<OsString> = args.collect();
@@ -174,7 +180,7 @@ pub fn probe(helper: &Path, policy: &SandboxPolicy) -> Result<(), SandboxError> 
             helper: helper.to_path_buf(),
             source,
         })?;
-    if output.status.success() {
+    if output.status.success() && String::from_utf8_lossy(&output.stdout).contains(NOOP_MARKER) {
         return Ok(());
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -193,6 +199,20 @@ pub fn probe(helper: &Path, policy: &SandboxPolicy) -> Result<(), SandboxError> 
     })
 }
 
+/// The sandbox helper named by `INFTY_SANDBOX_HELPER`, else the current executable.
+///
+/// The variable is for packagers and tests (a helper installed elsewhere, or a fake one that
+/// simulates a kernel without a mechanism). Tool processes never receive it.
+pub fn default_helper() -> Option<std::path::PathBuf> {
+    match std::env::var_os(HELPER_ENV) {
+        Some(path) if !path.is_empty() => Some(path.into()),
+        _ => std::env::current_exe().ok(),
+    }
+}
+
+/// The variable [`default_helper`] reads.
+pub const HELPER_ENV: &str = "INFTY_SANDBOX_HELPER";
+
 /// Makes the calling process unreadable by its children and other processes of the same
 /// user: not dumpable, so `/proc/PID/environ`, `/proc/PID/mem` and `ptrace` are refused.
 ///
@@ -209,5 +229,31 @@ pub fn harden_current_process() -> Result<(), SandboxError> {
     #[cfg(not(target_os = "linux"))]
     {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helper_argv_carries_the_policy_then_the_command() {
+        let policy = SandboxPolicy {
+            writable: vec!["/w".into()],
+            ..SandboxPolicy::default()
+        };
+        let argv = helper_command(&policy, "bash", ["-c", "echo hi"]).unwrap();
+        let argv: Vec<String> = argv.into_iter().map(|a| a.into_string().unwrap()).collect();
+        assert_eq!(
+            argv,
+            [
+                "__sandbox",
+                r#"{"writable":["/w"],"read_only":[],"hidden":[],"allow_network":false}"#,
+                "--",
+                "bash",
+                "-c",
+                "echo hi"
+            ]
+        );
     }
 }

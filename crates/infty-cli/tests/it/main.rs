@@ -10,3 +10,4 @@ mod help;
 mod inspect;
 mod policies;
 mod resume;
+mod sandbox;
