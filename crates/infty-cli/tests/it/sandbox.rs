@@ -296,6 +296,11 @@ async fn hostile_tools_are_refused_and_change_nothing() {
             format!("echo forged > {ihome}/config.toml"),
         ),
         (
+            "ptrace the driver",
+            SandboxMode::WorkspaceWrite,
+            format!("strace -p {driver} || gdb -p {driver} -batch -ex 'info proc' 2>&1 | grep -q DRIVER"),
+        ),
+        (
             "kill the driver",
             SandboxMode::WorkspaceWrite,
             format!("kill -9 {driver}"),
@@ -516,4 +521,87 @@ fn a_run_survives_a_hostile_solver_and_verifier() {
     );
     world.assert_secret_nowhere();
     assert!(host_processes_with("sleep 5999").is_empty());
+}
+
+/// Where the kernel lacks a mechanism, `create` stops with one line naming it and the way
+/// out, and creates nothing.
+#[test]
+fn create_stops_in_one_line_when_the_sandbox_cannot_start() {
+    let world = World::new();
+    let fake = world.home.path().join("no-namespaces");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho 'infty sandbox: could not create namespaces (user, mount, pid, network): Operation not permitted' >&2\nexit 125\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let output = world
+        .infty()
+        .env("INFTY_SANDBOX_HELPER", &fake)
+        .args(["create", "--objective", "x", "--run-id", "nope"])
+        .args(["--base-url", &world.server.base_url()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        "error: the sandbox cannot start here: could not create namespaces (user, mount, pid, network): Operation not permitted; to run tools without it, pass --sandbox off"
+    );
+    assert!(!world.run_dir("nope").exists());
+    assert!(world.server.requests().is_empty());
+
+    // Opting out works on the same machine, and is journaled and warned about.
+    world.write_and_deliver("deliverable/a.txt", "a");
+    world.say(
+        "verifier-1",
+        r#"{"verdict":"pass","reasons":[],"suggestions":[]}"#,
+    );
+    let output = world
+        .infty()
+        .env("INFTY_SANDBOX_HELPER", &fake)
+        .args(["create", "--objective", "x", "--run-id", "off", "--sandbox", "off"])
+        .args(["--base-url", &world.server.base_url()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("warning: no sandbox for director, solver, verifier-1"),
+        "{stderr}"
+    );
+    let kinds = world.journal_kinds("off");
+    assert_eq!(kinds[..2], ["driver_started", "sandbox_off"], "{kinds:?}");
+    let show = world.infty().args(["show", "off"]).output().unwrap();
+    let show = String::from_utf8_lossy(&show.stdout);
+    assert!(
+        show.contains("Sandbox:   solver off, director off, verifiers off; network off"),
+        "{show}"
+    );
+    assert!(show.contains("warning: no sandbox for director, solver, verifier-1"), "{show}");
+}
+
+/// `resume` keeps the recorded sandbox, and a flag changes (and records) it.
+#[test]
+fn resume_reuses_the_recorded_sandbox() {
+    let world = World::new();
+    world.say("solver", "not a signal");
+    world.say("solver", "still not");
+    world.say("solver", "no");
+    world
+        .create("again", "x", &["--allow-network", "--env", "MY_TOOL_HOME"])
+        .failure();
+    let sandbox = &world.run_json("again")["options"]["sandbox"];
+    assert_eq!(sandbox["allow_network"], true);
+    assert_eq!(sandbox["env"], json!(["MY_TOOL_HOME"]));
+    world.write_and_deliver("deliverable/a.txt", "a");
+    world.say(
+        "verifier-1",
+        r#"{"verdict":"pass","reasons":[],"suggestions":[]}"#,
+    );
+    world.resume("again", &["--sandbox", "read-only"]).success();
+    let sandbox = &world.run_json("again")["options"]["sandbox"];
+    assert_eq!(sandbox["solver"], "read-only");
+    assert_eq!(sandbox["allow_network"], true);
+    assert_eq!(sandbox["env"], json!(["MY_TOOL_HOME"]));
 }
