@@ -33,14 +33,28 @@ fn rules() -> BTreeMap<&'static str, (&'static [&'static str], Option<&'static [
             ),
         ),
         ("infty-model", (&[][..], None)),
+        // The platform code (nix, landlock) sits in its Linux-only target table.
+        (
+            "infty-sandbox",
+            (&[][..], Some(&["serde", "serde_json", "thiserror"][..])),
+        ),
         (
             "infty-core",
-            (&["infty-signals", "infty-store", "infty-model"][..], None),
+            (
+                &["infty-signals", "infty-store", "infty-model", "infty-sandbox"][..],
+                None,
+            ),
         ),
         (
             "infty-cli",
             (
-                &["infty-signals", "infty-store", "infty-model", "infty-core"][..],
+                &[
+                    "infty-signals",
+                    "infty-store",
+                    "infty-model",
+                    "infty-sandbox",
+                    "infty-core",
+                ][..],
                 None,
             ),
         ),
@@ -75,7 +89,7 @@ pub fn check(root: &Path) -> Result<()> {
                     "{name} must depend only on {allowed:?}, not on {dep}"
                 ));
             }
-            if matches!(name, "infty-signals" | "infty-store")
+            if matches!(name, "infty-signals" | "infty-store" | "infty-sandbox")
                 && FORBIDDEN_BELOW_CORE.contains(&dep.as_str())
             {
                 problems.push(format!(
