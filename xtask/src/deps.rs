@@ -41,7 +41,12 @@ fn rules() -> BTreeMap<&'static str, (&'static [&'static str], Option<&'static [
         (
             "infty-core",
             (
-                &["infty-signals", "infty-store", "infty-model", "infty-sandbox"][..],
+                &[
+                    "infty-signals",
+                    "infty-store",
+                    "infty-model",
+                    "infty-sandbox",
+                ][..],
                 None,
             ),
         ),

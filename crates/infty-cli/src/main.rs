@@ -156,7 +156,8 @@ fn dispatch(cli: Cli, given: GivenFlags) -> Result<u8> {
             let file = config::load(&config::config_path(&home))?;
             let base_url_env = std::env::var(provider::BASE_URL_ENV).ok();
             config::apply_to_create(&mut args, given, &file, base_url_env.as_deref());
-            let sandbox = sandbox::for_create(&args.sandbox, &file.sandbox).map_err(Coded::usage)?;
+            let sandbox =
+                sandbox::for_create(&args.sandbox, &file.sandbox).map_err(Coded::usage)?;
             terminal::configure(terminal::TerminalOptions {
                 stream: args.stream,
             });

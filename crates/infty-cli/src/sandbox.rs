@@ -86,7 +86,10 @@ pub fn for_create(args: &SandboxArgs, config: &SandboxSection) -> Result<Sandbox
 }
 
 /// The settings of a resumed run: what it recorded, changed only by the flags given.
-pub fn for_resume(args: &SandboxArgs, recorded: &SandboxSettings) -> Result<SandboxSettings, String> {
+pub fn for_resume(
+    args: &SandboxArgs,
+    recorded: &SandboxSettings,
+) -> Result<SandboxSettings, String> {
     let mut settings = recorded.clone();
     if let Some(mode) = args.sandbox {
         settings.solver = mode.into();
@@ -101,7 +104,10 @@ pub fn for_resume(args: &SandboxArgs, recorded: &SandboxSettings) -> Result<Sand
 fn merged(first: &[String], second: &[String]) -> Result<Vec<String>, String> {
     let mut names: Vec<String> = Vec::new();
     for name in first.iter().chain(second) {
-        let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
             return Err(format!(
@@ -155,11 +161,14 @@ mod tests {
             env: vec!["B".to_owned(), "A".to_owned()],
         };
         let settings = for_create(&args, &config).unwrap();
-        assert_eq!(settings, SandboxSettings {
-            allow_network: true,
-            env: vec!["A".to_owned(), "B".to_owned()],
-            ..SandboxSettings::all(SandboxMode::Off)
-        });
+        assert_eq!(
+            settings,
+            SandboxSettings {
+                allow_network: true,
+                env: vec!["A".to_owned(), "B".to_owned()],
+                ..SandboxSettings::all(SandboxMode::Off)
+            }
+        );
         let bad = SandboxArgs {
             env: vec!["KEY=value".to_owned()],
             ..SandboxArgs::default()

@@ -241,7 +241,9 @@ fn whole_runs(c: &mut Criterion) {
                             RunExecutionOptions {
                                 objective: "Write the report.".to_string(),
                                 // Core's tests have no sandbox helper; infty-cli's and infty-sandbox's test it.
-                                sandbox: infty_store::SandboxSettings::all(infty_store::SandboxMode::Off),
+                                sandbox: infty_store::SandboxSettings::all(
+                                    infty_store::SandboxMode::Off,
+                                ),
                                 ..RunExecutionOptions::default()
                             },
                         ))

@@ -16,8 +16,8 @@ use futures::future::join_all;
 use infty_model::{ModelApi, OutputSchema, StreamEvent};
 use infty_store::{
     Budgets, Journal, OutcomeRecord, ProviderRecord, RoleRecord, RunInit, RunOptions, RunStatus,
-    RunStore, SandboxMode, SandboxSettings, StoreError, Timeouts, TokenUsage,
-    VerificationPolicy, read_journal,
+    RunStore, SandboxMode, SandboxSettings, StoreError, Timeouts, TokenUsage, VerificationPolicy,
+    read_journal,
 };
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;

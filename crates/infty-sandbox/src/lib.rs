@@ -184,19 +184,24 @@ pub fn probe(helper: &Path, policy: &SandboxPolicy) -> Result<(), SandboxError> 
         return Ok(());
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
-    Err(match stderr.lines().find_map(|line| line.strip_prefix(FAILURE_PREFIX)) {
-        Some(line) => {
-            let (mechanism, detail) = line.split_once(": ").unwrap_or((line, ""));
-            SandboxError::Unavailable {
-                mechanism: mechanism.to_owned(),
-                detail: detail.to_owned(),
+    Err(
+        match stderr
+            .lines()
+            .find_map(|line| line.strip_prefix(FAILURE_PREFIX))
+        {
+            Some(line) => {
+                let (mechanism, detail) = line.split_once(": ").unwrap_or((line, ""));
+                SandboxError::Unavailable {
+                    mechanism: mechanism.to_owned(),
+                    detail: detail.to_owned(),
+                }
             }
-        }
-        None => SandboxError::NotAHelper {
-            helper: helper.to_path_buf(),
-            status: output.status.to_string(),
+            None => SandboxError::NotAHelper {
+                helper: helper.to_path_buf(),
+                status: output.status.to_string(),
+            },
         },
-    })
+    )
 }
 
 /// The sandbox helper named by `INFTY_SANDBOX_HELPER`, else the current executable.

@@ -235,7 +235,9 @@ fn bind(path: &Path, source: &OwnedFd, read_only: bool) -> Result<(), Failure> {
         None::<&str>,
     )
     .map_err(bind_failed)?;
-    let kept = statvfs(path).map(|stat| stat.flags()).map_err(bind_failed)?;
+    let kept = statvfs(path)
+        .map(|stat| stat.flags())
+        .map_err(bind_failed)?;
     let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND;
     for (fs, ms) in [
         (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
@@ -291,9 +293,10 @@ pub(crate) fn init(policy: &SandboxPolicy, command: &[OsString]) -> Result<i32, 
 
 fn restrict_with_landlock(policy: &SandboxPolicy) -> Result<(), Failure> {
     let landlock_failed = |error: landlock::RulesetError| {
-        failure(format!("restrict files with landlock (abi {})", LANDLOCK_ABI as i32))(
-            error.to_string(),
-        )
+        failure(format!(
+            "restrict files with landlock (abi {})",
+            LANDLOCK_ABI as i32
+        ))(error.to_string())
     };
     let read = AccessFs::from_read(LANDLOCK_ABI);
     let all = AccessFs::from_all(LANDLOCK_ABI);

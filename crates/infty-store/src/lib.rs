@@ -46,8 +46,8 @@ pub use metadata::{
     Budgets, OutcomeRecord, ProviderRecord, RoleRecord, RunMetadata, RunOptions, RunStatus,
     RunSummary, SCHEMA_VERSION, Timeouts, TokenUsage, VerificationPolicy,
 };
-pub use sandbox::{SandboxMode, SandboxSettings};
 pub use run::{
     EVENTS_JSONL, RUN_JSON, RUN_LOCK, RUN_SUBDIRS, RunInit, RunStore, default_runs_root,
     runs_root_from,
 };
+pub use sandbox::{SandboxMode, SandboxSettings};

@@ -238,7 +238,8 @@ async fn hostile_tools_are_refused_and_change_nothing() {
         (
             "read the other credential folders",
             SandboxMode::WorkspaceWrite,
-            "cat ~/.config/gcloud/credentials.db ~/.docker/config.json ~/.kube/config | grep .".to_owned(),
+            "cat ~/.config/gcloud/credentials.db ~/.docker/config.json ~/.kube/config | grep ."
+                .to_owned(),
         ),
         (
             "connect to a loopback listener outside",
@@ -298,7 +299,9 @@ async fn hostile_tools_are_refused_and_change_nothing() {
         (
             "ptrace the driver",
             SandboxMode::WorkspaceWrite,
-            format!("strace -p {driver} || gdb -p {driver} -batch -ex 'info proc' 2>&1 | grep -q DRIVER"),
+            format!(
+                "strace -p {driver} || gdb -p {driver} -batch -ex 'info proc' 2>&1 | grep -q DRIVER"
+            ),
         ),
         (
             "kill the driver",
@@ -465,11 +468,18 @@ async fn a_secret_printed_anyway_is_redacted_from_the_result() {
     let result = shell(&tools, "cat leak.txt").await;
     assert!(result.ok, "{}", result.output);
     assert!(!result.output.contains(SECRET), "{}", result.output);
-    assert!(result.output.contains("key=[redacted]"), "{}", result.output);
+    assert!(
+        result.output.contains("key=[redacted]"),
+        "{}",
+        result.output
+    );
     let mut file = std::fs::File::open(lab.path("ws/leak.txt")).unwrap();
     let mut text = String::new();
     file.read_to_string(&mut text).unwrap();
-    assert!(text.contains(SECRET), "the file itself is the user's and stays");
+    assert!(
+        text.contains(SECRET),
+        "the file itself is the user's and stays"
+    );
 }
 
 /// The Solver's shell tries attacks in a real run; the run carries on and succeeds, the
@@ -560,7 +570,15 @@ fn create_stops_in_one_line_when_the_sandbox_cannot_start() {
     let output = world
         .infty()
         .env("INFTY_SANDBOX_HELPER", &fake)
-        .args(["create", "--objective", "x", "--run-id", "off", "--sandbox", "off"])
+        .args([
+            "create",
+            "--objective",
+            "x",
+            "--run-id",
+            "off",
+            "--sandbox",
+            "off",
+        ])
         .args(["--base-url", &world.server.base_url()])
         .output()
         .unwrap();
@@ -578,7 +596,10 @@ fn create_stops_in_one_line_when_the_sandbox_cannot_start() {
         show.contains("Sandbox:   solver off, director off, verifiers off; network off"),
         "{show}"
     );
-    assert!(show.contains("warning: no sandbox for director, solver, verifier-1"), "{show}");
+    assert!(
+        show.contains("warning: no sandbox for director, solver, verifier-1"),
+        "{show}"
+    );
 }
 
 /// `resume` keeps the recorded sandbox, and a flag changes (and records) it.

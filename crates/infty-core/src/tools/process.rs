@@ -260,9 +260,7 @@ impl SandboxSpec {
     pub fn secret_values(&self) -> Vec<String> {
         self.environment()
             .into_iter()
-            .filter(|(name, _)| {
-                !allowlisted(name) && name.to_str().is_some_and(looks_secret)
-            })
+            .filter(|(name, _)| !allowlisted(name) && name.to_str().is_some_and(looks_secret))
             .filter_map(|(_, value)| value.into_string().ok())
             .collect()
     }
@@ -296,7 +294,10 @@ pub fn sandboxed_command(
     args: impl IntoIterator<Item = impl AsRef<OsStr>>,
 ) -> Result<Command, ToolError> {
     let program = program.as_ref();
-    let args: Vec<OsString> = args.into_iter().map(|arg| arg.as_ref().to_owned()).collect();
+    let args: Vec<OsString> = args
+        .into_iter()
+        .map(|arg| arg.as_ref().to_owned())
+        .collect();
     let mut command = match spec.mode {
         SandboxMode::Off => {
             let mut command = Command::new(program);

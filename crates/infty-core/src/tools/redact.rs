@@ -43,7 +43,8 @@ impl Redactor {
             }
         }
         // Longest first, so that a secret containing another is cut out whole.
-        self.values.sort_by_key(|value| std::cmp::Reverse(value.len()));
+        self.values
+            .sort_by_key(|value| std::cmp::Reverse(value.len()));
     }
 
     /// Whether there is nothing to redact.
@@ -53,7 +54,11 @@ impl Redactor {
 
     /// `text` with every known secret replaced by [`REDACTED`].
     pub fn redact(&self, text: String) -> String {
-        if !self.values.iter().any(|value| text.contains(value.as_str())) {
+        if !self
+            .values
+            .iter()
+            .any(|value| text.contains(value.as_str()))
+        {
             return text;
         }
         self.values
@@ -75,7 +80,10 @@ mod tests {
         ]);
         let cases = [
             ("key=sk-test-1234567890\n", "key=[redacted]\n"),
-            ("sk-test-1234567890sk-test-1234567890", "[redacted][redacted]"),
+            (
+                "sk-test-1234567890sk-test-1234567890",
+                "[redacted][redacted]",
+            ),
             ("db postgres://u:pw@db/x", "db [redacted]"),
             ("a short word", "a short word"),
             ("nothing here", "nothing here"),

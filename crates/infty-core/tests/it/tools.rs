@@ -114,7 +114,10 @@ fn test_env() -> Vec<(String, String)> {
         ),
         ("HARMLESS".to_owned(), "visible".to_owned()),
         ("LC_ALL".to_owned(), "C".to_owned()),
-        ("DATABASE_URL".to_owned(), "postgres://user:pw@db/x".to_owned()),
+        (
+            "DATABASE_URL".to_owned(),
+            "postgres://user:pw@db/x".to_owned(),
+        ),
         ("MY_SERVICE_CREDENTIAL".to_owned(), "cred-fake".to_owned()),
         ("FOO_API_KEY".to_owned(), "sk-fake".to_owned()),
         ("OPENAI_API_KEY".to_owned(), "sk-fake".to_owned()),
@@ -499,7 +502,10 @@ async fn shell_environment_is_an_allowlist() {
         json!({"command": "echo $HARMLESS $DATABASE_URL ${OPENAI_API_KEY:-unset}"}),
     )
     .await;
-    assert_eq!(result.output, "exit code: 0\n--- stdout ---\nvisible [redacted] unset\n");
+    assert_eq!(
+        result.output,
+        "exit code: 0\n--- stdout ---\nvisible [redacted] unset\n"
+    );
 }
 
 #[tokio::test]

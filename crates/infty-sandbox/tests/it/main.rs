@@ -80,21 +80,41 @@ fn the_sandbox_holds_for_root_and_for_an_ordinary_user() {
             ("write outside", format!("echo x > {dir}/outside/new")),
             ("overwrite outside", format!("echo x > {dir}/outside/file")),
             ("read a hidden folder", format!("cat {dir}/hidden/secret")),
-            ("write a hidden folder", format!("echo x > {dir}/hidden/new")),
+            (
+                "write a hidden folder",
+                format!("echo x > {dir}/hidden/new"),
+            ),
             (
                 "connect to loopback outside",
                 format!("exec 3<>/dev/tcp/127.0.0.1/{port}"),
             ),
-            ("signal a process outside", format!("kill -9 {outsider_pid}")),
-            ("ptrace a process outside", format!("strace -p {outsider_pid}")),
+            (
+                "signal a process outside",
+                format!("kill -9 {outsider_pid}"),
+            ),
+            (
+                "ptrace a process outside",
+                format!("strace -p {outsider_pid}"),
+            ),
             ("mount", format!("mount -t tmpfs none {dir}/writable")),
         ];
         for (attack, script) in &rows {
             let output = sandboxed(&policy, script, as_nobody);
-            assert!(!output.status.success(), "{attack} (nobody: {as_nobody}): {}", text(&output));
-            assert!(!text(&output).contains("decoy-secret"), "{attack}: {}", text(&output));
+            assert!(
+                !output.status.success(),
+                "{attack} (nobody: {as_nobody}): {}",
+                text(&output)
+            );
+            assert!(
+                !text(&output).contains("decoy-secret"),
+                "{attack}: {}",
+                text(&output)
+            );
         }
-        assert!(outsider.try_wait().unwrap().is_none(), "the outsider was killed");
+        assert!(
+            outsider.try_wait().unwrap().is_none(),
+            "the outsider was killed"
+        );
         outsider.kill().unwrap();
         let _ = outsider.wait();
         assert!(!root.path().join("outside/new").exists());
@@ -109,7 +129,9 @@ fn the_sandbox_holds_for_root_and_for_an_ordinary_user() {
 
         let output = sandboxed(
             &policy,
-            &format!("echo ok > {dir}/writable/new && cat {dir}/outside/file && echo && ls /proc | grep -c '^[0-9]'"),
+            &format!(
+                "echo ok > {dir}/writable/new && cat {dir}/outside/file && echo && ls /proc | grep -c '^[0-9]'"
+            ),
             as_nobody,
         );
         assert!(output.status.success(), "{}", text(&output));
@@ -133,7 +155,12 @@ fn exit_codes_pass_through_and_signals_become_128_plus() {
     let (_root, policy) = lab();
     for (script, code) in [("exit 0", 0), ("exit 3", 3), ("kill -9 $$", 137)] {
         let output = sandboxed(&policy, script, false);
-        assert_eq!(output.status.code(), Some(code), "{script}: {}", text(&output));
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "{script}: {}",
+            text(&output)
+        );
     }
 }
 
@@ -167,5 +194,8 @@ fn the_probe_accepts_the_helper_and_names_what_is_missing() {
 
     // An executable that ignores its arguments and succeeds is no helper.
     let error = probe(Path::new("/bin/true"), &SandboxPolicy::default()).unwrap_err();
-    assert!(matches!(error, SandboxError::NotAHelper { .. }), "{error:?}");
+    assert!(
+        matches!(error, SandboxError::NotAHelper { .. }),
+        "{error:?}"
+    );
 }
