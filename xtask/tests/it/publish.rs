@@ -15,6 +15,7 @@ fn infty_cli_pulls_every_library_crate() {
             "infty-cli",
             "infty-core",
             "infty-model",
+            "infty-sandbox",
             "infty-signals",
             "infty-store"
         ]
