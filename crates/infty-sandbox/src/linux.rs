@@ -82,6 +82,14 @@ pub(crate) fn outer(
     )
     .map_err(|error| failure("make the mounts private")(errno(error)))?;
     arrange_mounts(policy)?;
+    // The working folder was inherited from before the mounts: it still points into the
+    // mounts underneath, where `..` would walk past a hidden folder. Enter it again by path,
+    // through the new mounts.
+    let cwd = std::env::current_dir()
+        .map_err(|error| failure("find the working folder")(error.to_string()))?;
+    std::env::set_current_dir(&cwd).map_err(|error| {
+        failure(format!("enter the working folder {}", cwd.display()))(error.to_string())
+    })?;
 
     let exe = std::env::current_exe()
         .map_err(|error| failure("find the helper executable")(error.to_string()))?;

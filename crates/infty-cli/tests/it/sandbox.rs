@@ -83,11 +83,16 @@ impl Lab {
     }
 
     fn tools(&self, mode: SandboxMode) -> ToolSet {
+        self.tools_at(mode, true)
+    }
+
+    /// Tools whose commands start in the run folder (no workspace) when `workspace` is false.
+    fn tools_at(&self, mode: SandboxMode, workspace: bool) -> ToolSet {
         let space = RunSpace {
             run_dir: self.run_dir(),
             runs_root: Some(self.path("ihome/runs")),
             infty_home: Some(self.path("ihome")),
-            workspace: Some(self.path("ws")),
+            workspace: workspace.then(|| self.path("ws")),
             home: Some(self.path("home")),
         };
         let settings = SandboxSettings::default();
@@ -109,8 +114,11 @@ impl Lab {
         .with_base_env(env)
         .with_private_temp("hostile")
         .unwrap();
-        let context = ToolContext::new(camino::Utf8PathBuf::try_from(self.run_dir()).unwrap())
-            .with_workspace(camino::Utf8PathBuf::try_from(self.path("ws")).unwrap());
+        let mut context =
+            ToolContext::new(camino::Utf8PathBuf::try_from(self.run_dir()).unwrap());
+        if workspace {
+            context = context.with_workspace(camino::Utf8PathBuf::try_from(self.path("ws")).unwrap());
+        }
         ToolSet::new(context, ToolPolicy::solver())
             .with_sandbox(spec)
             .with_redactions([SECRET.to_owned()])
@@ -350,13 +358,26 @@ async fn hostile_tools_are_refused_and_change_nothing() {
         ),
     ];
 
+    // The same attacks again from inside the run folder, where `..` leads to the other runs.
+    let mut rows = rows;
+    for (attack, command) in [
+        ("walk from the run folder to another run", "cat ../other/run.json"),
+        ("walk from the run folder to $INFTY_HOME", "cat ../../config.toml"),
+        ("append to the journal by a relative path", "echo forged >> events.jsonl"),
+    ] {
+        rows.push((attack, SandboxMode::Off, command.to_owned()));
+    }
+
     let workspace_write = lab.tools(SandboxMode::WorkspaceWrite);
     let read_only = lab.tools(SandboxMode::ReadOnly);
+    // `Off` in a row means: workspace-write, started in the run folder.
+    let in_run_folder = lab.tools_at(SandboxMode::WorkspaceWrite, false);
     let before = lab.files();
     for (attack, mode, command) in &rows {
         let tools = match mode {
             SandboxMode::ReadOnly => &read_only,
-            _ => &workspace_write,
+            SandboxMode::WorkspaceWrite => &workspace_write,
+            SandboxMode::Off => &in_run_folder,
         };
         let result = shell(tools, command).await;
         assert!(!result.ok, "{attack}: not refused:\n{}", result.output);
