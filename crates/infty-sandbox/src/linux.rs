@@ -35,6 +35,9 @@ use crate::{Failure, INIT_ARG, SandboxPolicy, failure};
 /// scopes, without which a sandboxed command could signal the driver.
 const LANDLOCK_ABI: ABI = ABI::V6;
 
+/// A private, empty `/dev/shm` per command (POSIX shared memory and semaphores work).
+const SHM: &str = "/dev/shm";
+
 /// Devices every command may write (discarding output, reading randomness).
 const WRITABLE_DEVICES: [&str; 6] = [
     "/dev/null",
@@ -82,6 +85,16 @@ pub(crate) fn outer(
     )
     .map_err(|error| failure("make the mounts private")(errno(error)))?;
     arrange_mounts(policy)?;
+    if Path::new(SHM).is_dir() {
+        mount(
+            Some("tmpfs"),
+            SHM,
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some("mode=1777"),
+        )
+        .map_err(|error| failure(format!("mount a private {SHM}"))(errno(error)))?;
+    }
     // The working folder was inherited from before the mounts: it still points into the
     // mounts underneath, where `..` would walk past a hidden folder. Enter it again by path,
     // through the new mounts.
@@ -309,7 +322,13 @@ fn restrict_with_landlock(policy: &SandboxPolicy) -> Result<(), Failure> {
     let read = AccessFs::from_read(LANDLOCK_ABI);
     let all = AccessFs::from_all(LANDLOCK_ABI);
     let device = AccessFs::from_file(LANDLOCK_ABI);
-    let writable: Vec<&PathBuf> = policy.writable.iter().filter(|p| p.exists()).collect();
+    let shm = PathBuf::from(SHM);
+    let writable: Vec<&PathBuf> = policy
+        .writable
+        .iter()
+        .chain(std::iter::once(&shm))
+        .filter(|p| p.exists())
+        .collect();
     let devices: Vec<&str> = WRITABLE_DEVICES
         .into_iter()
         .filter(|device| Path::new(device).exists())

@@ -114,10 +114,10 @@ impl Lab {
         .with_base_env(env)
         .with_private_temp("hostile")
         .unwrap();
-        let mut context =
-            ToolContext::new(camino::Utf8PathBuf::try_from(self.run_dir()).unwrap());
+        let mut context = ToolContext::new(camino::Utf8PathBuf::try_from(self.run_dir()).unwrap());
         if workspace {
-            context = context.with_workspace(camino::Utf8PathBuf::try_from(self.path("ws")).unwrap());
+            context =
+                context.with_workspace(camino::Utf8PathBuf::try_from(self.path("ws")).unwrap());
         }
         ToolSet::new(context, ToolPolicy::solver())
             .with_sandbox(spec)
@@ -361,9 +361,18 @@ async fn hostile_tools_are_refused_and_change_nothing() {
     // The same attacks again from inside the run folder, where `..` leads to the other runs.
     let mut rows = rows;
     for (attack, command) in [
-        ("walk from the run folder to another run", "cat ../other/run.json"),
-        ("walk from the run folder to $INFTY_HOME", "cat ../../config.toml"),
-        ("append to the journal by a relative path", "echo forged >> events.jsonl"),
+        (
+            "walk from the run folder to another run",
+            "cat ../other/run.json",
+        ),
+        (
+            "walk from the run folder to $INFTY_HOME",
+            "cat ../../config.toml",
+        ),
+        (
+            "append to the journal by a relative path",
+            "echo forged >> events.jsonl",
+        ),
     ] {
         rows.push((attack, SandboxMode::Off, command.to_owned()));
     }

@@ -38,8 +38,21 @@ pub const HIDDEN_UNDER_HOME: [&str; 7] = [
     ".kube",
 ];
 
-/// Sockets that hand out the machine (a container engine runs anything as root).
-const HIDDEN_SOCKETS: [&str; 2] = ["/run/docker.sock", "/var/run/docker.sock"];
+/// Sockets of daemons that act for whoever connects (container engines, systemd, D-Bus,
+/// per-user agents, X11). Landlock does not cover `connect` on them, and a root driver's
+/// sandbox connects as root, so they are hidden.
+pub const HIDDEN_SOCKETS: [&str; 10] = [
+    "/run/docker.sock",
+    "/var/run/docker.sock",
+    "/run/containerd/containerd.sock",
+    "/run/podman/podman.sock",
+    "/run/systemd/private",
+    "/run/systemd/io.system.ManagedOOM",
+    "/run/dbus/system_bus_socket",
+    "/var/run/dbus/system_bus_socket",
+    "/run/user",
+    "/tmp/.X11-unix",
+];
 
 /// The folders of the Solver's space, the only parts of the run folder it may write.
 const SOLVER_SPACE: [&str; 4] = ["artifacts", "memory", "index", "deliverable"];

@@ -150,6 +150,40 @@ fn the_sandbox_holds_for_root_and_for_an_ordinary_user() {
     }
 }
 
+/// A pathname UNIX socket of a daemon is unreachable once hidden (Landlock does not cover
+/// `connect`), and `/dev/shm` is private and writable.
+#[test]
+fn hidden_sockets_cannot_be_reached_and_shm_is_private() {
+    let (root, mut policy) = lab();
+    let socket = root.path().join("daemon.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let connect = format!(
+        "python3 -c 'import socket; s = socket.socket(socket.AF_UNIX); s.connect(\"{}\")'",
+        socket.display()
+    );
+    let output = sandboxed(&policy, &connect, false);
+    assert!(
+        output.status.success(),
+        "not hidden, reachable: {}",
+        text(&output)
+    );
+    let _ = listener.accept().unwrap();
+    policy.hidden.push(socket.clone());
+    let output = sandboxed(&policy, &connect, false);
+    assert!(!output.status.success(), "{}", text(&output));
+    assert!(listener.accept().is_err());
+
+    let marker = format!("infty-shm-{}", std::process::id());
+    let output = sandboxed(
+        &policy,
+        &format!("echo x > /dev/shm/{marker} && cat /dev/shm/{marker}"),
+        false,
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(!Path::new("/dev/shm").join(&marker).exists());
+}
+
 #[test]
 fn exit_codes_pass_through_and_signals_become_128_plus() {
     let (_root, policy) = lab();
