@@ -455,6 +455,15 @@ impl InftyOrchestrator {
     }
 }
 
+/// The sandbox mode `settings` give a role of `kind`.
+fn mode_of(settings: &SandboxSettings, kind: RoleKind) -> SandboxMode {
+    match kind {
+        RoleKind::Solver => settings.solver,
+        RoleKind::Director => settings.director,
+        RoleKind::Verifier => settings.verifier,
+    }
+}
+
 fn nonzero(value: u32, default: u32) -> u32 {
     if value == 0 { default } else { value }
 }
@@ -737,23 +746,25 @@ impl Driver {
 
     /// The sandbox of `role`'s processes: its kind's mode from `run.json`, this run's space.
     fn sandbox_spec(&self, role: &RoleConfig) -> Result<SandboxSpec, CoreError> {
+        let mode = mode_of(&self.store.metadata().options.sandbox, role.kind());
+        self.sandbox_spec_for(mode, &role.role)
+    }
+
+    /// The sandbox of processes started in `mode` on behalf of `label` (a role, or a
+    /// completion check, which runs `read-only`): what `tools::sandboxed_command` takes.
+    /// Every process the driver starts for a run gets its spec here.
+    fn sandbox_spec_for(&self, mode: SandboxMode, label: &str) -> Result<SandboxSpec, CoreError> {
         let options = &self.store.metadata().options;
         let settings = &options.sandbox;
-        let mode = match role.kind() {
-            RoleKind::Solver => settings.solver,
-            RoleKind::Director => settings.director,
-            RoleKind::Verifier => settings.verifier,
-        };
         let space = RunSpace::of_run(self.store.dir(), options.workspace.as_deref());
-        let label = format!("{}-{}", self.store.run_id(), role.role);
         SandboxSpec::new(
             mode,
             role_policy(mode, &space, settings),
             self.sandbox_helper.clone(),
         )
         .with_env_names(settings.env.iter().cloned())
-        .with_private_temp(&label)
-        .map_err(|error| CoreError::Setup(format!("role {}: {error}", role.role)))
+        .with_private_temp(&format!("{}-{label}", self.store.run_id()))
+        .map_err(|error| CoreError::Setup(format!("sandbox of {label}: {error}")))
     }
 
     async fn run(mut self) -> Result<RunOutcome, CoreError> {
@@ -769,14 +780,7 @@ impl Driver {
             let mut roles: Vec<String> = self
                 .roles
                 .values()
-                .filter(|role| {
-                    let mode = match role.kind() {
-                        RoleKind::Solver => settings.solver,
-                        RoleKind::Director => settings.director,
-                        RoleKind::Verifier => settings.verifier,
-                    };
-                    mode == SandboxMode::Off
-                })
+                .filter(|role| mode_of(&settings, role.kind()) == SandboxMode::Off)
                 .map(|role| role.role.clone())
                 .collect();
             roles.sort();

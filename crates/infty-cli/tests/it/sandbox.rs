@@ -656,3 +656,56 @@ fn resume_reuses_the_recorded_sandbox() {
     assert_eq!(sandbox["allow_network"], true);
     assert_eq!(sandbox["env"], json!(["MY_TOOL_HOME"]));
 }
+
+/// The same sandbox for an ordinary user: `infty create` driven as `nobody` (through
+/// `setpriv`), its Solver writing through the sandboxed shell and failing to read secrets.
+#[test]
+fn an_ordinary_user_gets_the_same_sandbox() {
+    let world = World::new();
+    std::fs::create_dir_all(world.home.path().join(".ssh")).unwrap();
+    std::fs::write(world.home.path().join(".ssh/id_rsa"), DECOY_SSH).unwrap();
+    let chown = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(world.home.path())
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let script = "cat ~/.ssh/id_rsa; for f in /proc/[0-9]*/environ; do cat $f; done | tr '\\0' '\\n' | grep OPENAI; \
+                  echo forged >> events.jsonl; echo 42 > deliverable/answer.txt; id -u";
+    world.call(
+        "solver",
+        "call_shell",
+        "shell",
+        &json!({"command": script, "timeout_ms": null, "workdir": null}),
+    );
+    world.say(
+        "solver",
+        r#"{"type":"final_delivery","deliverable_path":"deliverable/answer.txt","summary":null}"#,
+    );
+    world.say(
+        "verifier-1",
+        r#"{"verdict":"pass","reasons":[],"suggestions":[]}"#,
+    );
+    let plain = world.infty_process();
+    let mut command = Command::new("setpriv");
+    command
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(plain.get_program())
+        .args(plain.get_args())
+        .env_clear()
+        .envs(plain.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .args(["create", "--objective", "Answer.", "--run-id", "nobody"])
+        .args(["--base-url", &world.server.base_url()]);
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let run = world.run_dir("nobody");
+    assert_eq!(
+        std::fs::read_to_string(run.join("deliverable/answer.txt")).unwrap(),
+        "42\n"
+    );
+    let journal = std::fs::read_to_string(run.join("events.jsonl")).unwrap();
+    assert!(!journal.contains("forged"), "{journal}");
+    let rollout = std::fs::read_to_string(run.join("rollouts/solver.jsonl")).unwrap();
+    assert!(!rollout.contains(DECOY_SSH), "{rollout}");
+    world.assert_secret_nowhere();
+}
