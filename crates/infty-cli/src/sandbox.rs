@@ -177,4 +177,18 @@ mod tests {
         let resumed = for_resume(&SandboxArgs::default(), &settings).unwrap();
         assert_eq!(resumed, settings);
     }
+
+    #[test]
+    fn the_config_section_parses_and_refuses_unknown_modes() {
+        let section: SandboxSection = toml::from_str(
+            "solver = \"off\"\nverifier = \"workspace-write\"\nallow_network = true\nenv = [\"A\"]\nhidden = [\"~/.x\"]\n",
+        )
+        .unwrap();
+        assert_eq!(section.solver, Some(SandboxModeArg::Off));
+        assert_eq!(section.verifier, Some(SandboxModeArg::WorkspaceWrite));
+        assert_eq!(section.allow_network, Some(true));
+        assert_eq!(section.hidden, ["~/.x"]);
+        assert!(toml::from_str::<SandboxSection>("solver = \"write\"\n").is_err());
+        assert!(toml::from_str::<SandboxSection>("network = true\n").is_err());
+    }
 }
