@@ -204,13 +204,18 @@ pub fn probe(helper: &Path, policy: &SandboxPolicy) -> Result<(), SandboxError> 
     )
 }
 
-/// The sandbox helper named by `INFTY_SANDBOX_HELPER`, else the current executable.
+/// The sandbox helper named by `INFTY_SANDBOX_HELPER`, else the current executable (as
+/// `/proc/self/exe` on Linux, which a child resolves to its parent's executable even when
+/// the file was replaced since).
 ///
 /// The variable is for packagers and tests (a helper installed elsewhere, or a fake one that
 /// simulates a kernel without a mechanism). Tool processes never receive it.
 pub fn default_helper() -> Option<std::path::PathBuf> {
     match std::env::var_os(HELPER_ENV) {
         Some(path) if !path.is_empty() => Some(path.into()),
+        #[cfg(target_os = "linux")]
+        _ => Some(std::path::PathBuf::from(linux::SELF_EXE)),
+        #[cfg(not(target_os = "linux"))]
         _ => std::env::current_exe().ok(),
     }
 }

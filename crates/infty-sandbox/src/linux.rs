@@ -35,6 +35,9 @@ use crate::{Failure, INIT_ARG, SandboxPolicy, failure};
 /// scopes, without which a sandboxed command could signal the driver.
 const LANDLOCK_ABI: ABI = ABI::V6;
 
+/// This process's executable.
+pub(crate) const SELF_EXE: &str = "/proc/self/exe";
+
 /// A private, empty `/dev/shm` per command (POSIX shared memory and semaphores work).
 const SHM: &str = "/dev/shm";
 
@@ -104,9 +107,9 @@ pub(crate) fn outer(
         failure(format!("enter the working folder {}", cwd.display()))(error.to_string())
     })?;
 
-    let exe = std::env::current_exe()
-        .map_err(|error| failure("find the helper executable")(error.to_string()))?;
-    let status = Command::new(exe)
+    // The kernel's link to this very executable: it works even when the file was replaced
+    // (an upgrade during a long run) or lies under a hidden folder.
+    let status = Command::new(SELF_EXE)
         .arg(INIT_ARG)
         .arg(json)
         .arg("--")
@@ -134,11 +137,17 @@ impl Step {
     }
 }
 
+/// `path` with its symbolic links resolved (a mount covers what a link points to, and a
+/// hidden `~/.ssh` that is a link must hide its target), or as given if it does not exist.
+fn real(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
 fn arrange_mounts(policy: &SandboxPolicy) -> Result<(), Failure> {
     let mut steps = Vec::new();
     for path in &policy.hidden {
         if path.symlink_metadata().is_ok() {
-            steps.push(Step::Hide(path.clone()));
+            steps.push(Step::Hide(real(path)));
         }
     }
     // Open the bound folders now: once a hidden folder covers them, their paths lead into an
@@ -155,7 +164,7 @@ fn arrange_mounts(policy: &SandboxPolicy) -> Result<(), Failure> {
             Mode::empty(),
         ) {
             Ok(source) => steps.push(Step::Bind {
-                path: path.clone(),
+                path: real(path),
                 source,
                 read_only,
             }),

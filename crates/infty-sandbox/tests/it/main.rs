@@ -184,6 +184,26 @@ fn hidden_sockets_cannot_be_reached_and_shm_is_private() {
     assert!(!Path::new("/dev/shm").join(&marker).exists());
 }
 
+/// A credential folder that is a symbolic link is hidden where it points.
+#[test]
+fn a_hidden_symlink_hides_its_target() {
+    let (root, mut policy) = lab();
+    let link = root.path().join("link-to-hidden");
+    std::os::unix::fs::symlink(root.path().join("hidden"), &link).unwrap();
+    policy.hidden = vec![link.clone()];
+    let output = sandboxed(
+        &policy,
+        &format!(
+            "cat {}/secret; cat {}/hidden/secret",
+            link.display(),
+            root.path().display()
+        ),
+        false,
+    );
+    assert!(!output.status.success(), "{}", text(&output));
+    assert!(!text(&output).contains("decoy-secret"), "{}", text(&output));
+}
+
 #[test]
 fn exit_codes_pass_through_and_signals_become_128_plus() {
     let (_root, policy) = lab();
