@@ -189,6 +189,16 @@ fn host_processes_with(marker: &str) -> Vec<String> {
     found
 }
 
+/// Whose tools an attack runs through.
+enum Who {
+    /// `workspace-write`, started in the workspace.
+    Solver,
+    /// `workspace-write`, started in the run folder (no workspace).
+    SolverInRunFolder,
+    /// `read-only`, started in the workspace.
+    Verifier,
+}
+
 #[tokio::test]
 async fn hostile_tools_are_refused_and_change_nothing() {
     let lab = Lab::new();
@@ -202,11 +212,11 @@ async fn hostile_tools_are_refused_and_change_nothing() {
     let run = lab.run_dir().display().to_string();
     let ws = lab.path("ws").display().to_string();
 
-    // (attack, mode, command). Every command must fail (non-zero exit) and leak nothing.
-    let rows: Vec<(&str, SandboxMode, String)> = vec![
+    // (attack, who, command). Every command must fail (non-zero exit) and leak nothing.
+    let rows: Vec<(&str, Who, String)> = vec![
         (
             "read the driver's environment through /proc",
-            SandboxMode::WorkspaceWrite,
+            Who::Solver,
             format!(
                 "cat /proc/{driver}/environ /proc/{me}/environ; cat /proc/$PPID/environ; \
                  for f in /proc/[0-9]*/environ; do cat $f; done | tr '\\0' '\\n' | grep SECRET"
@@ -214,146 +224,138 @@ async fn hostile_tools_are_refused_and_change_nothing() {
         ),
         (
             "read the driver's memory",
-            SandboxMode::WorkspaceWrite,
+            Who::Solver,
             format!("head -c 100000 /proc/{driver}/mem || head -c 100000 /proc/{me}/mem"),
         ),
         (
             "read the API key from the environment",
-            SandboxMode::WorkspaceWrite,
+            Who::Solver,
             "env | grep -E 'API_KEY|sk-'".to_owned(),
         ),
         (
             "read variables the old name filter missed",
-            SandboxMode::WorkspaceWrite,
+            Who::Solver,
             "env | grep -E 'DATABASE_URL|CREDENTIAL'".to_owned(),
         ),
         (
             "read ~/.ssh/id_rsa",
-            SandboxMode::WorkspaceWrite,
+            Who::Solver,
             "cat ~/.ssh/id_rsa".to_owned(),
         ),
         (
             "read ~/.aws/credentials",
-            SandboxMode::WorkspaceWrite,
+            Who::Solver,
             format!("cat {home}/.aws/credentials"),
         ),
         (
             // A hidden file reads as empty (it is covered by /dev/null).
             "read ~/.netrc",
-            SandboxMode::WorkspaceWrite,
+            Who::Solver,
             "cat ~/.netrc | grep .".to_owned(),
         ),
         (
             "read the other credential folders",
-            SandboxMode::WorkspaceWrite,
+            Who::Solver,
             "cat ~/.config/gcloud/credentials.db ~/.docker/config.json ~/.kube/config | grep ."
                 .to_owned(),
         ),
         (
             "connect to a loopback listener outside",
-            SandboxMode::WorkspaceWrite,
+            Who::Solver,
             format!("exec 3<>/dev/tcp/127.0.0.1/{port} && echo connected"),
         ),
         (
             "append a forged verdict to events.jsonl",
-            SandboxMode::WorkspaceWrite,
+            Who::Solver,
             format!("echo '{{\"kind\":\"verifier_replied\"}}' >> {run}/events.jsonl"),
         ),
         (
             "rewrite run.json",
-            SandboxMode::WorkspaceWrite,
+            Who::Solver,
             format!("echo '{{}}' > {run}/run.json"),
         ),
         (
             "write a rollout",
-            SandboxMode::WorkspaceWrite,
+            Who::Solver,
             format!("echo forged >> {run}/rollouts/solver.jsonl"),
         ),
         (
             "drop a message in the inbox",
-            SandboxMode::WorkspaceWrite,
+            Who::Solver,
             format!("echo forged > {run}/inbox/forged.json"),
         ),
-        (
-            "delete run.lock",
-            SandboxMode::WorkspaceWrite,
-            format!("rm {run}/run.lock"),
-        ),
+        ("delete run.lock", Who::Solver, format!("rm {run}/run.lock")),
         (
             "move run.lock away",
-            SandboxMode::WorkspaceWrite,
+            Who::Solver,
             format!("mv {run}/run.lock {run}/run.lock.old"),
         ),
         (
             "read another run's folder",
-            SandboxMode::WorkspaceWrite,
+            Who::Solver,
             format!("cat {ihome}/runs/other/run.json"),
         ),
         (
             "write into another run's folder",
-            SandboxMode::WorkspaceWrite,
+            Who::Solver,
             format!("echo forged > {ihome}/runs/other/run.json"),
         ),
         (
             "read $INFTY_HOME",
-            SandboxMode::WorkspaceWrite,
+            Who::Solver,
             format!("cat {ihome}/config.toml"),
         ),
         (
             "write under $INFTY_HOME",
-            SandboxMode::WorkspaceWrite,
+            Who::Solver,
             format!("echo forged > {ihome}/config.toml"),
         ),
         (
             "ptrace the driver",
-            SandboxMode::WorkspaceWrite,
+            Who::Solver,
             format!(
                 "strace -p {driver} || gdb -p {driver} -batch -ex 'info proc' 2>&1 | grep -q DRIVER"
             ),
         ),
-        (
-            "kill the driver",
-            SandboxMode::WorkspaceWrite,
-            format!("kill -9 {driver}"),
-        ),
+        ("kill the driver", Who::Solver, format!("kill -9 {driver}")),
         (
             "kill every process it can see, then check the driver",
-            SandboxMode::WorkspaceWrite,
+            Who::Solver,
             format!("kill -9 -1; kill -0 {driver}"),
         ),
         (
             "write outside the allowed folders",
-            SandboxMode::WorkspaceWrite,
+            Who::Solver,
             format!("echo x > /tmp/infty-escape-{me}"),
         ),
         (
             "hard-link a system file into the workspace",
-            SandboxMode::WorkspaceWrite,
+            Who::Solver,
             format!("ln /etc/passwd {ws}/linked"),
         ),
         (
             "undo the hiding with a new namespace",
-            SandboxMode::WorkspaceWrite,
+            Who::Solver,
             format!("unshare -Urm sh -c 'umount {home}/.ssh; cat {home}/.ssh/id_rsa'"),
         ),
         (
             "mount over the workspace",
-            SandboxMode::WorkspaceWrite,
+            Who::Solver,
             format!("mount -t tmpfs none {ws}"),
         ),
         (
             "a Verifier edits the deliverable",
-            SandboxMode::ReadOnly,
+            Who::Verifier,
             format!("sed -i s/good/evil/ {run}/deliverable/report.md"),
         ),
         (
             "a Verifier writes the workspace",
-            SandboxMode::ReadOnly,
+            Who::Verifier,
             format!("echo evil > {ws}/src.txt"),
         ),
         (
             "a Verifier deletes the deliverable",
-            SandboxMode::ReadOnly,
+            Who::Verifier,
             format!("rm {run}/deliverable/report.md"),
         ),
     ];
@@ -374,19 +376,18 @@ async fn hostile_tools_are_refused_and_change_nothing() {
             "echo forged >> events.jsonl",
         ),
     ] {
-        rows.push((attack, SandboxMode::Off, command.to_owned()));
+        rows.push((attack, Who::SolverInRunFolder, command.to_owned()));
     }
 
     let workspace_write = lab.tools(SandboxMode::WorkspaceWrite);
     let read_only = lab.tools(SandboxMode::ReadOnly);
-    // `Off` in a row means: workspace-write, started in the run folder.
     let in_run_folder = lab.tools_at(SandboxMode::WorkspaceWrite, false);
     let before = lab.files();
-    for (attack, mode, command) in &rows {
-        let tools = match mode {
-            SandboxMode::ReadOnly => &read_only,
-            SandboxMode::WorkspaceWrite => &workspace_write,
-            SandboxMode::Off => &in_run_folder,
+    for (attack, who, command) in &rows {
+        let tools = match who {
+            Who::Verifier => &read_only,
+            Who::Solver => &workspace_write,
+            Who::SolverInRunFolder => &in_run_folder,
         };
         let result = shell(tools, command).await;
         assert!(!result.ok, "{attack}: not refused:\n{}", result.output);
