@@ -448,6 +448,35 @@ async fn nothing_a_call_started_outlives_it() {
         )
         .await;
     assert!(result.output.contains("timed out"), "{}", result.output);
+    // A call that is cancelled (its future dropped) too.
+    let arguments = json!({"command": format!("setsid sleep {marker}5 & sleep 100"), "timeout_ms": null, "workdir": null}).to_string();
+    // Boxed, so that dropping it drops the future itself.
+    let mut call = Box::pin(tools.execute("shell", &arguments));
+    let started = format!("sleep {marker}5");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        tokio::select! {
+            result = &mut call => panic!("the call ended by itself: {}", result.output),
+            () = tokio::time::sleep(std::time::Duration::from_millis(20)) => {}
+        }
+        if !host_processes_with(&started).is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never started"
+        );
+    }
+    drop(call);
+    // The kernel empties the PID namespace once its init is gone; give it a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !host_processes_with(&started).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "survived the cancelled call"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     for suffix in 1..=4 {
         let left = host_processes_with(&format!("sleep {marker}{suffix}"));
         assert!(left.is_empty(), "survived the call: {left:?}");
