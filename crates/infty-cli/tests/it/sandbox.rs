@@ -593,18 +593,24 @@ fn a_run_survives_a_hostile_solver_and_verifier() {
     assert!(host_processes_with("sleep 5999").is_empty());
 }
 
-/// Where the kernel lacks a mechanism, `create` stops with one line naming it and the way
-/// out, and creates nothing.
-#[test]
-fn create_stops_in_one_line_when_the_sandbox_cannot_start() {
-    let world = World::new();
-    let fake = world.home.path().join("no-namespaces");
+/// A helper that behaves like infty's on a kernel without user namespaces.
+fn helper_without_namespaces(dir: &Path) -> PathBuf {
+    let fake = dir.join("no-namespaces");
     std::fs::write(
         &fake,
         "#!/bin/sh\necho 'infty sandbox: could not create namespaces (user, mount, pid, network): Operation not permitted' >&2\nexit 125\n",
     )
     .unwrap();
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    fake
+}
+
+/// Where the kernel lacks a mechanism, `create` stops with one line naming it and the way
+/// out, and creates nothing.
+#[test]
+fn create_stops_in_one_line_when_the_sandbox_cannot_start() {
+    let world = World::new();
+    let fake = helper_without_namespaces(world.home.path());
     let output = world
         .infty()
         .env("INFTY_SANDBOX_HELPER", &fake)
@@ -675,6 +681,25 @@ fn resume_reuses_the_recorded_sandbox() {
     let sandbox = &world.run_json("again")["options"]["sandbox"];
     assert_eq!(sandbox["allow_network"], true);
     assert_eq!(sandbox["env"], json!(["MY_TOOL_HOME"]));
+
+    // Resume stops in one line too when the sandbox cannot start, and changes nothing.
+    let fake = helper_without_namespaces(world.home.path());
+    let before = std::fs::read(world.run_dir("again").join("run.json")).unwrap();
+    let output = world
+        .infty()
+        .env("INFTY_SANDBOX_HELPER", &fake)
+        .args(["resume", "again", "--base-url", &world.server.base_url()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--sandbox off"), "{stderr}");
+    assert_eq!(
+        std::fs::read(world.run_dir("again").join("run.json")).unwrap(),
+        before
+    );
+
     world.write_and_deliver("deliverable/a.txt", "a");
     world.say(
         "verifier-1",
