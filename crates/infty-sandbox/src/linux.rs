@@ -4,8 +4,8 @@
 //! namespace, and Landlock forbids mounting once it is on:
 //! - `outer` enters new user, mount, PID (and network) namespaces, arranges the mounts and
 //!   starts `init`, whose exit status it passes on;
-//! - `init` is PID 1 of the new PID namespace: it mounts `/proc`, restricts itself with
-//!   Landlock, starts the command and reaps every orphan until the command exits. Its exit
+//! - `init` is PID 1 of the new PID namespace: it mounts `/proc`, enters an inner user
+//!   namespace where it is the caller's uid again, restricts itself with Landlock, starts the command and reaps every orphan until the command exits. Its exit
 //!   makes the kernel kill whatever is left in the namespace, `setsid` or not.
 //!
 //! This module must never run the command before every restriction is in place.
@@ -300,6 +300,7 @@ pub(crate) fn init(policy: &SandboxPolicy, command: &[OsString]) -> Result<i32, 
         None::<&str>,
     )
     .map_err(|error| failure("mount /proc for the pid namespace")(errno(error)))?;
+    become_the_caller()?;
     restrict_with_landlock(policy)?;
 
     let (program, args) = command
@@ -319,6 +320,35 @@ pub(crate) fn init(policy: &SandboxPolicy, command: &[OsString]) -> Result<i32, 
             Err(error) => return Err(failure("wait for the command")(errno(error))),
         }
     }
+}
+
+/// Enters one more user namespace in which the command is the caller's own uid and gid, not
+/// uid 0: a command started by an ordinary user then holds no capability at all, even
+/// inside the sandbox (for root, the caller's uid is 0 anyway).
+fn become_the_caller() -> Result<(), Failure> {
+    let read_map = |file: &str| -> Result<String, Failure> {
+        let map = std::fs::read_to_string(file)
+            .map_err(|error| failure(format!("read {file}"))(error.to_string()))?;
+        // "0 <outer id> 1", as the outer stage wrote it.
+        map.split_whitespace()
+            .nth(1)
+            .map(str::to_owned)
+            .ok_or_else(|| failure(format!("read {file}"))(format!("unexpected map {map:?}")))
+    };
+    let (uid, gid) = (
+        read_map("/proc/self/uid_map")?,
+        read_map("/proc/self/gid_map")?,
+    );
+    unshare(CloneFlags::CLONE_NEWUSER)
+        .map_err(|error| failure("create the inner user namespace")(errno(error)))?;
+    let map = |file: &str, content: String| {
+        std::fs::write(file, content)
+            .map_err(|error| failure(format!("write {file}"))(error.to_string()))
+    };
+    map("/proc/self/setgroups", "deny".to_owned())?;
+    map("/proc/self/uid_map", format!("{uid} 0 1"))?;
+    map("/proc/self/gid_map", format!("{gid} 0 1"))?;
+    Ok(())
 }
 
 fn restrict_with_landlock(policy: &SandboxPolicy) -> Result<(), Failure> {

@@ -147,6 +147,23 @@ fn the_sandbox_holds_for_root_and_for_an_ordinary_user() {
             .parse()
             .unwrap();
         assert!(visible <= 4, "{}", text(&output));
+
+        // Inside, the command is the caller (not uid 0 of the namespace), without capabilities.
+        let output = sandboxed(&policy, "id -u; grep CapEff /proc/self/status", as_nobody);
+        let expected_uid = if as_nobody { "65534" } else { "0" };
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            stdout.starts_with(&format!("{expected_uid}\n")),
+            "{}",
+            text(&output)
+        );
+        if as_nobody {
+            assert!(
+                stdout.contains("CapEff:\t0000000000000000"),
+                "{}",
+                text(&output)
+            );
+        }
     }
 }
 
