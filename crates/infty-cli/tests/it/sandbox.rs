@@ -764,3 +764,58 @@ fn an_ordinary_user_gets_the_same_sandbox() {
     assert!(!rollout.contains(DECOY_SSH), "{rollout}");
     world.assert_secret_nowhere();
 }
+
+/// Even with `--sandbox off`, a child cannot read the driver's environment or memory: the
+/// driver is not dumpable (shown as an ordinary user; root may read any process).
+#[test]
+fn the_driver_is_not_dumpable() {
+    let world = World::new();
+    let chown = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(world.home.path())
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let script = "cat /proc/$PPID/environ | tr '\\0' '\\n' | grep OPENAI; head -c 64 /proc/$PPID/mem; \
+                  grep -c . /proc/$PPID/maps; echo tried";
+    world.call(
+        "solver",
+        "call_shell",
+        "shell",
+        &json!({"command": script, "timeout_ms": null, "workdir": null}),
+    );
+    world.write_and_deliver("deliverable/a.txt", "a");
+    world.say(
+        "verifier-1",
+        r#"{"verdict":"pass","reasons":[],"suggestions":[]}"#,
+    );
+    let plain = world.infty_process();
+    let output = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(plain.get_program())
+        .args(plain.get_args())
+        .env_clear()
+        .envs(plain.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .args([
+            "create",
+            "--objective",
+            "x",
+            "--run-id",
+            "dump",
+            "--sandbox",
+            "off",
+        ])
+        .args(["--base-url", &world.server.base_url()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let rollout =
+        std::fs::read_to_string(world.run_dir("dump").join("rollouts/solver.jsonl")).unwrap();
+    assert!(rollout.contains("tried"), "{rollout}");
+    assert!(rollout.contains("Permission denied"), "{rollout}");
+    assert!(
+        !rollout.contains(REDACTED),
+        "only redaction kept the key out: {rollout}"
+    );
+    world.assert_secret_nowhere();
+}
