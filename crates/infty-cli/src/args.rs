@@ -350,6 +350,9 @@ pub struct CreateArgs {
     /// The config file's `[mcp.servers]`, filled in from the file
     #[arg(skip)]
     pub mcp_config: std::collections::BTreeMap<String, crate::mcp::McpServerSection>,
+    /// Sandbox of the tools' processes
+    #[command(flatten)]
+    pub sandbox: crate::sandbox::SandboxArgs,
 
     /// Show the models' text on stderr as it streams
     #[arg(long)]
@@ -411,6 +414,9 @@ pub struct ResumeArgs {
     /// On a provider's usage limit, wait until it lifts and continue instead of stopping
     #[arg(long)]
     pub wait_on_limit: bool,
+    /// New sandbox settings (default: what the run recorded)
+    #[command(flatten)]
+    pub sandbox: crate::sandbox::SandboxArgs,
 
     /// Show the models' text on stderr as it streams
     #[arg(long)]

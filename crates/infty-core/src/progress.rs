@@ -64,6 +64,8 @@ pub trait ProgressReporter: Send + Sync {
     fn record_edit_accepted(&self, broken: &[BrokenLine]) {}
     /// The model client retries a request.
     fn model_retry(&self, role: &str, attempt: u32, max: u32, delay: Duration, reason: &str) {}
+    /// These roles' tools run without the OS sandbox, as asked: worth a warning.
+    fn sandbox_off(&self, roles: &[String]) {}
     /// The run was interrupted.
     fn interrupted(&self) {}
     /// A completion check finished.
@@ -134,6 +136,7 @@ pub(crate) fn dispatch(reporter: &dyn ProgressReporter, note: &Note) {
             escalation,
         } => reporter.stall_detected(evidence, *escalation),
         Note::HandoffRequested { reason } => reporter.handoff_requested(reason),
+        Note::SandboxOff { roles } => reporter.sandbox_off(roles),
         // Reported through their own richer callbacks, or only journaled.
         Note::DriverStarted { .. }
         | Note::DirectorReasked { .. }

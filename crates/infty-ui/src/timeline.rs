@@ -361,6 +361,12 @@ fn describe(event: RunEvent) -> View {
                     .collect::<Vec<_>>()
                     .join("\n"),
             ),
+            Note::SandboxOff { roles } => view(
+                "run",
+                None,
+                "failure",
+                format!("sandbox off for {}", roles.join(", ")),
+            ),
             Note::RecordSealed => view("run", None, "run", "older record sealed as found"),
             Note::VerdictsVoided { round, changed } => view(
                 "check",

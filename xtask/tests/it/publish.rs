@@ -16,6 +16,7 @@ fn infty_cli_pulls_every_library_crate() {
             "infty-core",
             "infty-mcp",
             "infty-model",
+            "infty-sandbox",
             "infty-signals",
             "infty-store",
             "infty-ui"

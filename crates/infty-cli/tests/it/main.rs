@@ -16,5 +16,6 @@ mod mcp;
 mod policies;
 mod record;
 mod resume;
+mod sandbox;
 mod telemetry;
 mod ui;
