@@ -36,9 +36,22 @@ fn rules() -> BTreeMap<&'static str, (&'static [&'static str], Option<&'static [
             ),
         ),
         ("infty-model", (&[][..], None)),
+        // The platform code (nix, landlock) sits in its Linux-only target table.
+        (
+            "infty-sandbox",
+            (&[][..], Some(&["serde", "serde_json", "thiserror"][..])),
+        ),
         (
             "infty-core",
-            (&["infty-signals", "infty-store", "infty-model"][..], None),
+            (
+                &[
+                    "infty-signals",
+                    "infty-store",
+                    "infty-model",
+                    "infty-sandbox",
+                ][..],
+                None,
+            ),
         ),
         // MCP servers as tools: on top of core's tool-provider seam, beside the CLI.
         (
@@ -60,6 +73,7 @@ fn rules() -> BTreeMap<&'static str, (&'static [&'static str], Option<&'static [
                     "infty-signals",
                     "infty-store",
                     "infty-model",
+                    "infty-sandbox",
                     "infty-core",
                     "infty-fleet",
                     "infty-mcp",
@@ -110,7 +124,7 @@ pub fn check(root: &Path) -> Result<()> {
                     "{name} must not use {dep} (only infty-cli exports telemetry)"
                 ));
             }
-            if matches!(name, "infty-signals" | "infty-store")
+            if matches!(name, "infty-signals" | "infty-store" | "infty-sandbox")
                 && FORBIDDEN_BELOW_CORE.contains(&dep.as_str())
             {
                 problems.push(format!(

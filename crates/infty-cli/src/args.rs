@@ -400,6 +400,9 @@ pub struct CreateArgs {
     /// Per-role output caps from the config file (no flags: `--max-output-tokens` sets all).
     #[arg(skip)]
     pub role_max_output_tokens: RoleOutputCaps,
+    /// Sandbox of the tools' processes
+    #[command(flatten)]
+    pub sandbox: crate::sandbox::SandboxArgs,
 
     /// Show the models' text on stderr as it streams
     #[arg(long)]
@@ -476,6 +479,9 @@ pub struct ResumeArgs {
     /// recorded)
     #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u32).range(16..))]
     pub max_output_tokens: Option<u32>,
+    /// New sandbox settings (default: what the run recorded)
+    #[command(flatten)]
+    pub sandbox: crate::sandbox::SandboxArgs,
 
     /// Show the models' text on stderr as it streams
     #[arg(long)]

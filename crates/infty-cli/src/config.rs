@@ -66,6 +66,9 @@ pub struct ConfigFile {
     /// Model Context Protocol servers.
     #[serde(default)]
     pub mcp: crate::mcp::McpSection,
+    /// The sandbox of tool processes.
+    #[serde(default)]
+    pub sandbox: crate::sandbox::SandboxSection,
 }
 
 /// `[queue]`: where a fleet's work queue is and how it is laid out. Credentials are file
@@ -689,6 +692,37 @@ pub fn effective(
         Some("all".to_string()),
     );
     put("verifiers.policy", policy, source);
+    let defaults = infty_store::SandboxSettings::default();
+    let sandbox = &config.sandbox;
+    let mode = |mode: Option<crate::sandbox::SandboxModeArg>| mode.map(|m| enum_name(&m));
+    let list = |names: &[String]| (!names.is_empty()).then(|| names.join(", "));
+    for (key, from_config, default) in [
+        (
+            "sandbox.solver",
+            mode(sandbox.solver),
+            Some(defaults.solver.to_string()),
+        ),
+        (
+            "sandbox.director",
+            mode(sandbox.director),
+            Some(defaults.director.to_string()),
+        ),
+        (
+            "sandbox.verifier",
+            mode(sandbox.verifier),
+            Some(defaults.verifier.to_string()),
+        ),
+        (
+            "sandbox.allow_network",
+            sandbox.allow_network.map(|allow| allow.to_string()),
+            Some("false".to_string()),
+        ),
+        ("sandbox.env", list(&sandbox.env), None),
+        ("sandbox.hidden", list(&sandbox.hidden), None),
+    ] {
+        let (value, source) = layered(from_config, default);
+        put(key, value, source);
+    }
     let budgets = [
         ("budgets.max_turns", config.budgets.max_turns.map(u64::from)),
         (

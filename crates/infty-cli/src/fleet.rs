@@ -15,9 +15,9 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use infty_core::{InftyOrchestrator, ResumeOverrides};
 use infty_fleet::{
-    CoreRunDriver, Disposition, ModelFactory, Queue, QueueConfig, RunDriver, Worker,
+    CoreRunDriver, Disposition, ModelFactory, Queue, QueueConfig, RunDriver, RunModel, Worker,
 };
-use infty_model::{ModelApi, ModelClient};
+use infty_model::ModelClient;
 use infty_store::RunMetadata;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -34,7 +34,10 @@ pub fn submit(runs_root: &Utf8Path, args: SubmitArgs, file: &ConfigFile) -> Resu
         ));
     }
     let config = queue_config(&args.queue, &file.queue, None, None)?;
-    let new_run = run::plan(&args.create, file, provider::resolve_unkeyed)?;
+    let mut new_run = run::plan(&args.create, file, provider::resolve_unkeyed)?;
+    // The sandbox the workers will drive it under, recorded now like any other setting.
+    new_run.options.sandbox =
+        crate::sandbox::for_create(&args.create.sandbox, &file.sandbox).map_err(Coded::usage)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let json = args.create.json;
     runtime.block_on(async move {
@@ -183,16 +186,21 @@ fn raise_open_files_limit() {
 struct CliModels;
 
 impl ModelFactory for CliModels {
-    fn for_run(&self, meta: &RunMetadata) -> Result<(Arc<dyn ModelApi>, ResumeOverrides), String> {
+    fn for_run(&self, meta: &RunMetadata) -> Result<RunModel, String> {
         let (provider, record) =
             provider::resolve(&ProviderArgs::default(), Some(&meta.options.provider))
                 .map_err(|error| format!("{error:#}"))?;
+        let secrets = run::secrets_of(&provider);
         let client = ModelClient::new(provider).map_err(|error| error.to_string())?;
         let overrides = ResumeOverrides {
             provider: Some(record),
             ..ResumeOverrides::default()
         };
-        Ok((Arc::new(client), overrides))
+        Ok(RunModel {
+            model: Arc::new(client),
+            overrides,
+            secrets,
+        })
     }
 }
 

@@ -102,6 +102,10 @@ pub fn show(runs_root: &Utf8Path, args: &ShowArgs) -> Result<u8> {
     println!("Created:   {}", timestamp(meta.created_at));
     println!("Updated:   {}", timestamp(meta.updated_at));
     println!("Objective: {}", one_line(&meta.objective, 200));
+    println!(
+        "Sandbox:   {}",
+        crate::sandbox::describe(&meta.options.sandbox)
+    );
     if let Some(at) = meta.resume_after {
         println!("Resume after: {}", timestamp(at));
     }
@@ -395,6 +399,9 @@ pub fn describe(event: &RunEvent) -> Option<String> {
                     "driver started (pid {pid}{})",
                     if *resumed { ", resumed" } else { "" }
                 )
+            }
+            Note::SandboxOff { roles } => {
+                format!("warning: no sandbox for {}", roles.join(", "))
             }
             Note::ObjectivePosted { .. } => "objective posted to the solver".to_string(),
             Note::InvalidSignal { error, .. } => {

@@ -16,6 +16,7 @@ mod output_caps;
 mod pipe;
 mod provider;
 mod run;
+mod sandbox;
 mod send;
 mod telemetry;
 mod terminal;
@@ -73,6 +74,14 @@ impl std::fmt::Display for Coded {
 impl std::error::Error for Coded {}
 
 fn main() -> ExitCode {
+    // The sandbox helper re-executes this binary (`infty __sandbox ...`): it must run before
+    // anything else, while the process has a single thread.
+    infty_sandbox::run_helper_if_requested();
+    // Children (tools) must not read the driver's environment (the API key) or memory.
+    if let Err(error) = infty_sandbox::harden_current_process() {
+        eprintln!("error: {error}");
+        return ExitCode::from(1);
+    }
     pipe::exit_quietly_on_closed_pipe();
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
@@ -188,10 +197,12 @@ fn dispatch(cli: Cli, given: GivenFlags) -> Result<u8> {
             let file = config::load(&config::config_path(&home))?;
             let base_url_env = std::env::var(provider::BASE_URL_ENV).ok();
             config::apply_to_create(&mut args, given, &file, base_url_env.as_deref());
+            let sandbox =
+                sandbox::for_create(&args.sandbox, &file.sandbox).map_err(Coded::usage)?;
             terminal::configure(terminal::TerminalOptions {
                 stream: args.stream,
             });
-            run::create(&runs_root, args, &file)
+            run::create(&runs_root, args, &file, sandbox)
         }
         Command::Resume(args) => {
             let runs_root = runs_root(cli.runs_root)?;

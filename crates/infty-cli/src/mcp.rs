@@ -192,14 +192,16 @@ fn record_of(
 pub async fn start(
     records: &[McpServerRecord],
     cwd: Option<camino::Utf8PathBuf>,
+    sandbox: Option<infty_core::tools::SandboxSpec>,
 ) -> Result<Option<std::sync::Arc<infty_mcp::McpTools>>> {
     if records.is_empty() {
         return Ok(None);
     }
-    let tools = infty_mcp::McpTools::start(
+    let tools = infty_mcp::McpTools::start_sandboxed(
         records,
         &infty_mcp::HostEnv::current(),
         cwd.map(camino::Utf8PathBuf::into_std_path_buf),
+        sandbox,
     )
     .await?;
     Ok(Some(std::sync::Arc::new(tools)))
@@ -332,4 +334,30 @@ mod tests {
             );
         }
     }
+}
+
+/// The sandbox of a run's stdio MCP servers: the shell tool's (the Solver's mode) over this
+/// run's space, so a server can do what the Solver's commands can and nothing more. `None`
+/// when that mode is `off`. The run folder may not exist yet (servers start before it is
+/// written); the sandbox then simply has nothing of it to show.
+pub fn sandbox_for(
+    settings: &infty_store::SandboxSettings,
+    run_dir: &camino::Utf8Path,
+    workspace: Option<&camino::Utf8Path>,
+) -> Result<Option<infty_core::tools::SandboxSpec>> {
+    use infty_core::tools::{RunSpace, SandboxSpec, role_policy};
+    let mode = settings.solver;
+    if mode == infty_store::SandboxMode::Off {
+        return Ok(None);
+    }
+    let space = RunSpace::of_run(run_dir, workspace);
+    let spec = SandboxSpec::new(
+        mode,
+        role_policy(mode, &space, settings),
+        infty_sandbox::default_helper(),
+    )
+    .with_env_names(settings.env.iter().cloned())
+    .with_private_temp("mcp")
+    .map_err(|error| anyhow::anyhow!("sandbox of the mcp servers: {error}"))?;
+    Ok(Some(spec))
 }

@@ -41,7 +41,12 @@ pub fn exit_code(ending: &Terminal, signal: Option<u8>) -> u8 {
 
 /// Creates a run and drives it to its end; with `--resume-if-exists`, an existing run of
 /// the same id is continued instead.
-pub fn create(runs_root: &Utf8Path, args: CreateArgs, file: &ConfigFile) -> Result<u8> {
+pub fn create(
+    runs_root: &Utf8Path,
+    args: CreateArgs,
+    file: &ConfigFile,
+    sandbox: infty_store::SandboxSettings,
+) -> Result<u8> {
     if args.resume_if_exists
         && let Some(id) = &args.run_id
     {
@@ -53,17 +58,26 @@ pub fn create(runs_root: &Utf8Path, args: CreateArgs, file: &ConfigFile) -> Resu
     let NewRun {
         provider,
         params,
-        options,
+        mut options,
     } = plan(&args, file, provider::resolve)?;
+    options.sandbox = sandbox;
+    let secrets = secrets_of(&provider);
     let client = ModelClient::new(provider).context("cannot set up the model client")?;
+    let run_dir = runs_root.join(params.run_id.as_deref().unwrap_or("new-run"));
     let servers = McpStart {
         records: options.mcp_servers.clone(),
         cwd: options.workspace.clone(),
+        sandbox: if options.mcp_servers.is_empty() {
+            None
+        } else {
+            crate::mcp::sandbox_for(&options.sandbox, &run_dir, options.workspace.as_deref())?
+        },
     };
     drive(
         args.json,
         args.wait_on_limit,
         client,
+        secrets,
         runs_root,
         servers,
         |orchestrator, progress, mcp_servers| async move {
@@ -235,6 +249,7 @@ fn continue_existing(runs_root: &Utf8Path, args: CreateArgs, file: &ConfigFile) 
             wait_on_limit: args.wait_on_limit,
             accept_edited_record: false,
             max_output_tokens: args.max_output_tokens,
+            sandbox: args.sandbox,
             stream: args.stream,
             json: args.json,
         },
@@ -256,9 +271,13 @@ pub fn resume(runs_root: &Utf8Path, args: ResumeArgs, file: &ConfigFile) -> Resu
     let (provider, record) = provider::resolve(&args.provider, Some(&meta.options.provider))?;
     // Runs recorded before caps existed get the defaults of their provider.
     let defaults = OutputCaps::defaults(&provider.name).overridden(args.max_output_tokens);
+    let secrets = secrets_of(&provider);
     let client = ModelClient::new(provider).context("cannot set up the model client")?;
+    let sandbox =
+        crate::sandbox::for_resume(&args.sandbox, &meta.options.sandbox).map_err(Coded::usage)?;
     let mut overrides = ResumeOverrides {
         provider: Some(record),
+        sandbox: Some(sandbox),
         accept_edited_record: args.accept_edited_record,
         ..ResumeOverrides::default()
     };
@@ -307,11 +326,18 @@ pub fn resume(runs_root: &Utf8Path, args: ResumeArgs, file: &ConfigFile) -> Resu
     let servers = McpStart {
         records: meta.options.mcp.clone(),
         cwd: meta.options.workspace.clone(),
+        sandbox: if meta.options.mcp.is_empty() {
+            None
+        } else {
+            let settings = overrides.sandbox.as_ref().unwrap_or(&meta.options.sandbox);
+            crate::mcp::sandbox_for(settings, store.dir(), meta.options.workspace.as_deref())?
+        },
     };
     drive(
         args.json,
         args.wait_on_limit,
         client,
+        secrets,
         runs_root,
         servers,
         |orchestrator, progress, mcp_servers| async move {
@@ -322,6 +348,15 @@ pub fn resume(runs_root: &Utf8Path, args: ResumeArgs, file: &ConfigFile) -> Resu
             orchestrator.resume_run(&run_id, overrides).await
         },
     )
+}
+
+/// The values no tool output may carry into the records: the API key.
+pub fn secrets_of(provider: &infty_model::ProviderConfig) -> Vec<String> {
+    provider
+        .api_key
+        .iter()
+        .map(|key| key.expose().to_owned())
+        .collect()
 }
 
 fn timeouts_of(secs: u64) -> Timeouts {
@@ -346,6 +381,8 @@ fn workspace_dir(path: &Utf8Path) -> Result<Utf8PathBuf> {
 struct McpStart {
     records: Vec<McpServerRecord>,
     cwd: Option<Utf8PathBuf>,
+    /// The shell tool's sandbox, for stdio servers.
+    sandbox: Option<infty_core::tools::SandboxSpec>,
 }
 
 /// Runs `body` on a runtime with live progress and signal handling, then reports. With
@@ -359,6 +396,7 @@ fn drive<F, Fut>(
     json: bool,
     wait_on_limit: bool,
     client: ModelClient,
+    secrets: Vec<String>,
     runs_root: &Utf8Path,
     servers: McpStart,
     body: F,
@@ -371,7 +409,7 @@ where
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let signal = Arc::new(AtomicU8::new(0));
     let result = runtime.block_on(async {
-        let tools = match crate::mcp::start(&servers.records, servers.cwd).await {
+        let tools = match crate::mcp::start(&servers.records, servers.cwd, servers.sandbox).await {
             Ok(tools) => tools,
             Err(error) => {
                 if json {
@@ -385,7 +423,8 @@ where
         watch_signals(cancel.clone(), signal.clone());
         let mut orchestrator = InftyOrchestrator::with_runs_root(Arc::new(client), runs_root)
             .with_progress(progress.clone())
-            .with_cancellation(cancel.clone());
+            .with_cancellation(cancel.clone())
+            .with_secrets(secrets);
         let mut records = Vec::new();
         if let Some(tools) = &tools {
             orchestrator = orchestrator.with_tool_provider(tools.clone());

@@ -666,6 +666,17 @@ impl ProgressReporter for TerminalProgress {
         );
     }
 
+    fn sandbox_off(&self, roles: &[String]) {
+        self.line(
+            "operator",
+            None,
+            &format!(
+                "warning: no sandbox for {}: their tools run with your rights (--sandbox off)",
+                roles.join(", ")
+            ),
+        );
+    }
+
     fn interrupted(&self) {
         self.line(
             "operator",

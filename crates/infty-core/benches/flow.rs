@@ -252,6 +252,10 @@ fn whole_runs(c: &mut Criterion) {
                             params(),
                             RunExecutionOptions {
                                 objective: "Write the report.".to_string(),
+                                // Core's tests have no sandbox helper; infty-cli's and infty-sandbox's test it.
+                                sandbox: infty_store::SandboxSettings::all(
+                                    infty_store::SandboxMode::Off,
+                                ),
                                 ..RunExecutionOptions::default()
                             },
                         ))

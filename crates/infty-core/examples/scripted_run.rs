@@ -28,8 +28,14 @@ fn role_of(body: &Value) -> String {
         .unwrap_or_default()
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Tool processes are sandboxed by re-executing this program as the helper: dispatch it
+    // first, before the runtime starts any thread.
+    infty_sandbox::run_helper_if_requested();
+    tokio::runtime::Runtime::new()?.block_on(run())
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let server = ScriptedServer::start_async(role_of).await;
     let write = serde_json::json!({"path": "deliverable/hello.txt", "content": "hello, world\n"});
     server.push(

@@ -2,8 +2,9 @@
 //!
 //! A check runs through the same process code as the `shell` tool
 //! ([`crate::tools::shell::run_command`]): `bash -c`, its own process group killed at the
-//! end or at the time limit, secrets stripped from the environment, head and tail of the
-//! output kept. So whatever confines a role's commands confines checks too. This module
+//! end or at the time limit, head and tail of the output kept, under a sandbox spec the
+//! driver gives (`read-only`, allowlisted environment). So whatever confines a role's
+//! commands confines checks too. This module
 //! must never spawn a process any other way, nor fail a run: a check that cannot start is a
 //! failed check, reported to the Solver.
 
@@ -13,7 +14,7 @@ use camino::Utf8Path;
 use infty_store::{CheckDir, CheckSpec};
 
 use crate::flow::CheckResult;
-use crate::tools::shell;
+use crate::tools::{SandboxSpec, shell};
 
 /// Output of a check kept for the Solver and the Verifiers (head and tail).
 pub(crate) const CHECK_OUTPUT_BYTES: usize = 6 * 1024;
@@ -23,14 +24,14 @@ pub(crate) async fn run_check(
     check: &CheckSpec,
     run_dir: &Utf8Path,
     workspace: Option<&Utf8Path>,
+    sandbox: &SandboxSpec,
 ) -> CheckResult {
     let cwd = match (check.dir, workspace) {
         (CheckDir::Workspace, Some(workspace)) => workspace,
         _ => run_dir,
     };
-    let env = shell::strip_secrets(std::env::vars_os().collect());
     let timeout = Duration::from_secs(check.timeout_secs.max(1));
-    match shell::run_command(&check.command, cwd, env, timeout, CHECK_OUTPUT_BYTES).await {
+    match shell::run_command(&check.command, cwd, sandbox, timeout, CHECK_OUTPUT_BYTES).await {
         Ok(run) => {
             let (exit_code, timed_out) = match &run.ending {
                 shell::Ending::Exited(status) => (status.code(), false),

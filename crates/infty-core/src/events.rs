@@ -33,6 +33,11 @@ pub enum Note {
         /// Whether this is a resume.
         resumed: bool,
     },
+    /// These roles' tools run without the OS sandbox (`--sandbox off`), as asked.
+    SandboxOff {
+        /// The unsandboxed roles.
+        roles: Vec<String>,
+    },
     /// The objective went to the Solver.
     ObjectivePosted {
         /// The objective text.

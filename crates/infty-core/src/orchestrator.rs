@@ -16,8 +16,9 @@ use futures::future::join_all;
 use infty_model::{ModelApi, OutputSchema, StreamEvent};
 use infty_store::{
     BrokenLine, Budgets, CheckSpec, Journal, McpServerRecord, ModelPrice, OutcomeRecord,
-    ProviderRecord, RoleRecord, RunInit, RunOptions, RunStatus, RunStore, StallPolicy, StoreError,
-    Timeouts, TokenUsage, VerificationPolicy, read_journal,
+    ProviderRecord, RoleRecord, RunInit, RunOptions, RunStatus, RunStore, SandboxMode,
+    SandboxSettings, StallPolicy, StoreError, Timeouts, TokenUsage, VerificationPolicy,
+    read_journal,
 };
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
@@ -29,7 +30,9 @@ use crate::progress::{NoProgress, ProgressReporter, dispatch};
 use crate::prompts::RoleKind;
 use crate::session::{RoleSession, SessionConfig, SessionError, SessionObserver};
 use crate::telemetry;
-use crate::tools::{ToolContext, ToolPolicy, ToolProvider, ToolResult, ToolSet};
+use crate::tools::{
+    RunSpace, SandboxSpec, ToolContext, ToolPolicy, ToolProvider, ToolResult, ToolSet, role_policy,
+};
 use crate::work::{WorkLog, fingerprint_path};
 
 /// How long a usage limit without a reset time is assumed to last.
@@ -65,6 +68,12 @@ pub enum CoreError {
         role: String,
         /// The rollout file that should be there.
         path: Utf8PathBuf,
+    },
+    /// The OS sandbox cannot start on this machine; nothing was created or changed.
+    #[error("{source}; to run tools without it, pass --sandbox off")]
+    SandboxUnavailable {
+        /// What is missing.
+        source: infty_sandbox::SandboxError,
     },
     /// The run already succeeded; there is nothing to resume.
     #[error("run {run_id} already succeeded; nothing to resume")]
@@ -215,6 +224,9 @@ pub struct RunExecutionOptions {
     /// The MCP servers to record in `run.json`, so a resume starts them again (the tools
     /// themselves come from [`InftyOrchestrator::with_tool_provider`]).
     pub mcp_servers: Vec<McpServerRecord>,
+    /// The sandbox of the roles' processes (default: Solver `workspace-write`, Director and
+    /// Verifiers `read-only`, no network).
+    pub sandbox: SandboxSettings,
 }
 
 /// Settings a resumed run may change.
@@ -234,6 +246,8 @@ pub struct ResumeOverrides {
     pub prices: BTreeMap<String, ModelPrice>,
     /// The MCP servers as started for this resume (what they offer may have changed).
     pub mcp_servers: Option<Vec<McpServerRecord>>,
+    /// New sandbox settings (recorded in `run.json`).
+    pub sandbox: Option<SandboxSettings>,
     /// Full role settings, by role name, for what `run.json` does not record (custom
     /// instructions, tool policies, compaction threshold, structured output). A role not
     /// listed is rebuilt from its record with the defaults of its kind.
@@ -283,6 +297,8 @@ pub struct InftyOrchestrator {
     progress: Arc<dyn ProgressReporter>,
     cancel: CancellationToken,
     tool_provider: Option<Arc<dyn ToolProvider>>,
+    sandbox_helper: Option<std::path::PathBuf>,
+    secrets: Vec<String>,
 }
 
 impl std::fmt::Debug for InftyOrchestrator {
@@ -311,6 +327,8 @@ impl InftyOrchestrator {
             progress: Arc::new(NoProgress),
             cancel: CancellationToken::new(),
             tool_provider: None,
+            sandbox_helper: None,
+            secrets: Vec::new(),
         }
     }
 
@@ -319,6 +337,41 @@ impl InftyOrchestrator {
     pub fn with_tool_provider(mut self, provider: Arc<dyn ToolProvider>) -> InftyOrchestrator {
         self.tool_provider = Some(provider);
         self
+    }
+
+    /// Names the sandbox helper: an executable whose `main` starts with
+    /// `infty_sandbox::run_helper_if_requested()` (the `infty` binary, or `infty-sandbox`).
+    /// Default: `$INFTY_SANDBOX_HELPER`, else the current executable, which must then
+    /// dispatch the helper itself.
+    pub fn with_sandbox_helper(mut self, helper: impl Into<std::path::PathBuf>) -> Self {
+        self.sandbox_helper = Some(helper.into());
+        self
+    }
+
+    /// Secret values (the API key) cut out of every tool result before it is recorded.
+    pub fn with_secrets(mut self, values: impl IntoIterator<Item = String>) -> Self {
+        self.secrets.extend(values);
+        self
+    }
+
+    fn helper(&self) -> Option<std::path::PathBuf> {
+        self.sandbox_helper
+            .clone()
+            .or_else(infty_sandbox::default_helper)
+    }
+
+    /// Checks that the sandbox `settings` ask for can start here.
+    fn probe_sandbox(&self, settings: &SandboxSettings) -> Result<(), CoreError> {
+        if !settings.any_on() {
+            return Ok(());
+        }
+        let policy = infty_sandbox::SandboxPolicy {
+            allow_network: settings.allow_network,
+            ..infty_sandbox::SandboxPolicy::default()
+        };
+        SandboxSpec::new(SandboxMode::ReadOnly, policy, self.helper())
+            .probe()
+            .map_err(|source| CoreError::SandboxUnavailable { source })
     }
 
     /// Attaches a progress reporter.
@@ -399,8 +452,10 @@ impl InftyOrchestrator {
                 stall: options.stall,
                 prices: options.prices.clone(),
                 mcp: options.mcp_servers.clone(),
+                sandbox: options.sandbox.clone(),
             },
         };
+        self.probe_sandbox(&options.sandbox)?;
         let store = RunStore::create(&runs_root, run_id.as_deref(), init)?;
         Ok(SpawnedRun { store, roles })
     }
@@ -421,6 +476,11 @@ impl InftyOrchestrator {
         overrides: ResumeOverrides,
     ) -> Result<RunOutcome, CoreError> {
         let mut store = RunStore::open_id(&self.runs_root, run_id)?;
+        let sandbox = overrides
+            .sandbox
+            .clone()
+            .unwrap_or_else(|| store.metadata().options.sandbox.clone());
+        self.probe_sandbox(&sandbox)?;
         // Take the lock before touching run.json, so a second driver changes nothing.
         let lock = store.lock()?;
         if store.metadata().status == RunStatus::Succeeded {
@@ -462,6 +522,7 @@ impl InftyOrchestrator {
             if let Some(servers) = overrides.mcp_servers.clone() {
                 meta.options.mcp = servers;
             }
+            meta.options.sandbox = sandbox.clone();
             for record in &mut meta.roles {
                 if let Some(model) = overrides.models.get(&record.role) {
                     record.model = model.clone();
@@ -533,6 +594,15 @@ pub fn fail_stopped_run(runs_root: &Utf8Path, run_id: &str, reason: &str) -> Res
         meta.error = Some(reason.to_string());
     })?;
     Ok(())
+}
+
+/// The sandbox mode `settings` give a role of `kind`.
+fn mode_of(settings: &SandboxSettings, kind: RoleKind) -> SandboxMode {
+    match kind {
+        RoleKind::Solver => settings.solver,
+        RoleKind::Director => settings.director,
+        RoleKind::Verifier => settings.verifier,
+    }
 }
 
 fn nonzero(value: u32, default: u32) -> u32 {
@@ -714,6 +784,8 @@ struct Driver {
     budgets_journaled: bool,
     /// Notes journaled right after `driver_started` (what a resume found in the record).
     startup_notes: Vec<Note>,
+    sandbox_helper: Option<std::path::PathBuf>,
+    secrets: Vec<String>,
     _lock: infty_store::RunLock,
 }
 
@@ -781,6 +853,8 @@ impl Driver {
             delivered,
             budgets_journaled,
             startup_notes: Vec::new(),
+            sandbox_helper: orchestrator.helper(),
+            secrets: orchestrator.secrets.clone(),
             _lock: lock,
         };
         for role in roles {
@@ -812,6 +886,9 @@ impl Driver {
             }
             None => ToolSet::new(context, role.tools.clone()),
         };
+        let tools = tools
+            .with_sandbox(self.sandbox_spec(role)?)
+            .with_redactions(self.secrets.iter().cloned());
         let output_schema = role.structured_output.then(|| match role.kind() {
             RoleKind::Solver => OutputSchema {
                 name: infty_signals::schema::SOLVER_SIGNAL_NAME.to_string(),
@@ -884,6 +961,29 @@ impl Driver {
         result
     }
 
+    /// The sandbox of `role`'s processes: its kind's mode from `run.json`, this run's space.
+    fn sandbox_spec(&self, role: &RoleConfig) -> Result<SandboxSpec, CoreError> {
+        let mode = mode_of(&self.store.metadata().options.sandbox, role.kind());
+        self.sandbox_spec_for(mode, &role.role)
+    }
+
+    /// The sandbox of processes started in `mode` on behalf of `label` (a role, or a
+    /// completion check, which runs `read-only`): what `tools::sandboxed_command` takes.
+    /// Every process the driver starts for a run gets its spec here.
+    fn sandbox_spec_for(&self, mode: SandboxMode, label: &str) -> Result<SandboxSpec, CoreError> {
+        let options = &self.store.metadata().options;
+        let settings = &options.sandbox;
+        let space = RunSpace::of_run(self.store.dir(), options.workspace.as_deref());
+        SandboxSpec::new(
+            mode,
+            role_policy(mode, &space, settings),
+            self.sandbox_helper.clone(),
+        )
+        .with_env_names(settings.env.iter().cloned())
+        .with_private_temp(&format!("{}-{label}", self.store.run_id()))
+        .map_err(|error| CoreError::Setup(format!("sandbox of {label}: {error}")))
+    }
+
     async fn run(mut self) -> Result<RunOutcome, CoreError> {
         self.store.set_status(RunStatus::Running)?;
         self.progress
@@ -903,6 +1003,17 @@ impl Driver {
         if !self.flow.started() || self.flow.config().budgets != budgets || !self.budgets_journaled
         {
             self.feed(Input::BudgetsSet { budgets })?;
+        }
+        let settings = self.store.metadata().options.sandbox.clone();
+        if settings.any_off() {
+            let mut roles: Vec<String> = self
+                .roles
+                .values()
+                .filter(|role| mode_of(&settings, role.kind()) == SandboxMode::Off)
+                .map(|role| role.role.clone())
+                .collect();
+            roles.sort();
+            self.record(Note::SandboxOff { roles })?;
         }
         let first = if self.resumed && self.flow.started() {
             Input::Resumed
@@ -1063,8 +1174,19 @@ impl Driver {
                 let workspace = self.store.metadata().options.workspace.clone();
                 self.progress
                     .role_thinking(&format!("check {}", check.name));
-                let result =
-                    crate::checks::run_check(&check, self.store.dir(), workspace.as_deref()).await;
+                // Checks judge the delivery: they run read-only, like the Verifiers.
+                let sandbox = self.sandbox_spec_for(SandboxMode::ReadOnly, "check")?;
+                let mut result = crate::checks::run_check(
+                    &check,
+                    self.store.dir(),
+                    workspace.as_deref(),
+                    &sandbox,
+                )
+                .await;
+                result.output = crate::tools::Redactor::new(
+                    self.secrets.iter().cloned().chain(sandbox.secret_values()),
+                )
+                .redact(result.output);
                 self.progress
                     .role_message(&format!("check {}", check.name), &result.output);
                 Ok(vec![Input::CheckFinished { result }])

@@ -66,6 +66,8 @@ pub trait ProgressReporter: Send + Sync {
     fn output_capped(&self, role: &str, max_output_tokens: u32) {}
     /// The model client retries a request.
     fn model_retry(&self, role: &str, attempt: u32, max: u32, delay: Duration, reason: &str) {}
+    /// These roles' tools run without the OS sandbox, as asked: worth a warning.
+    fn sandbox_off(&self, roles: &[String]) {}
     /// The run was interrupted.
     fn interrupted(&self) {}
     /// A completion check finished.
@@ -140,6 +142,7 @@ pub(crate) fn dispatch(reporter: &dyn ProgressReporter, note: &Note) {
             role,
             max_output_tokens,
         } => reporter.output_capped(role, *max_output_tokens),
+        Note::SandboxOff { roles } => reporter.sandbox_off(roles),
         // Reported through their own richer callbacks, or only journaled.
         Note::DriverStarted { .. }
         | Note::DirectorReasked { .. }

@@ -29,8 +29,19 @@ pub fn stops_for_good(status: RunStatus) -> bool {
 /// Builds the model client a run needs from what its `run.json` recorded (provider, key
 /// variable) and the worker's own environment.
 pub trait ModelFactory: Send + Sync + 'static {
-    /// The client and the resume settings for the run described by `meta`.
-    fn for_run(&self, meta: &RunMetadata) -> Result<(Arc<dyn ModelApi>, ResumeOverrides), String>;
+    /// The client, the resume settings and the secret values (the API key, redacted from
+    /// every tool result) for the run described by `meta`.
+    fn for_run(&self, meta: &RunMetadata) -> Result<RunModel, String>;
+}
+
+/// What a worker needs to drive one run: its model client, resume settings and secrets.
+pub struct RunModel {
+    /// The client.
+    pub model: Arc<dyn ModelApi>,
+    /// The settings the resume takes.
+    pub overrides: ResumeOverrides,
+    /// Values cut out of every tool result before it is recorded.
+    pub secrets: Vec<String>,
 }
 
 /// A [`RunDriver`] over `InftyOrchestrator::resume_run`.
@@ -91,13 +102,18 @@ impl<F: ModelFactory> RunDriver for CoreRunDriver<F> {
         if stops_for_good(store.metadata().status) {
             return futures::future::ready(Disposition::Finished).boxed();
         }
-        let (model, overrides) = match self.models.for_run(store.metadata()) {
+        let RunModel {
+            model,
+            overrides,
+            secrets,
+        } = match self.models.for_run(store.metadata()) {
             Ok(found) => found,
             Err(reason) => return futures::future::ready(self.release(reason)).boxed(),
         };
         drop(store);
-        let mut orchestrator =
-            InftyOrchestrator::with_runs_root(model, &self.runs_root).with_cancellation(cancel);
+        let mut orchestrator = InftyOrchestrator::with_runs_root(model, &self.runs_root)
+            .with_cancellation(cancel)
+            .with_secrets(secrets);
         if let Some(progress) = &self.progress {
             orchestrator = orchestrator.with_progress(progress.clone());
         }

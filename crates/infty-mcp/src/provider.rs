@@ -126,6 +126,17 @@ impl McpTools {
         env: &HostEnv,
         cwd: Option<PathBuf>,
     ) -> Result<McpTools, McpError> {
+        McpTools::start_sandboxed(records, env, cwd, None).await
+    }
+
+    /// [`McpTools::start`], with the stdio servers whose record says `sandbox = "shell"`
+    /// started under `sandbox` (the shell tool's sandbox, through core's one process seam).
+    pub async fn start_sandboxed(
+        records: &[McpServerRecord],
+        env: &HostEnv,
+        cwd: Option<PathBuf>,
+        sandbox: Option<infty_core::tools::SandboxSpec>,
+    ) -> Result<McpTools, McpError> {
         let mut seen = BTreeSet::new();
         let mut launches = Vec::new();
         for record in records {
@@ -135,7 +146,7 @@ impl McpTools {
                     name: record.name.clone(),
                 });
             }
-            launches.push(launch_of(record, env, cwd.clone())?);
+            launches.push(launch_of(record, env, cwd.clone(), sandbox.as_ref())?);
         }
         let mut tools = McpTools {
             servers: Vec::new(),
@@ -310,6 +321,7 @@ fn launch_of(
     record: &McpServerRecord,
     env: &HostEnv,
     cwd: Option<PathBuf>,
+    sandbox: Option<&infty_core::tools::SandboxSpec>,
 ) -> Result<Launch, McpError> {
     let invalid = |problem: &str| McpError::Invalid {
         name: record.name.clone(),
@@ -358,6 +370,9 @@ fn launch_of(
                 env: vars.into_iter().collect(),
                 cwd,
                 sandboxed: record.sandbox == McpSandbox::Shell,
+                sandbox: sandbox
+                    .filter(|_| record.sandbox == McpSandbox::Shell)
+                    .cloned(),
             }))
         }
         (None, Some(url)) => {
@@ -425,7 +440,7 @@ mod tests {
             env_vars: vec!["GH_TOKEN".into()],
             ..McpServerRecord::default()
         };
-        let Launch::Stdio(launch) = launch_of(&record, &env, None).unwrap() else {
+        let Launch::Stdio(launch) = launch_of(&record, &env, None, None).unwrap() else {
             panic!("not stdio")
         };
         let names: Vec<_> = launch
@@ -439,7 +454,9 @@ mod tests {
             ..record
         };
         assert_eq!(
-            launch_of(&missing, &env, None).unwrap_err().to_string(),
+            launch_of(&missing, &env, None, None)
+                .unwrap_err()
+                .to_string(),
             "mcp server gh: environment variable NOPE is not set"
         );
     }

@@ -32,6 +32,8 @@ pub struct StdioLaunch {
     pub cwd: Option<PathBuf>,
     /// Whether it runs in the shell's sandbox (`false`: the configuration turned it off).
     pub sandboxed: bool,
+    /// The sandbox it starts under, when it is sandboxed and the caller gave one.
+    pub sandbox: Option<infty_core::tools::SandboxSpec>,
 }
 
 impl std::fmt::Debug for StdioLaunch {
@@ -45,6 +47,7 @@ impl std::fmt::Debug for StdioLaunch {
             .field("env", &names)
             .field("cwd", &self.cwd)
             .field("sandboxed", &self.sandboxed)
+            .field("sandbox", &self.sandbox)
             .finish()
     }
 }
@@ -61,14 +64,29 @@ pub struct Spawned {
 
 /// Starts the server process of `launch`.
 ///
-/// The sandbox seam: when the shell's sandbox lands, this is where the command is wrapped in
-/// it (unless `launch.sandboxed` is false).
+/// With a sandbox (the shell tool's, see `launch.sandbox`), the command starts through core's
+/// one process seam, `infty_core::tools::sandboxed_command`, then gets the server's own
+/// variables; without one, it starts with exactly `launch.env`.
 pub fn spawn_stdio(launch: &StdioLaunch) -> std::io::Result<Spawned> {
-    let mut command = tokio::process::Command::new(&launch.command);
+    let mut command = match &launch.sandbox {
+        Some(spec) => infty_core::tools::sandboxed_command(spec, &launch.command, &launch.args)
+            .map_err(|error| std::io::Error::other(error.to_string()))?,
+        None => {
+            let mut command = tokio::process::Command::new(&launch.command);
+            command.args(&launch.args).env_clear();
+            command
+        }
+    };
+    // Under the sandbox, TMPDIR stays the private temp folder the spec made.
+    let sandboxed = launch.sandbox.is_some();
     command
-        .args(&launch.args)
-        .env_clear()
-        .envs(launch.env.iter().map(|(k, v)| (k, v)))
+        .envs(
+            launch
+                .env
+                .iter()
+                .filter(|(name, _)| !(sandboxed && name == "TMPDIR"))
+                .map(|(k, v)| (k, v)),
+        )
         .kill_on_drop(true)
         .process_group(0);
     if let Some(cwd) = &launch.cwd {

@@ -43,6 +43,7 @@ mod lock;
 mod mcp;
 mod metadata;
 mod run;
+mod sandbox;
 mod seal;
 
 pub use browse::{BrowseError, Browsed, FileView, FolderEntry, browse};
@@ -70,4 +71,5 @@ pub use run::{
     EVENTS_JSONL, INBOX_DIR, PROTECTED_FILES, PROTECTED_FOLDERS, ROLLOUTS_DIR, RUN_JSON, RUN_LOCK,
     RUN_SUBDIRS, RunInit, RunStore, default_runs_root, runs_root_from,
 };
+pub use sandbox::{SandboxMode, SandboxSettings};
 pub use seal::{BrokenLine, FileCheck, FileState, KEYS_DIR, RecordCheck, RecordKey, SEAL_KEY};

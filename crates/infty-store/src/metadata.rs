@@ -349,6 +349,9 @@ pub struct RunOptions {
     /// The Model Context Protocol servers whose tools the roles use.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub mcp: Vec<crate::McpServerRecord>,
+    /// The sandbox of the tools' processes (absent in older runs: the defaults).
+    #[serde(default)]
+    pub sandbox: crate::SandboxSettings,
 }
 
 impl RunOptions {
@@ -360,6 +363,12 @@ impl RunOptions {
             return Err(StoreError::SecretRefused {
                 field: "options.provider.api_key_env",
                 reason: "it must be the NAME of an environment variable (letters, digits, `_`), not a key",
+            });
+        }
+        if self.sandbox.env.iter().any(|name| !is_env_var_name(name)) {
+            return Err(StoreError::SecretRefused {
+                field: "options.sandbox.env",
+                reason: "it must hold NAMES of environment variables (letters, digits, `_`), not values",
             });
         }
         if url_has_userinfo(&self.provider.base_url) {
@@ -394,6 +403,7 @@ impl Default for RunOptions {
             stall: StallPolicy::default(),
             prices: BTreeMap::new(),
             mcp: Vec::new(),
+            sandbox: crate::SandboxSettings::default(),
         }
     }
 }

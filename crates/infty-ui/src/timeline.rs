@@ -370,6 +370,12 @@ fn describe(event: RunEvent) -> View {
                 "retry",
                 format!("reply cut at its cap of {max_output_tokens} output tokens"),
             ),
+            Note::SandboxOff { roles } => view(
+                "run",
+                None,
+                "failure",
+                format!("sandbox off for {}", roles.join(", ")),
+            ),
             Note::RecordSealed => view("run", None, "run", "older record sealed as found"),
             Note::VerdictsVoided { round, changed } => view(
                 "check",

@@ -17,6 +17,7 @@ fn infty_cli_pulls_every_library_crate() {
             "infty-fleet",
             "infty-mcp",
             "infty-model",
+            "infty-sandbox",
             "infty-signals",
             "infty-store",
             "infty-ui"

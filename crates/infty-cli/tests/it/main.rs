@@ -19,5 +19,6 @@ mod output_caps;
 mod policies;
 mod record;
 mod resume;
+mod sandbox;
 mod telemetry;
 mod ui;

@@ -10,15 +10,20 @@
 //! File tools are confined (see `confine`) to the run folder and the workspace folder, open
 //! every path below an opened root folder in one step without following links, refuse files
 //! with several names, and never write the run's own records (`run.json`, `events.jsonl`,
-//! `run.lock`, `rollouts/`, `inbox/`: the names come from `infty_store`). The `shell` tool is bounded (timeout, output budget, process-group kill, secrets
-//! stripped from its environment) but not confined: a command runs with the user's rights, so
-//! a role that must not act on the machine must not be given `shell`.
+//! `run.lock`, `rollouts/`, `inbox/`: the names come from `infty_store`). The `shell` tool
+//! is bounded (timeout, output budget, process-group kill) and starts its command through
+//! [`process::sandboxed_command`], the one seam of every process a role causes: the OS
+//! sandbox of the role's [`SandboxSpec`] (unless its mode is `off`), an allowlisted
+//! environment and a private temp folder. Every result, external tools' included, passes
+//! through the tool set's [`Redactor`] before anyone records it.
 
 mod capture;
 mod confine;
 mod external;
 mod files;
 mod plan;
+pub mod process;
+mod redact;
 mod schema;
 pub(crate) mod shell;
 
@@ -36,6 +41,8 @@ pub use capture::OutputCapture;
 pub use confine::Refusal;
 pub use external::ToolProvider;
 pub use plan::{PLAN_FILE, Plan, PlanStep, StepStatus};
+pub use process::{RunSpace, SandboxSpec, role_policy, sandboxed_command};
+pub use redact::{REDACTED, Redactor};
 
 /// The tools infty knows, in the order their definitions are listed to a model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -400,6 +407,9 @@ pub enum ToolError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The sandbox could not be set up for the command.
+    #[error("the sandbox could not start the command: {0}")]
+    Sandbox(infty_sandbox::SandboxError),
     /// The tool's worker task died; the call's effects are unknown.
     #[error(
         "the tool stopped unexpectedly ({detail}); its effects are unknown, check before retrying"
@@ -430,27 +440,22 @@ pub struct ToolSet {
 struct Inner {
     context: ToolContext,
     policy: ToolPolicy,
-    /// The environment `shell` starts from (before secrets are stripped); `None` means the
-    /// current process's environment, read at each call.
-    base_env: Option<Vec<(OsString, OsString)>>,
+    /// How the processes of the role's tools start (sandbox, environment, temp folder).
+    sandbox: SandboxSpec,
+    /// Secrets cut out of every result.
+    redactor: Redactor,
     /// Where external tools come from, and the definitions of those the policy allows.
     external: Option<(Arc<dyn ToolProvider>, Vec<ToolDefinition>)>,
 }
 
 impl fmt::Debug for Inner {
-    /// Names how many variables the base environment holds, never their values: it may
-    /// hold the very secrets `shell` strips.
+    /// Never prints environment values or secrets (the spec and redactor hide them).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ToolSet")
             .field("context", &self.context)
             .field("policy", &self.policy)
-            .field(
-                "base_env",
-                &self
-                    .base_env
-                    .as_ref()
-                    .map(|env| format!("{} variables", env.len())),
-            )
+            .field("sandbox", &self.sandbox)
+            .field("redactor", &self.redactor)
             .field(
                 "external",
                 &self.external.as_ref().map(|(provider, _)| provider),
@@ -460,34 +465,65 @@ impl fmt::Debug for Inner {
 }
 
 impl ToolSet {
-    /// A tool set acting in `context` under `policy`.
+    /// A tool set acting in `context` under `policy`, its processes UNSANDBOXED (mode
+    /// `off`, allowlisted environment) until [`ToolSet::with_sandbox`] says otherwise. The
+    /// orchestrator always gives one.
     pub fn new(context: ToolContext, policy: ToolPolicy) -> Self {
         ToolSet {
             inner: Arc::new(Inner {
                 context,
                 policy,
-                base_env: None,
+                sandbox: SandboxSpec::unsandboxed(),
+                redactor: Redactor::default(),
                 external: None,
             }),
         }
     }
 
-    /// The same tool set whose `shell` starts from `env` instead of this process's
-    /// environment (secrets are still stripped from it).
+    fn rebuild(self, change: impl FnOnce(&mut Inner)) -> Self {
+        let mut inner = Inner {
+            context: self.inner.context.clone(),
+            policy: self.inner.policy.clone(),
+            sandbox: self.inner.sandbox.clone(),
+            redactor: self.inner.redactor.clone(),
+            external: self.inner.external.clone(),
+        };
+        change(&mut inner);
+        ToolSet {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The same tool set whose processes start from `env` instead of this process's
+    /// environment (still allowlisted: see [`SandboxSpec::environment`]).
     pub fn with_base_env<K, V>(self, env: impl IntoIterator<Item = (K, V)>) -> Self
     where
         K: Into<OsString>,
         V: Into<OsString>,
     {
-        let env = env.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
-        ToolSet {
-            inner: Arc::new(Inner {
-                context: self.inner.context.clone(),
-                policy: self.inner.policy.clone(),
-                base_env: Some(env),
-                external: self.inner.external.clone(),
-            }),
-        }
+        let env: Vec<(OsString, OsString)> =
+            env.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        self.rebuild(|inner| inner.sandbox = inner.sandbox.clone().with_base_env(env))
+    }
+
+    /// The same tool set whose processes start under `sandbox` (its base environment, if
+    /// one was given with [`ToolSet::with_base_env`] before, is replaced by the spec's).
+    /// The values of secret-looking variables the spec passes are redacted from results.
+    pub fn with_sandbox(self, sandbox: SandboxSpec) -> Self {
+        self.rebuild(|inner| {
+            inner.redactor.extend(sandbox.secret_values());
+            inner.sandbox = sandbox;
+        })
+    }
+
+    /// The same tool set, cutting these secret values out of every result.
+    pub fn with_redactions(self, values: impl IntoIterator<Item = String>) -> Self {
+        self.rebuild(|inner| inner.redactor.extend(values))
+    }
+
+    /// How the role's processes start.
+    pub fn sandbox(&self) -> &SandboxSpec {
+        &self.inner.sandbox
     }
 
     /// The same tool set with the external tools of `provider` that `role` may use and the
@@ -499,14 +535,7 @@ impl ToolSet {
             .into_iter()
             .filter(|definition| policy.allows_external(&definition.name))
             .collect();
-        ToolSet {
-            inner: Arc::new(Inner {
-                context: self.inner.context.clone(),
-                policy: self.inner.policy.clone(),
-                base_env: self.inner.base_env.clone(),
-                external: Some((provider, definitions)),
-            }),
-        }
+        self.rebuild(|inner| inner.external = Some((provider, definitions)))
     }
 
     /// The definitions of the allowed tools, in [`ToolName::ALL`] order.
@@ -543,13 +572,15 @@ impl ToolSet {
     /// whole process group.
     pub async fn execute(&self, name: &str, arguments: &str) -> ToolResult {
         let result = self.dispatch(name, arguments).await;
-        match result {
+        let mut result = match result {
             Ok(result) => result,
             Err(error) => {
                 tracing::debug!(tool = name, %error, "tool call failed");
                 error.into()
             }
-        }
+        };
+        result.output = self.inner.redactor.redact(result.output);
+        result
     }
 
     async fn dispatch(&self, name: &str, arguments: &str) -> Result<ToolResult, ToolError> {
@@ -590,7 +621,7 @@ impl ToolSet {
                 shell::run(
                     &self.inner.context,
                     &self.inner.policy,
-                    self.shell_env(),
+                    &self.inner.sandbox,
                     args,
                 )
                 .await
@@ -634,13 +665,5 @@ impl ToolSet {
             .map_err(|error| ToolError::Interrupted {
                 detail: error.to_string(),
             })?
-    }
-
-    fn shell_env(&self) -> Vec<(OsString, OsString)> {
-        let env = match &self.inner.base_env {
-            Some(env) => env.clone(),
-            None => std::env::vars_os().collect(),
-        };
-        shell::strip_secrets(env)
     }
 }

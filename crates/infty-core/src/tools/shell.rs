@@ -1,12 +1,12 @@
 //! The `shell` tool: one command line run by `bash -c`, bounded in time and output.
 //!
-//! The command gets its own process group, no stdin, and an environment without secrets.
-//! When it finishes, times out, or the call is dropped, the whole group is killed, so a
-//! `sleep 100 &` left behind dies with it. Output is read while the command runs into
+//! The command starts through the role's sandbox (`process::sandboxed_command`), in its own
+//! process group, with no stdin and the allowlisted environment. When it finishes, times
+//! out, or the call is dropped, the whole group is killed, so a `sleep 100 &` left behind
+//! dies with it; under the sandbox, the PID namespace also takes the ones that `setsid`. Output is read while the command runs into
 //! bounded captures (head and tail), so a chatty command cannot exhaust memory.
 //! This module must never leave a process group running behind a finished or dropped call.
 
-use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
@@ -15,31 +15,15 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::Command;
 
 use super::capture::OutputCapture;
 use super::confine::{self, Access};
+use super::process::{self, SandboxSpec};
 use super::{ToolContext, ToolError, ToolPolicy, ToolResult};
 
 /// How long to keep reading after the group is killed: only a process that left the group
 /// (`setsid`) can still hold the pipes open, and it is not worth waiting for.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
-
-/// Name suffixes (upper-cased) of environment variables that hold secrets.
-const SECRET_SUFFIXES: [&str; 9] = [
-    "_API_KEY",
-    "_TOKEN",
-    "_SECRET",
-    "_PASSWORD",
-    "_SECRET_KEY",
-    "_ACCESS_KEY",
-    "_PRIVATE_KEY",
-    "_CREDENTIALS",
-    // OTLP exporter headers (`OTEL_EXPORTER_OTLP_HEADERS`) carry collector tokens.
-    "_HEADERS",
-];
-/// Whole names (upper-cased) of environment variables that hold secrets.
-const SECRET_NAMES: [&str; 5] = ["API_KEY", "TOKEN", "SECRET", "PASSWORD", "OPENAI_KEY"];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,20 +33,6 @@ pub(crate) struct ShellArgs {
     timeout_ms: Option<u64>,
     #[serde(default)]
     workdir: Option<String>,
-}
-
-/// Whether an environment variable named `name` must not reach a command.
-pub(crate) fn is_secret(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
-    SECRET_NAMES.contains(&upper.as_str())
-        || SECRET_SUFFIXES.iter().any(|suffix| upper.ends_with(suffix))
-}
-
-/// `env` without its secrets.
-pub(crate) fn strip_secrets(env: Vec<(OsString, OsString)>) -> Vec<(OsString, OsString)> {
-    env.into_iter()
-        .filter(|(name, _)| !is_secret(&name.to_string_lossy()))
-        .collect()
 }
 
 /// Kills the process group when dropped, whatever happened to the call.
@@ -113,7 +83,7 @@ impl CommandRun {
 pub(crate) async fn run(
     context: &ToolContext,
     policy: &ToolPolicy,
-    env: Vec<(OsString, OsString)>,
+    sandbox: &SandboxSpec,
     args: ShellArgs,
 ) -> Result<ToolResult, ToolError> {
     let cwd = match args.workdir.as_deref() {
@@ -132,7 +102,14 @@ pub(crate) async fn run(
         None => policy.shell_default_timeout,
         Some(ms) => Duration::from_millis(ms.max(1)).min(policy.shell_max_timeout),
     };
-    let run = run_command(&args.command, &cwd, env, timeout, policy.max_output_bytes).await?;
+    let run = run_command(
+        &args.command,
+        &cwd,
+        sandbox,
+        timeout,
+        policy.max_output_bytes,
+    )
+    .await?;
     Ok(ToolResult {
         output: run.render(policy.max_output_bytes),
         ok: run.success(),
@@ -140,24 +117,20 @@ pub(crate) async fn run(
     })
 }
 
-/// Runs `command_line` by `bash -c` in `cwd` with exactly `env`: no stdin, its own process
-/// group, killed when it finishes, times out or the call is dropped; each stream captured
-/// (head and tail) within `max_output_bytes`. Every process a role's tool or a completion
-/// check starts is spawned here, so this is where a sandbox policy applies.
+/// Runs `command_line` by `bash -c` in `cwd` under `sandbox` (its policy, allowlisted
+/// environment and private temp folder): no stdin, its own process group, killed when it
+/// finishes, times out or the call is dropped; each stream captured (head and tail) within
+/// `max_output_bytes`. The shell tool and completion checks both run their commands here.
 pub(crate) async fn run_command(
     command_line: &str,
     cwd: &camino::Utf8Path,
-    env: Vec<(OsString, OsString)>,
+    sandbox: &SandboxSpec,
     timeout: Duration,
     max_output_bytes: usize,
 ) -> Result<CommandRun, ToolError> {
-    let mut command = Command::new("bash");
+    let mut command = process::sandboxed_command(sandbox, "bash", ["-c", command_line])?;
     command
-        .arg("-c")
-        .arg(command_line)
         .current_dir(cwd)
-        .env_clear()
-        .envs(env)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -312,32 +285,6 @@ fn share_budget(budget: usize, first: u64, second: u64) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn secret_names() {
-        let cases = [
-            ("OPENAI_API_KEY", true),
-            ("openai_api_key", true),
-            ("FOO_API_KEY", true),
-            ("GITHUB_TOKEN", true),
-            ("gh_token", true),
-            ("DB_PASSWORD", true),
-            ("CLIENT_SECRET", true),
-            ("AWS_SECRET_ACCESS_KEY", true),
-            ("TOKEN", true),
-            ("OTEL_EXPORTER_OTLP_HEADERS", true),
-            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", true),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", false),
-            ("PATH", false),
-            ("HOME", false),
-            ("TOKENIZERS_PARALLELISM", false),
-            ("KEYBOARD", false),
-            ("PASSWORD_STORE_DIR", false),
-        ];
-        for (name, secret) in cases {
-            assert_eq!(is_secret(name), secret, "{name}");
-        }
-    }
 
     #[test]
     fn budget_sharing() {

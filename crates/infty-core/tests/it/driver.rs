@@ -231,6 +231,8 @@ async fn every_progress_callback_fires_over_a_run() {
                     max_total_tokens: Some(1700),
                     ..Budgets::default()
                 },
+                // Core's tests have no sandbox helper; infty-cli's and infty-sandbox's test it.
+                sandbox: infty_store::SandboxSettings::all(infty_store::SandboxMode::Off),
                 ..RunExecutionOptions::default()
             },
         )
@@ -305,6 +307,8 @@ async fn cancellation_leaves_an_interrupted_run_that_resumes() {
                     params(0),
                     RunExecutionOptions {
                         objective: "Write x.".to_string(),
+                        // Core's tests have no sandbox helper; infty-cli's and infty-sandbox's test it.
+                        sandbox: infty_store::SandboxSettings::all(infty_store::SandboxMode::Off),
                         ..RunExecutionOptions::default()
                     },
                 )

@@ -93,7 +93,7 @@ impl World {
     }
 
     fn tools(&self, policy: ToolPolicy) -> ToolSet {
-        ToolSet::new(ToolContext::new(self.run.clone()), policy).with_base_env(vec![
+        let env = vec![
             (
                 "PATH".to_string(),
                 std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".to_string()),
@@ -101,7 +101,11 @@ impl World {
             ("VISIBLE".to_string(), "shown".to_string()),
             ("OPENAI_API_KEY".to_string(), "sk-never-shown".to_string()),
             ("DEPLOY_TOKEN".to_string(), "tok-never-shown".to_string()),
-        ])
+        ];
+        let spec = infty_core::tools::SandboxSpec::unsandboxed()
+            .with_env_names(["VISIBLE".to_string()])
+            .with_base_env(env.into_iter().map(|(k, v)| (k.into(), v.into())).collect());
+        ToolSet::new(ToolContext::new(self.run.clone()), policy).with_sandbox(spec)
     }
 
     fn rollout_path(&self) -> Utf8PathBuf {

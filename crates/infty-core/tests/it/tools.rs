@@ -113,6 +113,12 @@ fn test_env() -> Vec<(String, String)> {
             std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".to_owned()),
         ),
         ("HARMLESS".to_owned(), "visible".to_owned()),
+        ("LC_ALL".to_owned(), "C".to_owned()),
+        (
+            "DATABASE_URL".to_owned(),
+            "postgres://user:pw@db/x".to_owned(),
+        ),
+        ("MY_SERVICE_CREDENTIAL".to_owned(), "cred-fake".to_owned()),
         ("FOO_API_KEY".to_owned(), "sk-fake".to_owned()),
         ("OPENAI_API_KEY".to_owned(), "sk-fake".to_owned()),
         ("GitHub_Token".to_owned(), "ghp-fake".to_owned()),
@@ -138,7 +144,7 @@ fn debug_output_hides_the_environment() {
     let shown = format!("{:?}", world.tools());
     assert!(!shown.contains("sk-fake"), "{shown}");
     assert!(!shown.contains("hunter2"), "{shown}");
-    assert!(shown.contains("8 variables"), "{shown}");
+    assert!(shown.contains("SandboxSpec"), "{shown}");
 }
 
 #[test]
@@ -452,7 +458,7 @@ async fn non_ascii_names_and_content() {
 }
 
 #[tokio::test]
-async fn shell_environment_has_no_secrets() {
+async fn shell_environment_is_an_allowlist() {
     let world = World::new();
     let tools = world.tools();
     let result = call(
@@ -470,12 +476,37 @@ async fn shell_environment_has_no_secrets() {
         "db_password",
         "CLIENT_SECRET",
         "AWS_SECRET_ACCESS_KEY",
+        "DATABASE_URL",
+        "MY_SERVICE_CREDENTIAL",
+        // Not a secret, but not asked for either: an allowlist, not a name filter.
+        "HARMLESS",
     ] {
         assert!(!names.contains(&secret), "{secret} leaked: {names:?}");
     }
-    assert!(names.contains(&"HARMLESS"), "{names:?}");
     assert!(names.contains(&"PATH"), "{names:?}");
+    assert!(names.contains(&"LC_ALL"), "{names:?}");
     assert!(!result.output.contains("fake"));
+
+    // A name the user passes gets through; its value is redacted if the name looks secret.
+    let spec = infty_core::tools::SandboxSpec::unsandboxed()
+        .with_env_names(["HARMLESS".to_owned(), "DATABASE_URL".to_owned()])
+        .with_base_env(
+            test_env()
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        );
+    let tools = world.tools().with_sandbox(spec);
+    let result = call(
+        &tools,
+        "shell",
+        json!({"command": "echo $HARMLESS $DATABASE_URL ${OPENAI_API_KEY:-unset}"}),
+    )
+    .await;
+    assert_eq!(
+        result.output,
+        "exit code: 0\n--- stdout ---\nvisible [redacted] unset\n"
+    );
 }
 
 #[tokio::test]
