@@ -259,6 +259,32 @@ pub fn servers_text(servers: &[McpServerRecord]) -> Vec<String> {
     lines
 }
 
+/// The sandbox of a run's stdio MCP servers: the shell tool's (the Solver's mode) over this
+/// run's space, so a server can do what the Solver's commands can and nothing more. `None`
+/// when that mode is `off`. The run folder may not exist yet (servers start before it is
+/// written); the sandbox then simply has nothing of it to show.
+pub fn sandbox_for(
+    settings: &infty_store::SandboxSettings,
+    run_dir: &camino::Utf8Path,
+    workspace: Option<&camino::Utf8Path>,
+) -> Result<Option<infty_core::tools::SandboxSpec>> {
+    use infty_core::tools::{RunSpace, SandboxSpec, role_policy};
+    let mode = settings.solver;
+    if mode == infty_store::SandboxMode::Off {
+        return Ok(None);
+    }
+    let space = RunSpace::of_run(run_dir, workspace);
+    let spec = SandboxSpec::new(
+        mode,
+        role_policy(mode, &space, settings),
+        infty_sandbox::default_helper(),
+    )
+    .with_env_names(settings.env.iter().cloned())
+    .with_private_temp("mcp")
+    .map_err(|error| anyhow::anyhow!("sandbox of the mcp servers: {error}"))?;
+    Ok(Some(spec))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,30 +360,4 @@ mod tests {
             );
         }
     }
-}
-
-/// The sandbox of a run's stdio MCP servers: the shell tool's (the Solver's mode) over this
-/// run's space, so a server can do what the Solver's commands can and nothing more. `None`
-/// when that mode is `off`. The run folder may not exist yet (servers start before it is
-/// written); the sandbox then simply has nothing of it to show.
-pub fn sandbox_for(
-    settings: &infty_store::SandboxSettings,
-    run_dir: &camino::Utf8Path,
-    workspace: Option<&camino::Utf8Path>,
-) -> Result<Option<infty_core::tools::SandboxSpec>> {
-    use infty_core::tools::{RunSpace, SandboxSpec, role_policy};
-    let mode = settings.solver;
-    if mode == infty_store::SandboxMode::Off {
-        return Ok(None);
-    }
-    let space = RunSpace::of_run(run_dir, workspace);
-    let spec = SandboxSpec::new(
-        mode,
-        role_policy(mode, &space, settings),
-        infty_sandbox::default_helper(),
-    )
-    .with_env_names(settings.env.iter().cloned())
-    .with_private_temp("mcp")
-    .map_err(|error| anyhow::anyhow!("sandbox of the mcp servers: {error}"))?;
-    Ok(Some(spec))
 }

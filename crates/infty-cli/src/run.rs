@@ -574,7 +574,8 @@ fn report(
                 Some(run_id) => Err(anyhow::anyhow!(
                     "{error}; inspect it with `infty show {run_id}`, and continue from it as it is with `infty resume {run_id} --accept-edited-record`"
                 )),
-                None => Err(error.into()),
+                // One line: the error's own text already says what its sources said.
+                None => Err(anyhow::anyhow!("{error}")),
             }
         }
     }

@@ -372,7 +372,7 @@ fn launch_of(
                 sandboxed: record.sandbox == McpSandbox::Shell,
                 sandbox: sandbox
                     .filter(|_| record.sandbox == McpSandbox::Shell)
-                    .cloned(),
+                    .map(|spec| Box::new(spec.clone())),
             }))
         }
         (None, Some(url)) => {

@@ -33,7 +33,7 @@ pub struct StdioLaunch {
     /// Whether it runs in the shell's sandbox (`false`: the configuration turned it off).
     pub sandboxed: bool,
     /// The sandbox it starts under, when it is sandboxed and the caller gave one.
-    pub sandbox: Option<infty_core::tools::SandboxSpec>,
+    pub sandbox: Option<Box<infty_core::tools::SandboxSpec>>,
 }
 
 impl std::fmt::Debug for StdioLaunch {

@@ -29,8 +29,9 @@ fn resume_with_a_deleted_rollout_stops_with_one_line_naming_the_file() {
 
     let stderr = stderr_text(&assert);
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
-    assert!(stderr.contains(&rollout.display().to_string()), "{stderr}");
-    assert!(stderr.contains("missing"), "{stderr}");
+    // The sealed record notices first (its head file says how many lines there were); an
+    // unsealed run gets the missing-rollout error. Either way the file is named.
+    assert!(stderr.contains("rollouts/solver.jsonl"), "{stderr}");
     assert!(!rollout.exists(), "an empty rollout must not be created");
     assert_eq!(
         world.server.requests().len(),

@@ -132,7 +132,9 @@ fn mcp_tools_are_offered_called_journaled_and_shown() {
         .create(
             "mcp",
             "Use the tools.",
-            &["--verifiers", "0", "--mcp", &flag],
+            // The test server counts its calls in a file under the test's HOME, which the
+            // sandbox hides from a sandboxed server: these tests run it unsandboxed.
+            &["--verifiers", "0", "--sandbox", "off", "--mcp", &flag],
         )
         .success();
 
@@ -243,7 +245,11 @@ fn a_server_that_crashes_is_restarted_once_then_gives_tool_errors() {
     world.write_and_deliver("deliverable/x.txt", "x");
     let flag = mcp_flag(&world);
     world
-        .create("crash", "Crash it.", &["--verifiers", "0", "--mcp", &flag])
+        .create(
+            "crash",
+            "Crash it.",
+            &["--verifiers", "0", "--sandbox", "off", "--mcp", &flag],
+        )
         .success();
     assert_eq!(world.run_json("crash")["status"], "succeeded");
     insta::assert_debug_snapshot!("mcp_crash_outputs", &outputs(&world, "crash")[..4]);
@@ -289,7 +295,11 @@ fn sigkill_during_an_mcp_call_then_resume_reports_it_interrupted_and_never_resen
     let world = World::new();
     world.call("solver", "call_hang", "t__hang", &json!({}));
     let flag = mcp_flag(&world);
-    let mut child = world.spawn_create("killed", "Hang.", &["--verifiers", "0", "--mcp", &flag]);
+    let mut child = world.spawn_create(
+        "killed",
+        "Hang.",
+        &["--verifiers", "0", "--sandbox", "off", "--mcp", &flag],
+    );
     // The call reached the server: kill the driver while it waits for the answer.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while received(&world).is_empty() {

@@ -246,7 +246,13 @@ fn a_verifier_that_edits_the_deliverable_through_its_shell_gets_its_verdict_void
     // Told, the Solver restores its answer and delivers again; a fresh Verifier passes it.
     world.write_and_deliver("artifacts/answer.txt", "42\n");
     world.say("verifier-1", PASS);
-    let progress = stderr_text(&world.create("tampered", "Answer.", &[]).success());
+    // With the sandbox on, a Verifier cannot write the deliverable at all (tested in
+    // sandbox.rs); off, the fingerprint is what catches it.
+    let progress = stderr_text(
+        &world
+            .create("tampered", "Answer.", &["--sandbox", "off"])
+            .success(),
+    );
     assert!(
         progress.contains(
             "round 1 verdicts void: the deliverable changed during verification (artifacts/answer.txt)"
@@ -338,7 +344,9 @@ fn a_deliverable_with_links_to_outside_is_refused_with_the_path_named() {
         r#"{"type":"final_delivery","deliverable_path":"deliverable","summary":null}"#,
     );
     world.say("verifier-1", PASS);
-    world.create("links", "Deliver a folder.", &[]).success();
+    world
+        .create("links", "Deliver a folder.", &["--sandbox", "off"])
+        .success();
     let refusals: Vec<String> = journal_events(&world, "links")
         .iter()
         .filter(|e| e["kind"] == "deliverable_rejected")

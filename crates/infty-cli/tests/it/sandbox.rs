@@ -655,7 +655,11 @@ fn create_stops_in_one_line_when_the_sandbox_cannot_start() {
         "{stderr}"
     );
     let kinds = world.journal_kinds("off");
-    assert_eq!(kinds[..2], ["driver_started", "sandbox_off"], "{kinds:?}");
+    assert_eq!(
+        kinds[..3],
+        ["driver_started", "budgets_set", "sandbox_off"],
+        "{kinds:?}"
+    );
     let show = world.infty().args(["show", "off"]).output().unwrap();
     let show = String::from_utf8_lossy(&show.stdout);
     assert!(
