@@ -422,7 +422,7 @@ pub fn render_timeline_item(line: &JournalLine<Value>) -> Markup {
                         .unwrap_or("?")
                         .to_owned(),
                 )
-                .detail(line.text.clone()),
+                .detail(without_seal(&line.text)),
             };
             (Some(entry.seq), Some(entry.at), view)
         }
@@ -466,5 +466,17 @@ pub fn render_timeline_page(run_id: &str, page: &JournalPage<Value>) -> Markup {
                     data-fragment={ "/runs/" (run_id) "/timeline?before=" (older) } { "older events" }
             }
         }
+    }
+}
+
+/// A raw journal line without its seal: the seal is the record's, not the event's, and
+/// differs in every run.
+fn without_seal(text: &str) -> String {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(mut map)) => {
+            map.remove(infty_store::SEAL_KEY);
+            Value::Object(map).to_string()
+        }
+        _ => text.to_owned(),
     }
 }
