@@ -287,7 +287,7 @@ fn run_against(
 fn assert_every_reply_is_a_signal(world: &World, run_id: &str) {
     let events = journal(world, run_id);
     let mut capped = false;
-    let mut signals = 0;
+    let mut replies = 0;
     for event in &events {
         match event["kind"].as_str().unwrap_or_default() {
             "output_capped" if event["role"] == "solver" => capped = true,
@@ -296,13 +296,15 @@ fn assert_every_reply_is_a_signal(world: &World, run_id: &str) {
                 capped = false;
             }
             "direction_requested" | "final_delivery" => {
-                signals += 1;
                 capped = false;
             }
+            "solver_replied" => replies += 1,
             _ => {}
         }
     }
-    assert!(signals > 0, "no Solver signal at all: {:?}", kinds(&events));
+    // How many replies parsed depends on the model (a 135M one often runs into the cap);
+    // that every uncut one did, and that replies came at all, depends on the protocol.
+    assert!(replies > 0, "no Solver reply at all: {:?}", kinds(&events));
 }
 
 #[test]
