@@ -268,19 +268,19 @@ pub fn sandbox_for(
     run_dir: &camino::Utf8Path,
     workspace: Option<&camino::Utf8Path>,
 ) -> Result<Option<infty_core::tools::SandboxSpec>> {
-    use infty_core::tools::{RunSpace, SandboxSpec, role_policy};
+    use infty_core::tools::{RunSpace, SandboxSpec};
     let mode = settings.solver;
     if mode == infty_store::SandboxMode::Off {
         return Ok(None);
     }
     let space = RunSpace::of_run(run_dir, workspace);
-    let spec = SandboxSpec::new(
+    let spec = SandboxSpec::for_run(
         mode,
-        role_policy(mode, &space, settings),
+        &space,
+        settings,
         infty_sandbox::default_helper(),
+        "mcp",
     )
-    .with_env_names(settings.env.iter().cloned())
-    .with_private_temp("mcp")
     .map_err(|error| anyhow::anyhow!("sandbox of the mcp servers: {error}"))?;
     Ok(Some(spec))
 }

@@ -33,13 +33,7 @@ pub fn resolve(
     args: &ProviderArgs,
     recorded: Option<&ProviderRecord>,
 ) -> Result<(ProviderConfig, ProviderRecord)> {
-    resolve_with(
-        args,
-        recorded,
-        |name| std::env::var(name).ok(),
-        detect,
-        true,
-    )
+    resolve_here(args, recorded, true)
 }
 
 /// [`resolve`] without requiring a key: for a run that another machine will drive with its
@@ -48,13 +42,17 @@ pub fn resolve_unkeyed(
     args: &ProviderArgs,
     recorded: Option<&ProviderRecord>,
 ) -> Result<(ProviderConfig, ProviderRecord)> {
-    resolve_with(
-        args,
-        recorded,
-        |name| std::env::var(name).ok(),
-        detect,
-        false,
-    )
+    resolve_here(args, recorded, false)
+}
+
+/// [`resolve_with`] over this process's environment and the real detector.
+fn resolve_here(
+    args: &ProviderArgs,
+    recorded: Option<&ProviderRecord>,
+    require_key: bool,
+) -> Result<(ProviderConfig, ProviderRecord)> {
+    let env = |name: &str| std::env::var(name).ok();
+    resolve_with(args, recorded, env, detect, require_key)
 }
 
 /// [`resolve`] with an injected environment and detector, for tests; `require_key` says

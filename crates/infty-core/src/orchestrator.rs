@@ -31,7 +31,7 @@ use crate::prompts::RoleKind;
 use crate::session::{RoleSession, SessionConfig, SessionError, SessionObserver};
 use crate::telemetry;
 use crate::tools::{
-    RunSpace, SandboxSpec, ToolContext, ToolPolicy, ToolProvider, ToolResult, ToolSet, role_policy,
+    RunSpace, SandboxSpec, ToolContext, ToolPolicy, ToolProvider, ToolResult, ToolSet,
 };
 use crate::work::{WorkLog, fingerprint_path};
 
@@ -972,15 +972,14 @@ impl Driver {
     /// Every process the driver starts for a run gets its spec here.
     fn sandbox_spec_for(&self, mode: SandboxMode, label: &str) -> Result<SandboxSpec, CoreError> {
         let options = &self.store.metadata().options;
-        let settings = &options.sandbox;
         let space = RunSpace::of_run(self.store.dir(), options.workspace.as_deref());
-        SandboxSpec::new(
+        SandboxSpec::for_run(
             mode,
-            role_policy(mode, &space, settings),
+            &space,
+            &options.sandbox,
             self.sandbox_helper.clone(),
+            &format!("{}-{label}", self.store.run_id()),
         )
-        .with_env_names(settings.env.iter().cloned())
-        .with_private_temp(&format!("{}-{label}", self.store.run_id()))
         .map_err(|error| CoreError::Setup(format!("sandbox of {label}: {error}")))
     }
 

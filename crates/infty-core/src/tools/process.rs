@@ -206,6 +206,21 @@ impl SandboxSpec {
         }
     }
 
+    /// The spec of processes started in `mode` for a run: its policy over `space`, the
+    /// variables `settings` passes, and a private temp folder named after `label`. The one
+    /// way the driver (roles, checks) and the CLI (MCP servers) build a run's spec.
+    pub fn for_run(
+        mode: SandboxMode,
+        space: &RunSpace,
+        settings: &SandboxSettings,
+        helper: Option<PathBuf>,
+        label: &str,
+    ) -> Result<SandboxSpec, ToolError> {
+        SandboxSpec::new(mode, role_policy(mode, space, settings), helper)
+            .with_env_names(settings.env.iter().cloned())
+            .with_private_temp(label)
+    }
+
     /// Also passes these environment variables (by name) to processes.
     pub fn with_env_names(mut self, names: impl IntoIterator<Item = String>) -> SandboxSpec {
         self.env_names.extend(names);
