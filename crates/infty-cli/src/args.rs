@@ -195,6 +195,25 @@ impl EffortArg {
     }
 }
 
+/// How the first request of a role's turns may use tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolChoiceArg {
+    /// The model decides whether to call a tool
+    Auto,
+    /// The turn's first response must call a tool (for small models that only talk)
+    Required,
+}
+
+impl From<ToolChoiceArg> for infty_store::TurnToolChoice {
+    fn from(choice: ToolChoiceArg) -> Self {
+        match choice {
+            ToolChoiceArg::Auto => infty_store::TurnToolChoice::Auto,
+            ToolChoiceArg::Required => infty_store::TurnToolChoice::Required,
+        }
+    }
+}
+
 /// Reasoning summary styles (Responses API).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -336,6 +355,19 @@ pub struct CreateArgs {
     /// Reasoning effort of the Verifiers
     #[arg(long, value_enum, value_name = "EFFORT")]
     pub verifier_effort: Option<EffortArg>,
+
+    /// How the first request of each Solver turn may use tools: `required` makes the model
+    /// call one before it may answer [default: auto]
+    #[arg(long, value_enum, value_name = "CHOICE")]
+    pub solver_tool_choice: Option<ToolChoiceArg>,
+
+    /// How the first request of each Director turn may use tools [default: auto]
+    #[arg(long, value_enum, value_name = "CHOICE")]
+    pub director_tool_choice: Option<ToolChoiceArg>,
+
+    /// How the first request of each Verifier turn may use tools [default: auto]
+    #[arg(long, value_enum, value_name = "CHOICE")]
+    pub verifier_tool_choice: Option<ToolChoiceArg>,
 
     /// Model of a Verifier; repeat it for several Verifiers with different models [default: --model]
     #[arg(long, value_name = "MODEL")]

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::Coded;
 use crate::args::{
-    CreateArgs, DEFAULT_MODEL, EffortArg, PolicyArg, ProviderArg, SummaryArg, WireApiArg,
+    CreateArgs, DEFAULT_MODEL, EffortArg, PolicyArg, ProviderArg, SummaryArg, ToolChoiceArg,
+    WireApiArg,
 };
 use crate::output_caps::OutputCaps;
 use crate::provider::{API_KEY_ENV, BASE_URL_ENV, OPENAI_BASE_URL};
@@ -178,6 +179,8 @@ pub struct SolverSection {
     pub reasoning_summary: Option<SummaryArg>,
     /// Most tokens each of the Solver's responses may generate.
     pub max_output_tokens: Option<u32>,
+    /// How the first request of each Solver turn may use tools.
+    pub tool_choice: Option<ToolChoiceArg>,
 }
 
 /// `[director]`.
@@ -192,6 +195,8 @@ pub struct DirectorSection {
     pub reasoning_summary: Option<SummaryArg>,
     /// Most tokens each of the Director's responses may generate.
     pub max_output_tokens: Option<u32>,
+    /// How the first request of each Director turn may use tools.
+    pub tool_choice: Option<ToolChoiceArg>,
 }
 
 /// `[verifiers]`.
@@ -210,6 +215,8 @@ pub struct VerifierSection {
     pub reasoning_summary: Option<SummaryArg>,
     /// Most tokens each of a Verifier's responses may generate.
     pub max_output_tokens: Option<u32>,
+    /// How the first request of each Verifier turn may use tools.
+    pub tool_choice: Option<ToolChoiceArg>,
 }
 
 /// `[budgets]`.
@@ -422,6 +429,9 @@ pub fn apply_to_create(
     args.director_effort = args.director_effort.or(config.director.effort);
     args.solver_effort = args.solver_effort.or(config.solver.effort);
     args.verifier_effort = args.verifier_effort.or(config.verifiers.effort);
+    args.solver_tool_choice = args.solver_tool_choice.or(config.solver.tool_choice);
+    args.director_tool_choice = args.director_tool_choice.or(config.director.tool_choice);
+    args.verifier_tool_choice = args.verifier_tool_choice.or(config.verifiers.tool_choice);
     args.role_summaries = crate::args::RoleSummaries {
         solver: config.solver.reasoning_summary,
         director: config.director.reasoning_summary,
@@ -672,6 +682,13 @@ pub fn effective(
     put("director.effort", effort, source);
     let (effort, source) = layered(config.verifiers.effort.map(|e| enum_name(&e)), None);
     put("verifiers.effort", effort, source);
+    let auto = || Some("auto".to_string());
+    let (choice, source) = layered(config.solver.tool_choice.map(|c| enum_name(&c)), auto());
+    put("solver.tool_choice", choice, source);
+    let (choice, source) = layered(config.director.tool_choice.map(|c| enum_name(&c)), auto());
+    put("director.tool_choice", choice, source);
+    let (choice, source) = layered(config.verifiers.tool_choice.map(|c| enum_name(&c)), auto());
+    put("verifiers.tool_choice", choice, source);
     let (models, source) = layered(
         config.verifiers.models.as_ref().map(|m| m.join(", ")),
         solver,

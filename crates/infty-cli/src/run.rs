@@ -161,6 +161,8 @@ pub fn plan(args: &CreateArgs, file: &ConfigFile, resolve: ResolveProvider) -> R
             .or(role)
             .map(|s| s.as_str().to_string())
     };
+    let choice =
+        |choice: Option<crate::args::ToolChoiceArg>| choice.map(Into::into).unwrap_or_default();
     let verifiers = verifier_models
         .iter()
         .enumerate()
@@ -170,6 +172,7 @@ pub fn plan(args: &CreateArgs, file: &ConfigFile, resolve: ResolveProvider) -> R
                 .with_max_output_tokens(Some(caps.verifier))
                 .with_reasoning_effort(args.verifier_effort.map(|e| e.as_str().to_string()))
                 .with_reasoning_summary(summary(args.role_summaries.verifiers))
+                .with_tool_choice(choice(args.verifier_tool_choice))
         })
         .collect();
     let params = RunParams {
@@ -179,12 +182,14 @@ pub fn plan(args: &CreateArgs, file: &ConfigFile, resolve: ResolveProvider) -> R
             .with_context_window(window(&args.model))
             .with_max_output_tokens(Some(caps.solver))
             .with_reasoning_effort(args.solver_effort.map(|e| e.as_str().to_string()))
-            .with_reasoning_summary(summary(args.role_summaries.solver)),
+            .with_reasoning_summary(summary(args.role_summaries.solver))
+            .with_tool_choice(choice(args.solver_tool_choice)),
         director: RoleConfig::new("director", &director_model)
             .with_context_window(window(&director_model))
             .with_max_output_tokens(Some(caps.director))
             .with_reasoning_effort(args.director_effort.map(|e| e.as_str().to_string()))
-            .with_reasoning_summary(summary(args.role_summaries.director)),
+            .with_reasoning_summary(summary(args.role_summaries.director))
+            .with_tool_choice(choice(args.director_tool_choice)),
         verifiers,
     };
     let mut timeouts = Timeouts::default();

@@ -114,6 +114,10 @@ pub struct SessionConfig {
     /// Cap on the tokens of each response (`max_output_tokens` / `max_tokens`), sent with
     /// every request; `None` sends none.
     pub max_output_tokens: Option<u32>,
+    /// The tool choice of a turn's first request when it offers tools (`Auto` or
+    /// `Required`); later requests of the turn always leave it to the model, so a turn can
+    /// end.
+    pub first_tool_choice: ToolChoice,
 }
 
 /// What a session reports while a turn runs.
@@ -285,7 +289,7 @@ impl RoleSession {
             text: message.to_string(),
         })?;
         self.in_flight = true;
-        self.drive_turn(observer).await
+        self.drive_turn(observer, true).await
     }
 
     /// Continues a turn that was in flight when the run stopped, or runs a new turn with
@@ -305,7 +309,7 @@ impl RoleSession {
                 output: INTERRUPTED_TOOL_OUTPUT.to_string(),
             })?;
         }
-        self.drive_turn(observer).await
+        self.drive_turn(observer, false).await
     }
 
     fn dangling_calls(&self) -> Vec<String> {
@@ -323,6 +327,7 @@ impl RoleSession {
     async fn drive_turn(
         &mut self,
         observer: &dyn SessionObserver,
+        mut first_request: bool,
     ) -> Result<TurnOutput, SessionError> {
         let mut usage = TokenUsage::default();
         // Tool calls run in this turn: the cap counts calls, so one response carrying a
@@ -331,6 +336,8 @@ impl RoleSession {
         let mut capped_retries = 0u32;
         // Set while asking for the constrained reply without tools (see below).
         let mut constraining = false;
+        // The turn's first request, the only one `first_tool_choice` applies to; a turn
+        // resumed in flight is taken to have had it.
         loop {
             self.maybe_compact(observer, &mut usage).await?;
             let over_cap = calls_run >= self.config.max_tool_steps;
@@ -343,7 +350,11 @@ impl RoleSession {
                     ),
                 })?;
             }
-            let request = self.request(!over_cap && !constraining, true);
+            let mut request = self.request(!over_cap && !constraining, true);
+            if first_request && request.offers_tools() {
+                request.tool_choice = self.config.first_tool_choice.clone();
+            }
+            first_request = false;
             let response = self.call_model(&request, observer).await?;
             let capped = request
                 .max_output_tokens

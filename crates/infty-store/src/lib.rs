@@ -65,7 +65,7 @@ pub use mcp::{McpSandbox, McpServerRecord};
 pub use metadata::{
     Budgets, CheckDir, CheckSpec, ModelPrice, OutcomeRecord, ProviderRecord, RoleRecord,
     RunMetadata, RunOptions, RunStatus, RunSummary, SCHEMA_VERSION, StallPolicy, Timeouts,
-    TokenUsage, VerificationPolicy,
+    TokenUsage, TurnToolChoice, VerificationPolicy,
 };
 pub use run::{
     EVENTS_JSONL, INBOX_DIR, PROTECTED_FILES, PROTECTED_FOLDERS, ROLLOUTS_DIR, RUN_JSON, RUN_LOCK,

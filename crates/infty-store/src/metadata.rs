@@ -254,6 +254,44 @@ pub struct RoleRecord {
     /// Cap on the tokens of each of the role's responses (a resumed run sends it again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_output_tokens: Option<u32>,
+    /// How the first request of each of the role's turns may use tools.
+    #[serde(default, skip_serializing_if = "TurnToolChoice::is_auto")]
+    pub tool_choice: TurnToolChoice,
+}
+
+/// How the first model request of a role's turn may use its tools; every later request of
+/// the turn leaves the choice to the model. `Required` makes a model that would otherwise
+/// only talk act first (small local models need it); the model can still reply without
+/// tools once a call has run.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum TurnToolChoice {
+    /// The model decides.
+    #[default]
+    Auto,
+    /// The first response of a turn must call a tool.
+    Required,
+}
+
+impl TurnToolChoice {
+    /// The name in `run.json` and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TurnToolChoice::Auto => "auto",
+            TurnToolChoice::Required => "required",
+        }
+    }
+
+    /// Whether it is the default, which `run.json` leaves out.
+    pub fn is_auto(&self) -> bool {
+        *self == TurnToolChoice::Auto
+    }
+}
+
+impl fmt::Display for TurnToolChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl RoleRecord {
@@ -269,6 +307,7 @@ impl RoleRecord {
             context_window: None,
             reasoning_summary: None,
             max_output_tokens: None,
+            tool_choice: TurnToolChoice::Auto,
         }
     }
 }

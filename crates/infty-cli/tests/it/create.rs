@@ -266,3 +266,60 @@ fn reasoning_efforts_reach_each_role_from_flags_and_config() {
         .unwrap();
     assert_eq!(verifier.1["reasoning"]["effort"], "medium");
 }
+
+#[test]
+fn a_required_tool_choice_is_recorded_sent_first_and_kept_on_resume() {
+    let world = World::new();
+    script_happy_path(&world);
+    let output = world
+        .create(
+            "forced",
+            "What is six times seven?",
+            &["--json", "--solver-tool-choice", "required"],
+        )
+        .success()
+        .get_output()
+        .clone();
+    let result: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(result["status"], "succeeded");
+
+    let run = world.run_json("forced");
+    let choices: Vec<(String, Value)> = run["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|role| {
+            (
+                role["role"].as_str().unwrap().to_string(),
+                role["tool_choice"].clone(),
+            )
+        })
+        .collect();
+    // Only the Solver's is recorded; the others keep the default, left out of run.json.
+    assert_eq!(
+        choices,
+        [
+            ("solver".to_string(), json!("required")),
+            ("director".to_string(), Value::Null),
+            ("verifier-1".to_string(), Value::Null),
+        ]
+    );
+    // Each Solver turn opens with a forced call; the request after a tool ran leaves the
+    // choice to the model, and the other roles are never forced.
+    let sent: Vec<(String, Value)> = world
+        .server
+        .requests()
+        .into_iter()
+        .map(|(route, body)| (route, body["tool_choice"].clone()))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            ("solver".to_string(), json!("required")),
+            ("director".to_string(), json!("auto")),
+            ("solver".to_string(), json!("required")),
+            ("solver".to_string(), json!("auto")),
+            ("verifier-1".to_string(), json!("auto")),
+        ]
+    );
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 use camino::{Utf8Path, Utf8PathBuf};
 use infty_store::{
     BrokenLine, Budgets, CheckSpec, McpServerRecord, ModelPrice, ProviderRecord, RunStore,
-    SandboxSettings, StallPolicy, StoreError, Timeouts, VerificationPolicy,
+    SandboxSettings, StallPolicy, StoreError, Timeouts, TurnToolChoice, VerificationPolicy,
 };
 
 use crate::flow::Terminal;
@@ -99,6 +99,8 @@ pub struct RoleConfig {
     pub structured_output: bool,
     /// Cap on the tokens of each of the role's responses, sent with every request.
     pub max_output_tokens: Option<u32>,
+    /// How the first request of each turn may use tools.
+    pub tool_choice: TurnToolChoice,
 }
 
 impl RoleConfig {
@@ -122,7 +124,14 @@ impl RoleConfig {
             compact_threshold: 0.8,
             structured_output: true,
             max_output_tokens: None,
+            tool_choice: TurnToolChoice::Auto,
         }
+    }
+
+    /// Sets how the first request of each turn may use tools.
+    pub fn with_tool_choice(mut self, choice: TurnToolChoice) -> RoleConfig {
+        self.tool_choice = choice;
+        self
     }
 
     /// Sets the cap on the tokens of each response.

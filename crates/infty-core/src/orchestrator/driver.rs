@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use camino::Utf8PathBuf;
 use futures::future::join_all;
-use infty_model::{ModelApi, OutputSchema};
-use infty_store::{OutcomeRecord, RunStatus, RunStore, SandboxMode, TokenUsage, read_journal};
+use infty_model::{ModelApi, OutputSchema, ToolChoice};
+use infty_store::{
+    OutcomeRecord, RunStatus, RunStore, SandboxMode, TokenUsage, TurnToolChoice, read_journal,
+};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -185,6 +187,10 @@ impl Driver {
             compact_threshold: role.compact_threshold,
             compact_keep_items: 8,
             max_output_tokens: role.max_output_tokens,
+            first_tool_choice: match role.tool_choice {
+                TurnToolChoice::Auto => ToolChoice::Auto,
+                TurnToolChoice::Required => ToolChoice::Required,
+            },
         };
         if restore {
             let relative = self.store.rollout_path(&role.role).ok_or_else(|| {

@@ -177,6 +177,7 @@ impl InftyOrchestrator {
                     context_window: role.context_window,
                     reasoning_summary: role.reasoning_summary.clone(),
                     max_output_tokens: role.max_output_tokens,
+                    tool_choice: role.tool_choice,
                     ..RoleRecord::new(&role.role, &role.model, role.reasoning_effort.as_deref())
                 })
                 .collect(),
@@ -280,13 +281,15 @@ impl InftyOrchestrator {
                 Some(config) => RoleConfig {
                     model: record.model.clone(),
                     max_output_tokens: record.max_output_tokens.or(config.max_output_tokens),
+                    tool_choice: record.tool_choice,
                     ..config.clone()
                 },
                 None => RoleConfig::new(&record.role, &record.model)
                     .with_reasoning_effort(record.reasoning_effort.clone())
                     .with_reasoning_summary(record.reasoning_summary.clone())
                     .with_context_window(record.context_window)
-                    .with_max_output_tokens(record.max_output_tokens),
+                    .with_max_output_tokens(record.max_output_tokens)
+                    .with_tool_choice(record.tool_choice),
             })
             .collect();
         let mut driver = Driver::open(self, store, lock, roles, true)?;

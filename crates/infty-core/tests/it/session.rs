@@ -19,7 +19,7 @@ use infty_core::tools::{ToolContext, ToolPolicy, ToolResult, ToolSet};
 use infty_model::test_support::{ResponsesSse, ScriptedReply, ScriptedServer};
 use infty_model::{
     ApiKey, Item, ModelApi, ModelClient, OutputSchema, ProviderConfig, RetryPolicy, StreamEvent,
-    WireApi,
+    ToolChoice, WireApi,
 };
 use infty_store::{JsonlWriter, TokenUsage, read_jsonl};
 use serde_json::{Value, json};
@@ -171,6 +171,7 @@ fn solver_config() -> SessionConfig {
         compact_threshold: 0.8,
         compact_keep_items: 8,
         max_output_tokens: None,
+        first_tool_choice: ToolChoice::Auto,
     }
 }
 
@@ -462,6 +463,35 @@ async fn huge_tool_output_is_capped_keeping_head_and_tail() {
         "tail lost"
     );
     assert!(!lines.contains(&"100000"), "middle kept");
+}
+
+#[tokio::test]
+async fn a_required_tool_choice_binds_only_the_first_request_of_a_turn() {
+    let world = World::new().await;
+    let config = SessionConfig {
+        first_tool_choice: ToolChoice::Required,
+        ..small_config()
+    };
+    let list = json!({"path": ".", "depth": null});
+    world.calls(&[("call_1", "list_dir", list.clone())], 10);
+    world.say("listed", 10);
+    world.say("second turn, no tool", 10);
+    let mut session = world.session(config, world.tools(ToolPolicy::solver()));
+
+    session.run_turn("Look around.", &NoObserver).await.unwrap();
+    let output = session.run_turn("Again.", &NoObserver).await.unwrap();
+
+    assert_eq!(output.text, "second turn, no tool");
+    let choices: Vec<Value> = world
+        .requests()
+        .iter()
+        .map(|body| body["tool_choice"].clone())
+        .collect();
+    // Each turn opens with a forced call; after a call has run the model may answer.
+    assert_eq!(
+        choices,
+        [json!("required"), json!("auto"), json!("required")]
+    );
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use infty_core::session::{NoObserver, RoleSession, SessionConfig};
 use infty_core::tools::{ToolContext, ToolPolicy, ToolProvider, ToolSet};
 use infty_mcp::{HostEnv, McpTools};
 use infty_model::test_support::{ChatSse, ResponsesSse, ScriptedReply, ScriptedServer};
-use infty_model::{ApiKey, ModelClient, ProviderConfig, WireApi};
+use infty_model::{ApiKey, ModelClient, ProviderConfig, ToolChoice, WireApi};
 use infty_store::{JsonlWriter, McpServerRecord};
 use serde_json::Value;
 
@@ -59,6 +59,7 @@ async fn tools_sent(wire: WireApi) -> Vec<Value> {
         compact_keep_items: 8,
         reasoning_summary: None,
         max_output_tokens: None,
+        first_tool_choice: ToolChoice::Auto,
     };
     let writer = JsonlWriter::open(&run.join("solver.jsonl")).unwrap();
     let mut session = RoleSession::new(config, model, tools, writer);
