@@ -324,6 +324,9 @@ impl RoleSession {
         open
     }
 
+    /// Loops model ↔ tools to the turn's end. `first_request` says whether the next request
+    /// opens the turn, the only one `first_tool_choice` applies to; a turn resumed in flight
+    /// is taken to have had it.
     async fn drive_turn(
         &mut self,
         observer: &dyn SessionObserver,
@@ -336,8 +339,6 @@ impl RoleSession {
         let mut capped_retries = 0u32;
         // Set while asking for the constrained reply without tools (see below).
         let mut constraining = false;
-        // The turn's first request, the only one `first_tool_choice` applies to; a turn
-        // resumed in flight is taken to have had it.
         loop {
             self.maybe_compact(observer, &mut usage).await?;
             let over_cap = calls_run >= self.config.max_tool_steps;
