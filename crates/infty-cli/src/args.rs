@@ -432,6 +432,11 @@ pub struct CreateArgs {
     /// Per-role output caps from the config file (no flags: `--max-output-tokens` sets all).
     #[arg(skip)]
     pub role_max_output_tokens: RoleOutputCaps,
+
+    /// Most tool calls one turn of a role may run; past it the role is told to answer
+    /// without tools [default: 200]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_tool_steps: Option<u32>,
     /// Sandbox of the tools' processes
     #[command(flatten)]
     pub sandbox: crate::sandbox::SandboxArgs,

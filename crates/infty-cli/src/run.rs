@@ -215,6 +215,9 @@ pub fn plan(args: &CreateArgs, file: &ConfigFile, resolve: ResolveProvider) -> R
         stall: file.stall.policy(),
         prices,
         mcp_servers,
+        max_tool_steps: args
+            .max_tool_steps
+            .unwrap_or(infty_store::RunOptions::DEFAULT_MAX_TOOL_STEPS),
         ..RunExecutionOptions::default()
     };
     Ok(NewRun {

@@ -4,7 +4,9 @@
 //!
 //! No assertion depends on the model being smart, all depend on the protocol being right:
 //! the server accepts every request (no retries, no failed turns), every Solver reply parses
-//! as a signal (no `invalid_signal`: the schema constrains the output), every request is
+//! as a signal (no `invalid_signal`: the schema constrains the output), a tool call the
+//! model is made to make (`--solver-tool-choice required`) is run and its output returned
+//! to the model, which answers after it, every request is
 //! capped, budgets and turn timeouts end runs cleanly, and the server is killed when the
 //! test ends, even by a panic. Without the variables the suite is skipped with a notice,
 //! unless `CI` or `INFTY_REQUIRE_LLAMA=1` is set: then it fails, so CI never passes it
@@ -84,6 +86,13 @@ impl LlamaServer {
                 // The model's own window; one slot, so requests queue instead of sharing it;
                 // one thread, so the tests running beside this one keep a core.
                 .args(["-c", "8192", "-np", "1", "-t", "1", "--no-webui"])
+                // SmolLM2's own template renders no tools, so the server would drop them:
+                // ours renders them (see the template's header). Greedy sampling with a
+                // fixed seed makes every run of the suite generate the same tokens.
+                .arg("--jinja")
+                .arg("--chat-template-file")
+                .arg(tools_template())
+                .args(["--temp", "0", "--seed", "1"])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(std::fs::File::create(&log).unwrap())
@@ -152,6 +161,11 @@ impl Drop for LlamaServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The chat template the server renders tools with (ours, beside this file).
+fn tools_template() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/llama-tools.jinja")
 }
 
 fn free_port() -> u16 {
@@ -307,6 +321,49 @@ fn assert_every_reply_is_a_signal(world: &World, run_id: &str) {
     assert!(replies > 0, "no Solver reply at all: {:?}", kinds(&events));
 }
 
+/// The model called a tool, infty ran it, returned its output, and the model answered
+/// after it: the journal has the call started and finished, and the Solver's rollout has
+/// the call, its output, and a model item after that output.
+fn assert_a_tool_call_went_round_trip(world: &World, run_id: &str) {
+    let events = journal(world, run_id);
+    let finished: Vec<&str> = events
+        .iter()
+        .filter(|e| e["kind"] == "tool_call_finished" && e["role"] == "solver")
+        .filter_map(|e| e["call_id"].as_str())
+        .collect();
+    assert!(
+        !finished.is_empty(),
+        "{run_id}: the Solver ran no tool: {:?}",
+        kinds(&events)
+    );
+    let rollout = std::fs::read_to_string(world.run_dir(run_id).join("rollouts/solver.jsonl"))
+        .unwrap_or_else(|e| panic!("{run_id}: no Solver rollout: {e}"));
+    let items: Vec<Value> = rollout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|entry| entry["entry"] == "item")
+        .map(|entry| entry["item"].clone())
+        .collect();
+    let call_id = finished[0];
+    let called = items
+        .iter()
+        .position(|item| item["type"] == "function_call" && item["call_id"] == call_id)
+        .unwrap_or_else(|| panic!("{run_id}: call {call_id} is not in the rollout"));
+    let answered = items
+        .iter()
+        .skip(called)
+        .position(|item| item["type"] == "function_output" && item["call_id"] == call_id)
+        .map(|at| at + called)
+        .unwrap_or_else(|| panic!("{run_id}: call {call_id} has no output in the rollout"));
+    assert!(
+        items.iter().skip(answered + 1).any(|item| {
+            item["type"] == "function_call"
+                || (item["type"] == "message" && item["role"] == "assistant")
+        }),
+        "{run_id}: the model never answered after the output of {call_id}"
+    );
+}
+
 #[test]
 fn a_real_llama_server_on_both_wire_apis() {
     let Some((server_bin, model)) = binaries() else {
@@ -342,6 +399,12 @@ fn a_real_llama_server_on_both_wire_apis() {
                 "192",
                 "--timeout-secs",
                 "120",
+                // The first request of the turn must call a tool; two calls at most, then
+                // the turn's reply is asked for under the schema.
+                "--solver-tool-choice",
+                "required",
+                "--max-tool-steps",
+                "2",
             ],
         );
         assert!(
@@ -351,6 +414,8 @@ fn a_real_llama_server_on_both_wire_apis() {
             result.context
         );
         assert_every_reply_is_a_signal(&world, &run_id);
+        assert_a_tool_call_went_round_trip(&world, &run_id);
+        assert_eq!(world.run_json(&run_id)["options"]["max_tool_steps"], 2);
         assert!(result.output_tokens > 0, "{run_id}: no usage recorded");
         eprintln!(
             "{run_id}: {} in {:.1}s, {} output tokens",
