@@ -210,13 +210,18 @@ impl RunStore {
 
     /// Applies `f` to a copy of the metadata, bumps `updated_at`, and writes `run.json`
     /// atomically; the copy in memory changes only if the write succeeded. `run_id`,
-    /// `schema_version` and `created_at` cannot be changed this way.
+    /// `schema_version` and `created_at` cannot be changed this way. A change that leaves
+    /// the record as it was writes nothing (no rewrite, no fsync, `updated_at` stays):
+    /// `run.json` changes only when what a reader is shown changes.
     pub fn update(&mut self, f: impl FnOnce(&mut RunMetadata)) -> Result<(), StoreError> {
         let mut next = self.meta.clone();
         f(&mut next);
         next.run_id.clone_from(&self.meta.run_id);
         next.schema_version = SCHEMA_VERSION;
         next.created_at = self.meta.created_at;
+        if next == self.meta {
+            return Ok(());
+        }
         // Never backwards, even if the clock is.
         next.updated_at = OffsetDateTime::now_utc().max(self.meta.updated_at);
         next.check_no_secrets()?;

@@ -328,7 +328,9 @@ impl Driver {
         if let Some(error) = self.reporter.take_error() {
             return Err(error.into());
         }
-        // run.json follows the journal: usage is added, otherwise `updated_at` moves on.
+        // run.json changes with what it shows: usage is added here, status and outcome
+        // where they change. Other inputs leave it alone (the journal is their record), so
+        // a journaled input costs one fsync, not three.
         if let Input::UsageRecorded {
             role,
             usage,
@@ -338,8 +340,6 @@ impl Driver {
             self.store.add_usage_and_cost(role, *usage, *cost_usd)?;
             self.progress.usage(role, usage);
             self.progress.cost(role, *cost_usd);
-        } else {
-            self.store.update(|_| {})?;
         }
         self.reporter
             .append(&RunEvent::Input(input.clone()), true)?;

@@ -780,8 +780,9 @@ async fn a_tool_call_cut_by_a_crash_is_answered_as_interrupted_and_never_rerun()
     {
         let mut session = world.session(small_config(), world.tools(ToolPolicy::solver()));
         let turn = session.run_turn("Build it.", &NoObserver);
+        // Written, not only created: the shell creates the file before `echo` writes to it.
         let command_started = async {
-            while !started.exists() {
+            while !fs::read_to_string(&started).is_ok_and(|text| !text.is_empty()) {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         };

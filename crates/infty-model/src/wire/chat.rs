@@ -127,7 +127,7 @@ fn messages(request: &ModelRequest) -> Vec<Value> {
                 let call = json!({
                     "id": ids.wire(call_id),
                     "type": "function",
-                    "function": {"name": name, "arguments": arguments},
+                    "function": {"name": name, "arguments": super::sent_arguments(arguments)},
                 });
                 let joined = match messages.last_mut() {
                     Some(Value::Object(last)) if open_assistant => {

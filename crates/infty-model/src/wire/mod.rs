@@ -109,6 +109,21 @@ pub(crate) fn decode_whole(
     decoder.finish()
 }
 
+/// A past call's arguments as sent back in the history: as the model wrote them when they
+/// are a JSON object, else (a call the output cap cut short, a model that wrote prose) a
+/// JSON object holding that text under `unparsed_arguments`. Servers that render the
+/// history through a chat template parse the arguments (llama.cpp answers 500 to every
+/// later request of the turn otherwise); the call's output already told the model why it
+/// did not run.
+pub(crate) fn sent_arguments(arguments: &str) -> std::borrow::Cow<'_, str> {
+    match serde_json::from_str::<serde_json::Value>(arguments) {
+        Ok(serde_json::Value::Object(_)) => std::borrow::Cow::Borrowed(arguments),
+        _ => std::borrow::Cow::Owned(
+            serde_json::json!({ "unparsed_arguments": arguments }).to_string(),
+        ),
+    }
+}
+
 /// Builds the JSON request body for `wire_api`.
 pub(crate) fn request_body(
     wire_api: WireApi,
@@ -118,5 +133,24 @@ pub(crate) fn request_body(
     match wire_api {
         WireApi::Responses => responses::request_body(request, capabilities),
         WireApi::Chat => chat::request_body(request, capabilities),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sent_arguments;
+
+    #[test]
+    fn arguments_that_are_an_object_are_sent_as_written() {
+        let written = "{\"command\":  \"ls\"}";
+        assert_eq!(sent_arguments(written), written);
+    }
+
+    #[test]
+    fn arguments_cut_short_or_not_an_object_are_sent_as_an_object_holding_the_text() {
+        for written in ["{\"command\": \"echo hel", "ls -la", "[1]", ""] {
+            let sent: serde_json::Value = serde_json::from_str(&sent_arguments(written)).unwrap();
+            assert_eq!(sent, serde_json::json!({ "unparsed_arguments": written }));
+        }
     }
 }

@@ -151,7 +151,7 @@ fn input_item(item: &Item, ids: &CallIds) -> Option<Value> {
             "type": "function_call",
             "call_id": ids.wire(call_id),
             "name": name,
-            "arguments": arguments,
+            "arguments": super::sent_arguments(arguments),
         }),
         Item::FunctionOutput { call_id, output } => json!({
             "type": "function_call_output",
