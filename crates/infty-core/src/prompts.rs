@@ -49,14 +49,14 @@ pub enum RoleKind {
 }
 
 impl RoleKind {
-    /// Classifies a role name: `solver`, `director`, and any name starting with `verifier`.
+    /// Classifies a role name, exactly as the store accepts names (lower case): `solver`,
+    /// `director`, and any name starting with `verifier`.
     pub fn of(role: &str) -> Option<RoleKind> {
-        let lower = role.to_ascii_lowercase();
-        if lower == "solver" {
+        if role == "solver" {
             Some(RoleKind::Solver)
-        } else if lower == "director" {
+        } else if role == "director" {
             Some(RoleKind::Director)
-        } else if lower.starts_with("verifier") {
+        } else if role.starts_with("verifier") {
             Some(RoleKind::Verifier)
         } else {
             None
@@ -129,7 +129,9 @@ mod tests {
     #[test]
     fn role_kinds_follow_names() {
         assert_eq!(RoleKind::of("solver"), Some(RoleKind::Solver));
-        assert_eq!(RoleKind::of("Director"), Some(RoleKind::Director));
+        assert_eq!(RoleKind::of("director"), Some(RoleKind::Director));
+        // Names are compared exactly, as the store (which refuses upper case) does.
+        assert_eq!(RoleKind::of("Director"), None);
         assert_eq!(RoleKind::of("verifier-2"), Some(RoleKind::Verifier));
         assert_eq!(RoleKind::of("critic"), None);
     }

@@ -43,10 +43,12 @@ pub fn validate_run_id(id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Checks a role name: `[A-Za-z0-9_-]{1,64}`.
+/// Checks a role name: `[a-z0-9_-]{1,64}`.
 ///
 /// Role names become file names (`rollouts/<role>.jsonl`, `rollouts/<role>.<n>.jsonl`), so
-/// a dot is refused: it would make rotated rollouts ambiguous.
+/// a dot is refused: it would make rotated rollouts ambiguous. Upper case is refused too:
+/// names are compared exactly everywhere (`solver` picks the Solver's prompt and tools), and
+/// on a case-insensitive file system `Solver` and `solver` would share one rollout.
 pub fn validate_role(role: &str) -> Result<(), StoreError> {
     let refuse = |reason| {
         Err(StoreError::InvalidRole {
@@ -62,9 +64,11 @@ pub fn validate_role(role: &str) -> Result<(), StoreError> {
     }
     if !role
         .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-'))
     {
-        return refuse("only ASCII letters, digits, `_` and `-` are allowed");
+        return refuse(
+            "only lower-case ASCII letters, digits, `_` and `-` are allowed (the roles are `solver`, `director` and `verifier…`)",
+        );
     }
     Ok(())
 }
@@ -188,6 +192,8 @@ mod tests {
             ("a.b", false),
             ("../x", false),
             ("a/b", false),
+            ("Solver", false),
+            ("verifier-A", false),
         ];
         for (role, ok) in cases {
             assert_eq!(validate_role(role).is_ok(), *ok, "{role:?}");

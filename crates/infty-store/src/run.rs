@@ -61,7 +61,7 @@ const CREATE_ATTEMPTS: usize = 16;
 pub struct RunInit {
     /// The objective.
     pub objective: String,
-    /// The role sessions (names must be `[A-Za-z0-9_-]{1,64}` and distinct).
+    /// The role sessions (names must be `[a-z0-9_-]{1,64}` and distinct).
     pub roles: Vec<RoleRecord>,
     /// Settings a resume must reuse.
     pub options: RunOptions,

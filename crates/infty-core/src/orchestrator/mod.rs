@@ -360,15 +360,11 @@ fn check_roles(roles: &[RoleConfig]) -> Result<(), CoreError> {
             1 => Some(RoleKind::Director),
             _ => Some(RoleKind::Verifier),
         };
+        // The store's rule, the one every role name meets (it names files in the run).
+        infty_store::validate_role(&role.role).map_err(|e| CoreError::Setup(e.to_string()))?;
         if RoleKind::of(&role.role) != expected {
             return Err(CoreError::Setup(format!(
                 "role {} is in the wrong place: the Solver must be named `solver`, the Director `director`, and Verifiers `verifier...`",
-                role.role
-            )));
-        }
-        if infty_store::validate_run_id(&role.role).is_err() {
-            return Err(CoreError::Setup(format!(
-                "role name {:?} may only use letters, digits, '.', '_' and '-'",
                 role.role
             )));
         }

@@ -452,3 +452,44 @@ fn model_errors_become_failure_kinds() {
         assert_eq!(failure_kind(&error, now), expected, "{text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_named_in_another_case_is_refused_before_any_folder_is_made() {
+    let server = ScriptedServer::start_async(route).await;
+    let dir = tempfile::tempdir().unwrap();
+    let orchestrator = InftyOrchestrator::with_runs_root(client(&server), root(&dir));
+    let cases = [
+        ("solver", "Solver"),
+        ("director", "DIRECTOR"),
+        ("verifier", "Verifier-1"),
+    ];
+    for (slot, name) in cases {
+        let mut run = params(1);
+        match slot {
+            "solver" => run.solver = RoleConfig::new(name, "m"),
+            "director" => run.director = RoleConfig::new(name, "m"),
+            _ => run.verifiers = vec![RoleConfig::new(name, "m")],
+        }
+        let error = orchestrator
+            .spawn_run(
+                run,
+                RunExecutionOptions {
+                    objective: "Write x.".to_string(),
+                    ..RunExecutionOptions::default()
+                },
+            )
+            .err()
+            .unwrap_or_else(|| panic!("{name} was accepted"));
+        let message = error.to_string();
+        assert!(
+            message.contains(&format!("invalid role name `{name}`"))
+                && message.contains("lower-case"),
+            "{message}"
+        );
+    }
+    assert!(
+        !dir.path().join("run").exists(),
+        "a refused run left a folder"
+    );
+    assert!(server.requests().is_empty());
+}

@@ -100,7 +100,7 @@ fn refusals() {
         (
             "../etc",
             "x",
-            "invalid role name `../etc`: only ASCII letters, digits, `_` and `-` are allowed",
+            "invalid role name `../etc`: only lower-case ASCII letters, digits, `_` and `-` are allowed (the roles are `solver`, `director` and `verifier…`)",
         ),
     ];
     for (role, text, message) in cases {

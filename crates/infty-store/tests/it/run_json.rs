@@ -265,7 +265,7 @@ fn create_refusals() {
         (
             Some("b"),
             bad_role,
-            "invalid role name `../x`: only ASCII letters, digits, `_` and `-` are allowed".into(),
+            "invalid role name `../x`: only lower-case ASCII letters, digits, `_` and `-` are allowed (the roles are `solver`, `director` and `verifier…`)".into(),
         ),
     ];
     for (id, init, message) in cases {
