@@ -350,10 +350,9 @@ impl Driver {
     fn feed_terminal(&mut self, terminal: Terminal) -> Result<(), CoreError> {
         // Only used when the state machine stalls, which would be a bug: record it and stop.
         self.record(terminal.note())?;
-        self.store.update(|meta| {
+        self.store.set_status_with(terminal.status(), |meta| {
             meta.error = terminal.reason().map(str::to_string);
         })?;
-        self.store.set_status(terminal.status())?;
         Err(CoreError::Stopped {
             run_id: self.store.run_id().to_string(),
             ending: terminal,
@@ -628,11 +627,10 @@ impl Driver {
         }
         let run_id = self.store.run_id().to_string();
         if !matches!(terminal, Terminal::Succeeded { .. }) {
-            self.store.update(|meta| {
+            self.store.set_status_with(terminal.status(), |meta| {
                 meta.error = terminal.reason().map(str::to_string);
                 meta.resume_after = terminal.resume_after();
             })?;
-            self.store.set_status(terminal.status())?;
             return Err(CoreError::Stopped {
                 run_id,
                 ending: terminal,
@@ -647,11 +645,10 @@ impl Driver {
                     deliverable_path: deliverable_path.clone(),
                     summary: summary.clone(),
                 };
-                self.store.update(|meta| {
+                self.store.set_status_with(RunStatus::Succeeded, |meta| {
                     meta.outcome = Some(outcome);
                     meta.error = None;
                 })?;
-                self.store.set_status(RunStatus::Succeeded)?;
                 Ok(RunOutcome {
                     run_id,
                     run_dir: self.store.dir().to_path_buf(),
