@@ -185,6 +185,18 @@ impl World {
     }
 
     /// The kinds of the journal's events, in order.
+    /// The items of `role`'s rollout in `run_id`, in order (other entries left out).
+    pub fn rollout_items(&self, run_id: &str, role: &str) -> Vec<Value> {
+        let path = self.run_dir(run_id).join(format!("rollouts/{role}.jsonl"));
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|entry| entry["entry"] == "item")
+            .map(|entry| entry["item"].clone())
+            .collect()
+    }
+
     pub fn journal_kinds(&self, run_id: &str) -> Vec<String> {
         std::fs::read_to_string(self.run_dir(run_id).join("events.jsonl"))
             .unwrap()

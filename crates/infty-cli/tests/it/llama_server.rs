@@ -336,14 +336,7 @@ fn assert_a_tool_call_went_round_trip(world: &World, run_id: &str) {
         "{run_id}: the Solver ran no tool: {:?}",
         kinds(&events)
     );
-    let rollout = std::fs::read_to_string(world.run_dir(run_id).join("rollouts/solver.jsonl"))
-        .unwrap_or_else(|e| panic!("{run_id}: no Solver rollout: {e}"));
-    let items: Vec<Value> = rollout
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|entry| entry["entry"] == "item")
-        .map(|entry| entry["item"].clone())
-        .collect();
+    let items = world.rollout_items(run_id, "solver");
     let call_id = finished[0];
     let called = items
         .iter()

@@ -49,15 +49,14 @@ fn received(world: &World) -> Vec<String> {
 
 /// The outputs the Solver's rollout holds for its tool calls, by call id.
 fn outputs(world: &World, run_id: &str) -> Vec<(String, String)> {
-    std::fs::read_to_string(world.run_dir(run_id).join("rollouts/solver.jsonl"))
-        .unwrap()
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|entry| entry["item"]["type"] == "function_output")
-        .map(|entry| {
+    world
+        .rollout_items(run_id, "solver")
+        .iter()
+        .filter(|item| item["type"] == "function_output")
+        .map(|item| {
             (
-                entry["item"]["call_id"].as_str().unwrap().to_string(),
-                entry["item"]["output"].as_str().unwrap().to_string(),
+                item["call_id"].as_str().unwrap().to_string(),
+                item["output"].as_str().unwrap().to_string(),
             )
         })
         .collect()

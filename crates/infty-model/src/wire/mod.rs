@@ -11,6 +11,8 @@ pub(crate) mod chat;
 pub(crate) mod responses;
 pub(crate) mod usage;
 
+use std::borrow::Cow;
+
 use crate::provider::{Capabilities, WireApi};
 use crate::request::ModelRequest;
 use crate::response::{ModelResponse, StreamEvent};
@@ -115,12 +117,10 @@ pub(crate) fn decode_whole(
 /// history through a chat template parse the arguments (llama.cpp answers 500 to every
 /// later request of the turn otherwise); the call's output already told the model why it
 /// did not run.
-pub(crate) fn sent_arguments(arguments: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn sent_arguments(arguments: &str) -> Cow<'_, str> {
     match serde_json::from_str::<serde_json::Value>(arguments) {
-        Ok(serde_json::Value::Object(_)) => std::borrow::Cow::Borrowed(arguments),
-        _ => std::borrow::Cow::Owned(
-            serde_json::json!({ "unparsed_arguments": arguments }).to_string(),
-        ),
+        Ok(serde_json::Value::Object(_)) => Cow::Borrowed(arguments),
+        _ => Cow::Owned(serde_json::json!({ "unparsed_arguments": arguments }).to_string()),
     }
 }
 
