@@ -382,7 +382,8 @@ pub struct CreateArgs {
     pub verification_policy: PolicyArg,
 
     /// The models' context window in tokens: past 80 % of it a role's history is compacted
-    /// into a hand-off summary [default: built in for OpenAI models, else asked of the server]
+    /// into a hand-off summary (as it is, whatever this says, when the server refuses a prompt
+    /// as too long) [default: built in for OpenAI models, else asked of the server]
     #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u64).range(1000..))]
     pub context_window: Option<u64>,
 

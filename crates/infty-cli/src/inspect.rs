@@ -456,8 +456,9 @@ pub fn describe(event: &RunEvent) -> Option<String> {
             Note::Compacted {
                 role,
                 prompt_tokens,
+                cause,
                 ..
-            } => format!("{role} compacted at {prompt_tokens} prompt tokens"),
+            } => format!("{role} compacted {}", cause.explain(prompt_tokens)),
             Note::OutputCapped {
                 role,
                 max_output_tokens,

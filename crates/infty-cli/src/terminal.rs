@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use anstyle::{AnsiColor, Style};
 use camino::Utf8Path;
 use infty_core::ProgressReporter;
+use infty_core::events::CompactionCause;
 use infty_core::flow::Terminal;
 use infty_core::tools::{Plan, StepStatus};
 use infty_signals::{VerifierDecision, VerifierVerdict};
@@ -565,12 +566,19 @@ impl ProgressReporter for TerminalProgress {
         );
     }
 
-    fn compaction(&self, role: &str, prompt_tokens: u64, kept_items: usize) {
+    fn compaction(
+        &self,
+        role: &str,
+        prompt_tokens: u64,
+        kept_items: usize,
+        cause: CompactionCause,
+    ) {
         self.line(
             role,
             None,
             &format!(
-                "history compacted at {prompt_tokens} prompt tokens (kept the last {kept_items} items)"
+                "history compacted {} (kept the last {kept_items} items)",
+                cause.explain(prompt_tokens)
             ),
         );
     }

@@ -44,7 +44,7 @@ pub fn context_windows(
                 tracing::info!(model, tokens = window.tokens, %source, "context window");
             }
             None => eprintln!(
-                "warning: the context window of model {model} is unknown, so its history is never compacted; give --context-window TOKENS to turn compaction on"
+                "warning: the context window of model {model} is unknown, so its history is compacted only when the server refuses a prompt as too long; give --context-window TOKENS to compact it before that"
             ),
         }
         windows.insert((*model).to_string(), found.map(|w| w.tokens));

@@ -12,6 +12,35 @@ use serde::{Deserialize, Serialize};
 
 use crate::flow::Input;
 
+/// Why a role's history was compacted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompactionCause {
+    /// The last response's prompt reached the set share of the context window.
+    #[default]
+    Threshold,
+    /// The provider refused the prompt as longer than the model's context window.
+    Overflow,
+}
+
+impl CompactionCause {
+    fn is_threshold(&self) -> bool {
+        *self == CompactionCause::Threshold
+    }
+
+    /// Why, in words that follow "history compacted": `at 900 prompt tokens`, or that the
+    /// provider refused the prompt.
+    pub fn explain(self, prompt_tokens: impl std::fmt::Display) -> String {
+        match self {
+            CompactionCause::Threshold => format!("at {prompt_tokens} prompt tokens"),
+            CompactionCause::Overflow => {
+                "because the provider refused the prompt as longer than the model's context window"
+                    .to_string()
+            }
+        }
+    }
+}
+
 /// One journal event: an input to the state machine, or a note.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -158,10 +187,13 @@ pub enum Note {
     Compacted {
         /// The role.
         role: String,
-        /// Prompt tokens before compaction.
+        /// Prompt tokens before compaction (of the last response that fitted).
         prompt_tokens: u64,
         /// Items kept verbatim after the summary.
         kept_items: usize,
+        /// Why (absent in the journal: the threshold).
+        #[serde(default, skip_serializing_if = "CompactionCause::is_threshold")]
+        cause: CompactionCause,
     },
     /// A role's response stopped at its output cap (`max_output_tokens`); when it held no
     /// tool call the role was told so and asked again, shorter.

@@ -811,7 +811,7 @@ impl Flow {
                 self.solver_turns += 1;
                 let reason = match failure {
                     FailureKind::ContextOverflow => format!(
-                        "the Solver's conversation no longer fits its model's context window (set --context-window to compact it): {error}"
+                        "the Solver's conversation no longer fits its model's context window, not even compacted to its hand-off summary and current message: {error}"
                     ),
                     _ => format!("the Solver's turn failed: {error}"),
                 };

@@ -11,7 +11,7 @@ use camino::Utf8Path;
 use infty_signals::{VerifierDecision, VerifierVerdict};
 use infty_store::{BrokenLine, TokenUsage};
 
-use crate::events::Note;
+use crate::events::{CompactionCause, Note};
 use crate::flow::Terminal;
 use crate::tools::Plan;
 
@@ -51,7 +51,14 @@ pub trait ProgressReporter: Send + Sync {
     /// A role updated its plan.
     fn plan_updated(&self, role: &str, plan: &Plan) {}
     /// A role's history was compacted.
-    fn compaction(&self, role: &str, prompt_tokens: u64, kept_items: usize) {}
+    fn compaction(
+        &self,
+        role: &str,
+        prompt_tokens: u64,
+        kept_items: usize,
+        cause: CompactionCause,
+    ) {
+    }
     /// A role's turn used these tokens.
     fn usage(&self, role: &str, usage: &TokenUsage) {}
     /// A role's turn cost this many US dollars (0 when its model has no price).
@@ -124,7 +131,8 @@ pub(crate) fn dispatch(reporter: &dyn ProgressReporter, note: &Note) {
             role,
             prompt_tokens,
             kept_items,
-        } => reporter.compaction(role, *prompt_tokens, *kept_items),
+            cause,
+        } => reporter.compaction(role, *prompt_tokens, *kept_items, *cause),
         Note::RunInterrupted => reporter.interrupted(),
         Note::CheckFinished {
             name,

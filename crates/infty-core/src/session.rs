@@ -13,7 +13,15 @@
 //! the kept tail no longer holds it, and the last few items, widened so that no tool output is
 //! kept without its call. The new history is recorded in the rollout
 //! ([`RolloutEntry::Compacted`]) and reported to the observer. An empty summary compacts
-//! nothing. This module must never drop a call from its output nor leave a call unanswered.
+//! nothing.
+//!
+//! When the provider refuses a prompt as longer than the context window (whether or not the
+//! window is known), the session compacts the same way and asks again, keeping fewer items
+//! verbatim each time, down to the summary and the turn's message; only when even that does
+//! not fit does the turn fail, with the provider's refusal. Then the summary is asked of the
+//! dropped items alone (their later half, and so on, if they do not fit either), and a note
+//! that they were dropped stands in for a summary the model could not write. This module
+//! must never drop a call from its output nor leave a call unanswered.
 
 use std::sync::Arc;
 
@@ -28,6 +36,7 @@ use infty_store::{JsonlWriter, StoreError, TokenUsage, read_jsonl};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
+use crate::events::CompactionCause;
 use crate::prompts;
 use crate::telemetry;
 use crate::tools::{ToolResult, ToolSet};
@@ -129,7 +138,14 @@ pub trait SessionObserver: Send + Sync {
     /// A tool call finished.
     fn tool_finished(&self, _role: &str, _call_id: &str, _tool: &str, _result: &ToolResult) {}
     /// The history was compacted.
-    fn compacted(&self, _role: &str, _prompt_tokens: u64, _kept_items: usize) {}
+    fn compacted(
+        &self,
+        _role: &str,
+        _prompt_tokens: u64,
+        _kept_items: usize,
+        _cause: CompactionCause,
+    ) {
+    }
     /// A response stopped at the output cap of `max_output_tokens` tokens.
     fn output_capped(&self, _role: &str, _max_output_tokens: u32) {}
 }
@@ -184,6 +200,13 @@ pub enum SessionError {
         #[source]
         source: StoreError,
     },
+}
+
+impl SessionError {
+    /// True when the provider refused the prompt as longer than the model's context window.
+    pub fn is_context_overflow(&self) -> bool {
+        matches!(self, SessionError::Model { source, .. } if source.is_context_overflow())
+    }
 }
 
 /// A role's conversation.
@@ -356,7 +379,9 @@ impl RoleSession {
                 request.tool_choice = self.config.first_tool_choice.clone();
             }
             first_request = false;
-            let response = self.call_model(&request, observer).await?;
+            let response = self
+                .call_model_fitting(&mut request, observer, &mut usage)
+                .await?;
             let capped = request
                 .max_output_tokens
                 .filter(|_| response.hit_output_cap(request.max_output_tokens));
@@ -535,9 +560,7 @@ impl RoleSession {
             })
     }
 
-    /// Compacts the history when the last response's prompt reached the threshold: asks the
-    /// model for a hand-off summary (its usage counted in `usage`), then restarts the history
-    /// from the summary, the turn's message when the kept tail lost it, and the kept tail.
+    /// Compacts the history when the last response's prompt reached the threshold.
     async fn maybe_compact(
         &mut self,
         observer: &dyn SessionObserver,
@@ -551,35 +574,91 @@ impl RoleSession {
         {
             return Ok(());
         }
-        let prompt_tokens = self.last_prompt_tokens;
-        let mut request = self.request(false, false);
-        request.input.push(Item::Message {
-            role: Role::User,
-            text: prompts::COMPACT.to_string(),
-        });
-        // The hand-off summary is not the role's reply: its text is not streamed to users.
-        let response = self.call_model(&request, &WithoutText(observer)).await?;
-        if let Some(call_usage) = response.usage {
-            *usage += token_usage(&call_usage);
+        let keep = self.config.compact_keep_items;
+        self.compact(observer, usage, keep, CompactionCause::Threshold)
+            .await?;
+        Ok(())
+    }
+
+    /// Calls the model. When the provider refuses the prompt as longer than the model's
+    /// context window, compacts the history and asks again, keeping fewer items verbatim
+    /// each time; gives the provider's refusal back only when even the hand-off summary and
+    /// the turn's message alone do not fit.
+    async fn call_model_fitting(
+        &mut self,
+        request: &mut ModelRequest,
+        observer: &dyn SessionObserver,
+        usage: &mut TokenUsage,
+    ) -> Result<infty_model::ModelResponse, SessionError> {
+        let mut keep = self.config.compact_keep_items;
+        loop {
+            let refusal = match self.call_model(request, observer).await {
+                Err(error) if error.is_context_overflow() => error,
+                answer => return answer,
+            };
+            while !self
+                .compact(observer, usage, keep, CompactionCause::Overflow)
+                .await?
+            {
+                if keep == 0 {
+                    return Err(refusal);
+                }
+                keep /= 2;
+            }
+            keep /= 2;
+            request.input = self.history.clone();
         }
+    }
+
+    /// Restarts the history from a hand-off summary, the turn's message when the kept tail
+    /// lost it, and the last `keep` items (see [`kept_tail`]); the summary's usage counts in
+    /// `usage`. Returns whether it compacted.
+    ///
+    /// At the threshold the summary is asked of the whole history, and an empty one keeps the
+    /// history as it is. After an overflow the history must shrink: nothing is asked when the
+    /// new history would be no shorter, the summary is asked of the dropped items only, and
+    /// when the model writes none (or nothing fits), a note that they were dropped stands in.
+    async fn compact(
+        &mut self,
+        observer: &dyn SessionObserver,
+        usage: &mut TokenUsage,
+        keep: usize,
+        cause: CompactionCause,
+    ) -> Result<bool, SessionError> {
+        let kept = kept_tail(&self.history, keep);
+        let restated = turn_message(&self.history)
+            .filter(|message| !kept.contains(message))
+            .cloned();
+        let dropped = self.history.len() - kept.len();
+        let overflow = cause == CompactionCause::Overflow;
+        if overflow && 1 + usize::from(restated.is_some()) + kept.len() >= self.history.len() {
+            return Ok(false);
+        }
+        let prompt_tokens = self.last_prompt_tokens;
+        let to_summarize = if overflow {
+            &self.history[..dropped]
+        } else {
+            &self.history[..]
+        };
+        let summary = self.hand_off_summary(to_summarize, observer, usage).await?;
         // Whatever happens next, do not ask again before a new response reports its size.
         self.last_prompt_tokens = 0;
-        let summary = response.text().trim().to_string();
-        if summary.is_empty() {
-            // An empty summary would throw the whole history away: keep it instead.
-            tracing::warn!(role = %self.config.role, "compaction skipped: the summary was empty");
-            return Ok(());
-        }
-        let kept = kept_tail(&self.history, self.config.compact_keep_items);
+        let summary = match summary {
+            Some(summary) => summary,
+            None if overflow => format!(
+                "(none: the {dropped} earlier items of your conversation no longer fitted your model's context window and could not be summarized, so they were dropped. What you did is in the run folder's files: look there before you go on.)"
+            ),
+            None => {
+                // An empty summary would throw the whole history away: keep it instead.
+                tracing::warn!(role = %self.config.role, "compaction skipped: the summary was empty");
+                return Ok(false);
+            }
+        };
         let mut history = vec![Item::Message {
             role: Role::User,
             text: format!("{COMPACTED_SUMMARY_HEADER}\n\n{summary}"),
         }];
-        if let Some(message) = turn_message(&self.history)
-            && !kept.contains(message)
-        {
-            history.push(message.clone());
-        }
+        history.extend(restated);
         let kept_items = kept.len();
         history.extend(kept);
         self.append(&RolloutEntry::Compacted {
@@ -587,8 +666,43 @@ impl RoleSession {
             history: history.clone(),
         })?;
         self.history = history;
-        observer.compacted(&self.config.role, prompt_tokens, kept_items);
-        Ok(())
+        observer.compacted(&self.config.role, prompt_tokens, kept_items, cause);
+        Ok(true)
+    }
+
+    /// Asks the model for a hand-off summary of `items` (its usage counted in `usage`); when
+    /// they do not fit the context window, of their later half, and so on. `None` when the
+    /// model wrote nothing or not even the last item fits.
+    async fn hand_off_summary(
+        &self,
+        items: &[Item],
+        observer: &dyn SessionObserver,
+        usage: &mut TokenUsage,
+    ) -> Result<Option<String>, SessionError> {
+        let mut start = 0;
+        while start < items.len() {
+            let mut request = self.request(false, false);
+            request.input = answered_only(&items[start..]);
+            request.input.push(Item::Message {
+                role: Role::User,
+                text: prompts::COMPACT.to_string(),
+            });
+            // The hand-off summary is not the role's reply: its text is not streamed to users.
+            match self.call_model(&request, &WithoutText(observer)).await {
+                Ok(response) => {
+                    if let Some(call_usage) = response.usage {
+                        *usage += token_usage(&call_usage);
+                    }
+                    let summary = response.text().trim().to_string();
+                    return Ok((!summary.is_empty()).then_some(summary));
+                }
+                Err(error) if error.is_context_overflow() => {
+                    start += (items.len() - start).div_ceil(2);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(None)
     }
 
     /// The prompt size that triggers compaction, when compaction is configured sensibly.
@@ -647,6 +761,26 @@ fn kept_tail(history: &[Item], keep: usize) -> Vec<Item> {
         start -= 1;
     }
     history[start..].to_vec()
+}
+
+/// `items` without the tool outputs whose calls are not among them (a provider refuses an
+/// output it cannot match to a call).
+fn answered_only(items: &[Item]) -> Vec<Item> {
+    let calls: HashSet<&str> = items
+        .iter()
+        .filter_map(|item| match item {
+            Item::FunctionCall { call_id, .. } => Some(call_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    items
+        .iter()
+        .filter(|item| match item {
+            Item::FunctionOutput { call_id, .. } => calls.contains(call_id.as_str()),
+            _ => true,
+        })
+        .cloned()
+        .collect()
 }
 
 /// The user message that opened the current turn: the last user message that is not a

@@ -106,6 +106,8 @@ impl ProviderError {
             "context length exceeded",
             "context window",
             "exceeds the available context size",
+            "exceeds the context length",
+            "longer than the maximum model length",
             "context_length_exceeded",
         ]
         .iter()

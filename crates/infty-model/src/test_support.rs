@@ -443,6 +443,43 @@ pub struct ScriptedReply {
     pub body: String,
 }
 
+/// How the servers infty talks to refuse a prompt longer than the model's context window:
+/// `(server, HTTP status, JSON body)`, each in the shape and words that server answers with
+/// (the numbers vary). Ollama answers so when it is asked not to truncate, vLLM in both the
+/// error shape of its older releases and that of its newer ones.
+pub const CONTEXT_OVERFLOW_BODIES: [(&str, u16, &str); 6] = [
+    (
+        "openai chat completions",
+        400,
+        r#"{"error":{"message":"This model's maximum context length is 128000 tokens. However, your messages resulted in 131584 tokens. Please reduce the length of the messages.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#,
+    ),
+    (
+        "openai responses",
+        400,
+        r#"{"error":{"message":"Your input exceeds the context window of this model. Please adjust your input and try again.","type":"invalid_request_error","param":"input","code":"context_length_exceeded"}}"#,
+    ),
+    (
+        "vllm",
+        400,
+        r#"{"object":"error","message":"This model's maximum context length is 4096 tokens. However, you requested 5120 tokens (4096 in the messages, 1024 in the completion). Please reduce the length of the messages or completion.","type":"BadRequestError","param":null,"code":400}"#,
+    ),
+    (
+        "vllm (v1 engine)",
+        400,
+        r#"{"error":{"message":"The decoder prompt (length 5210) is longer than the maximum model length of 4096. Make sure that `max_model_len` is no smaller than the number of text tokens.","type":"BadRequestError","param":null,"code":400}}"#,
+    ),
+    (
+        "ollama",
+        400,
+        r#"{"error":{"message":"the input length exceeds the context length","type":"invalid_request_error","param":null,"code":null}}"#,
+    ),
+    (
+        "llama.cpp",
+        400,
+        r#"{"error":{"code":400,"message":"request (4352 tokens) exceeds the available context size (4096 tokens), try increasing it","type":"exceed_context_size_error","n_prompt_tokens":4352,"n_ctx":4096}}"#,
+    ),
+];
+
 /// Header names a [`ScriptedServer`] can send (mockito needs them declared up front).
 pub const SCRIPTED_HEADER_NAMES: [&str; 5] = [
     "content-type",

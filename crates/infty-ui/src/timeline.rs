@@ -291,13 +291,14 @@ fn describe(event: RunEvent) -> View {
                 role,
                 prompt_tokens,
                 kept_items,
+                cause,
             } => view(
                 &role,
                 None,
                 "compaction",
                 format!(
-                    "history compacted at {} prompt tokens, {kept_items} items kept",
-                    tokens(prompt_tokens)
+                    "history compacted {}, {kept_items} items kept",
+                    cause.explain(tokens(prompt_tokens))
                 ),
             ),
             Note::ModelRetry {

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use infty_model::StreamEvent;
 use infty_store::{Journal, StoreError};
 
-use crate::events::{Note, RunEvent};
+use crate::events::{CompactionCause, Note, RunEvent};
 use crate::progress::{ProgressReporter, dispatch};
 use crate::session::SessionObserver;
 use crate::tools::ToolResult;
@@ -126,11 +126,12 @@ impl SessionObserver for Recorder {
         });
     }
 
-    fn compacted(&self, role: &str, prompt_tokens: u64, kept_items: usize) {
+    fn compacted(&self, role: &str, prompt_tokens: u64, kept_items: usize, cause: CompactionCause) {
         self.note(Note::Compacted {
             role: role.to_string(),
             prompt_tokens,
             kept_items,
+            cause,
         });
     }
 }

@@ -83,7 +83,7 @@ impl ProgressReporter for Recorder {
     fn plan_updated(&self, _: &str, _: &Plan) {
         self.saw("plan_updated");
     }
-    fn compaction(&self, _: &str, _: u64, _: usize) {
+    fn compaction(&self, _: &str, _: u64, _: usize, _: infty_core::events::CompactionCause) {
         self.saw("compaction");
     }
     fn usage(&self, _: &str, _: &TokenUsage) {
@@ -492,4 +492,76 @@ async fn a_role_named_in_another_case_is_refused_before_any_folder_is_made() {
         "a refused run left a folder"
     );
     assert!(server.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_solver_outgrows_the_context_window_compacts_and_succeeds() {
+    use infty_model::test_support::CONTEXT_OVERFLOW_BODIES;
+    for (server_name, status, body) in CONTEXT_OVERFLOW_BODIES {
+        let server = ScriptedServer::start_async(route).await;
+        let s = |reply| server.push("solver", reply);
+        s(call(
+            "r1",
+            "c_write",
+            "write_file",
+            json!({"path": "deliverable/x.txt", "content": "x"}),
+        ));
+        s(ScriptedReply::error(status, body));
+        s(text("r2", "Objective: write x. Done: x is written.", 100));
+        s(text(
+            "r3",
+            r#"{"type":"final_delivery","deliverable_path":"deliverable/x.txt"}"#,
+            100,
+        ));
+        server.push(
+            "verifier-1",
+            text(
+                "v1",
+                r#"{"verdict":"pass","reasons":[],"suggestions":[]}"#,
+                100,
+            ),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let orchestrator = InftyOrchestrator::with_runs_root(client(&server), root(&dir));
+        let mut run = params(1);
+        // No context window known: the provider's refusal alone triggers the compaction.
+        run.solver = RoleConfig::new("solver", "m");
+        let outcome = orchestrator
+            .execute_new_run(
+                run,
+                RunExecutionOptions {
+                    objective: "Write x.".to_string(),
+                    sandbox: infty_store::SandboxSettings::all(infty_store::SandboxMode::Off),
+                    ..RunExecutionOptions::default()
+                },
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{server_name}: {error}"));
+        assert!(outcome.deliverable_path.ends_with("deliverable/x.txt"));
+        assert_eq!(
+            server.remaining().values().sum::<usize>(),
+            0,
+            "{server_name}"
+        );
+
+        let journal = std::fs::read_to_string(dir.path().join("run/events.jsonl")).unwrap();
+        let compactions: Vec<Value> = journal
+            .lines()
+            .map(|line| serde_json::from_str::<Value>(line).unwrap())
+            .filter(|event| event["kind"] == "compacted")
+            .collect();
+        assert_eq!(compactions.len(), 1, "{server_name}: {journal}");
+        assert_eq!(compactions[0]["role"], "solver");
+        assert_eq!(compactions[0]["cause"], "overflow");
+        assert!(
+            !journal.contains("turn_failed") && !journal.contains("solver_failed"),
+            "{server_name}: {journal}"
+        );
+        let retried = &server.requests()[3].1;
+        let first = retried["input"][0]["content"].to_string();
+        assert!(
+            first.contains("Your earlier conversation was compacted"),
+            "{server_name}: {first}"
+        );
+    }
 }

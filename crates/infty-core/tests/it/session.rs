@@ -16,7 +16,9 @@ use infty_core::session::{
     TOOL_STEP_LIMIT_OUTPUT, output_capped_message,
 };
 use infty_core::tools::{ToolContext, ToolPolicy, ToolResult, ToolSet};
-use infty_model::test_support::{ResponsesSse, ScriptedReply, ScriptedServer};
+use infty_model::test_support::{
+    CONTEXT_OVERFLOW_BODIES, ResponsesSse, ScriptedReply, ScriptedServer,
+};
 use infty_model::{
     ApiKey, Item, ModelApi, ModelClient, OutputSchema, ProviderConfig, RetryPolicy, StreamEvent,
     ToolChoice, WireApi,
@@ -717,9 +719,20 @@ impl SessionObserver for Recorder {
         ));
     }
 
-    fn compacted(&self, role: &str, prompt_tokens: u64, kept_items: usize) {
+    fn compacted(
+        &self,
+        role: &str,
+        prompt_tokens: u64,
+        kept_items: usize,
+        cause: infty_core::events::CompactionCause,
+    ) {
         self.record(format!(
-            "{role} compacted prompt_tokens={prompt_tokens} kept_items={kept_items} [{}]",
+            "{role} compacted prompt_tokens={prompt_tokens} kept_items={kept_items}{} [{}]",
+            if cause == infty_core::events::CompactionCause::Overflow {
+                " cause=overflow"
+            } else {
+                ""
+            },
             self.rollout_state()
         ));
     }
@@ -1158,4 +1171,208 @@ async fn other_providers_send_the_schema_with_the_tools_and_ask_once() {
     assert_eq!(requests.len(), 1);
     assert!(requests[0]["tools"].is_array());
     assert_eq!(requests[0]["text"]["format"]["type"], "json_schema");
+}
+
+impl World {
+    /// Queues the provider's refusal of a prompt longer than the context window.
+    fn refuse_as_too_long(&self) {
+        let (_, status, body) = CONTEXT_OVERFLOW_BODIES[0];
+        self.server
+            .push("model", ScriptedReply::error(status, body));
+    }
+}
+
+/// A session that keeps `keep` items and knows no context window: only refusals compact it.
+fn keeping(keep: usize) -> SessionConfig {
+    SessionConfig {
+        compact_keep_items: keep,
+        ..small_config()
+    }
+}
+
+#[tokio::test]
+async fn every_servers_refusal_as_too_long_compacts_and_the_turn_goes_on() {
+    for (server_name, status, body) in CONTEXT_OVERFLOW_BODIES {
+        let world = World::new().await;
+        world.say("first", 100);
+        world.calls(
+            &[(
+                "call_1",
+                "write_file",
+                json!({"path": "a.txt", "content": "a\n"}),
+            )],
+            100,
+        );
+        world
+            .server
+            .push("model", ScriptedReply::error(status, body));
+        world.say("Objective: two. Done: wrote a.txt.", 50);
+        world.say("done", 60);
+        let recorder = Recorder::new(&world.rollout_path());
+        let config = keeping(2);
+        let mut session = world.session(config.clone(), world.tools(ToolPolicy::solver()));
+        session.run_turn("One.", &recorder).await.unwrap();
+
+        let output = session.run_turn("Two.", &recorder).await.unwrap();
+
+        assert_eq!(output.text, "done", "{server_name}");
+        // The refused request's tokens are not reported; the summary's count with the turn's.
+        assert_eq!(output.usage.input_tokens, 100 + 50 + 60, "{server_name}");
+        let requests = world.requests();
+        assert_eq!(requests.len(), 5, "{server_name}");
+        // The summary is asked of the dropped items only, without tools.
+        assert!(is_compaction_request(&requests[3]), "{server_name}");
+        assert!(requests[3].get("tools").is_none(), "{server_name}");
+        assert_eq!(
+            input_outline(&requests[3])[..3],
+            ["user: One.", "assistant: first", "user: Two."],
+            "{server_name}"
+        );
+        // The refused request is asked again from the summary, the turn's message and the
+        // kept call with its output, tools still on offer.
+        assert_eq!(
+            input_outline(&requests[4]),
+            [
+                "user: Your earlier conversation was compacted. Your hand-off summary of it:",
+                "user: Two.",
+                "function_call call_1 write_file",
+                "function_call_output call_1",
+            ],
+            "{server_name}"
+        );
+        assert!(requests[4].get("tools").is_some(), "{server_name}");
+        assert!(
+            recorder
+                .log()
+                .contains("solver compacted prompt_tokens=100 kept_items=2 cause=overflow"),
+            "{server_name}: {}",
+            recorder.log()
+        );
+        let live = session.history().to_vec();
+        drop(session);
+        let restored = world.restore(config, world.tools(ToolPolicy::solver()));
+        assert_eq!(restored.history(), live, "{server_name}");
+    }
+}
+
+#[tokio::test]
+async fn a_summary_too_long_to_ask_for_is_asked_of_the_later_half() {
+    let world = World::new().await;
+    world.say("first", 100);
+    world.say("second", 100);
+    world.refuse_as_too_long();
+    world.refuse_as_too_long();
+    world.say("Objective: three.", 50);
+    world.say("third", 60);
+    let mut session = world.session(keeping(2), world.tools(ToolPolicy::solver()));
+    session.run_turn("One.", &NoObserver).await.unwrap();
+    session.run_turn("Two.", &NoObserver).await.unwrap();
+
+    let output = session.run_turn("Three.", &NoObserver).await.unwrap();
+
+    assert_eq!(output.text, "third");
+    let requests = world.requests();
+    assert_eq!(requests.len(), 6);
+    let compact = format!("user: {}", prompts::COMPACT.lines().next().unwrap());
+    assert_eq!(
+        input_outline(&requests[3]),
+        [
+            "user: One.",
+            "assistant: first",
+            "user: Two.",
+            compact.as_str()
+        ]
+    );
+    assert_eq!(
+        input_outline(&requests[4]),
+        ["user: Two.", compact.as_str()]
+    );
+    assert_eq!(
+        input_outline(&requests[5]),
+        [
+            "user: Your earlier conversation was compacted. Your hand-off summary of it:",
+            "assistant: second",
+            "user: Three.",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn items_no_summary_can_be_asked_for_are_dropped_with_a_note() {
+    let world = World::new().await;
+    world.say("first", 100);
+    world.refuse_as_too_long();
+    world.refuse_as_too_long();
+    world.refuse_as_too_long();
+    world.say("second", 60);
+    let mut session = world.session(keeping(1), world.tools(ToolPolicy::solver()));
+    session.run_turn("One.", &NoObserver).await.unwrap();
+
+    let output = session.run_turn("Two.", &NoObserver).await.unwrap();
+
+    assert_eq!(output.text, "second");
+    let requests = world.requests();
+    assert_eq!(requests.len(), 5);
+    let RolloutEntry::Compacted { summary, history } = world
+        .rollout()
+        .into_iter()
+        .find(|entry| matches!(entry, RolloutEntry::Compacted { .. }))
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    assert!(
+        summary.contains("the 2 earlier items of your conversation no longer fitted"),
+        "{summary}"
+    );
+    assert_eq!(history.len(), 2);
+    assert_eq!(input_outline(&requests[4])[1..], ["user: Two."]);
+}
+
+#[tokio::test]
+async fn a_refusal_compaction_cannot_cure_fails_the_turn_with_the_refusal() {
+    // A first message alone: nothing to drop, so nothing is asked before failing.
+    let world = World::new().await;
+    world.refuse_as_too_long();
+    let mut session = world.session(keeping(8), world.tools(ToolPolicy::solver()));
+    let error = session.run_turn("Go.", &NoObserver).await.unwrap_err();
+    assert!(error.is_context_overflow(), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("maximum context length is 128000 tokens"),
+        "{error}"
+    );
+    assert_eq!(world.requests().len(), 1);
+
+    // Compacted to its summary and the turn's message, the prompt still does not fit.
+    let world = World::new().await;
+    world.say("first", 100);
+    world.refuse_as_too_long();
+    world.say("Objective: two.", 50);
+    world.refuse_as_too_long();
+    let mut session = world.session(keeping(2), world.tools(ToolPolicy::solver()));
+    session.run_turn("One.", &NoObserver).await.unwrap();
+    let error = session.run_turn("Two.", &NoObserver).await.unwrap_err();
+    assert!(error.is_context_overflow(), "{error}");
+    let requests = world.requests();
+    assert_eq!(requests.len(), 4);
+    assert_eq!(
+        input_outline(&requests[3]),
+        [
+            "user: Your earlier conversation was compacted. Your hand-off summary of it:",
+            "user: Two.",
+        ]
+    );
+    assert_eq!(server_remaining(&world), 0);
+    let compactions = world
+        .rollout()
+        .iter()
+        .filter(|entry| matches!(entry, RolloutEntry::Compacted { .. }))
+        .count();
+    assert_eq!(compactions, 1);
+}
+
+fn server_remaining(world: &World) -> usize {
+    world.server.remaining().values().sum()
 }

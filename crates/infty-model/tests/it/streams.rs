@@ -371,3 +371,22 @@ async fn an_error_object_in_a_200_json_body_is_classified() {
     let err = client.complete(&request(), &|_| {}).await.unwrap_err();
     assert!(err.is_context_overflow(), "{err}");
 }
+
+#[tokio::test]
+async fn every_servers_context_overflow_is_known_as_one_and_never_retried() {
+    use infty_model::test_support::CONTEXT_OVERFLOW_BODIES;
+    for (server_name, status, body) in CONTEXT_OVERFLOW_BODIES {
+        for wire_api in [WireApi::Chat, WireApi::Responses] {
+            let run = run(
+                wire_api,
+                vec![ScriptedReply::error(status, body), ok_responses()],
+            )
+            .await;
+            let err = run.result.unwrap_err();
+            let case = format!("{server_name} over {wire_api:?}: {err}");
+            assert!(err.is_context_overflow(), "{case}");
+            assert_eq!(error_kind(&err), "context_window_exceeded", "{case}");
+            assert_eq!(run.requests, 1, "{case}");
+        }
+    }
+}
