@@ -224,22 +224,24 @@ struct Seen {
     context: String,
 }
 
-/// `infty create` against `server` on `wire_api`, to its end; checks the protocol.
+/// The objective of the suite's runs.
+const HELLO: &str = "Write the word hello to deliverable/hello.txt, then deliver that file.";
+
+/// `infty create` for `objective` against `server` on `wire_api`, to its end; checks the
+/// protocol.
 fn run_against(
     world: &World,
     server: &LlamaServer,
     run_id: &str,
     wire_api: &str,
+    objective: &str,
     extra: &[&str],
 ) -> Seen {
     let started = Instant::now();
     let output = world
         .infty_process()
         .args(["create", "--run-id", run_id, "--json"])
-        .args([
-            "--objective",
-            "Write the word hello to deliverable/hello.txt, then deliver that file.",
-        ])
+        .args(["--objective", objective])
         .args(["--provider", "llamacpp", "--base-url", &server.base_url()])
         .args(["--wire-api", wire_api, "--model", "smollm2"])
         .args(["--verifiers", "0"])
@@ -264,7 +266,8 @@ fn run_against(
         assert_ne!(kind, "model_retry", "{context}\n{event}");
         if matches!(kind, "solver_failed" | "director_failed") {
             let error = event["error"].as_str().unwrap_or_default();
-            assert!(error.contains("timed out"), "{context}\n{event}");
+            let refused = event["failure"]["type"] == "context_overflow";
+            assert!(error.contains("timed out") || refused, "{context}\n{event}");
         }
     }
     // run.json says what was chosen and what each role may generate.
@@ -385,6 +388,7 @@ fn a_real_llama_server_on_both_wire_apis() {
             &server,
             &run_id,
             wire_api,
+            HELLO,
             &[
                 "--max-turns",
                 "1",
@@ -426,6 +430,7 @@ fn a_real_llama_server_on_both_wire_apis() {
         &server,
         "real-timeout",
         "chat",
+        HELLO,
         &["--timeout-secs", "1", "--max-output-tokens", "2048"],
     );
     assert_eq!(timed_out.status, "failed", "{}", timed_out.context);
@@ -436,6 +441,31 @@ fn a_real_llama_server_on_both_wire_apis() {
     assert_eq!(
         http_get(server.port, "/health").map(|(code, _)| code),
         Some(200)
+    );
+
+    // An objective longer than the server's context: llama.cpp refuses the prompt in its own
+    // words, infty knows the refusal, finds nothing it could compact (the objective is the
+    // turn's own message) and fails the run saying why, without asking again.
+    let too_long = format!(
+        "Remember these words: {}",
+        "alpha beta gamma delta ".repeat(2600)
+    );
+    let refused = run_against(&world, &server, "real-overflow", "chat", &too_long, &[]);
+    assert_eq!(refused.status, "failed", "{}", refused.context);
+    let failure = journal(&world, "real-overflow")
+        .into_iter()
+        .find(|event| event["kind"] == "solver_failed")
+        .unwrap_or_else(|| panic!("no solver_failed: {}", refused.context));
+    assert_eq!(failure["failure"]["type"], "context_overflow", "{failure}");
+    let error = failure["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("exceeds the available context size"),
+        "{error}"
+    );
+    let reason = world.run_json("real-overflow")["error"].to_string();
+    assert!(
+        reason.contains("not even compacted to its hand-off summary"),
+        "{reason}"
     );
 
     let speeds = server.tokens_per_second();
