@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::StoreError;
-use crate::folder::Folder;
+use crate::folder::{Folder, FolderSync};
 
 /// A writer that can be made durable and rolled back: what the JSON-lines appenders need.
 ///
@@ -47,14 +47,16 @@ pub(crate) fn temp_name(file_name: &str) -> String {
 /// Replaces `path` with `contents` atomically: a crash leaves the old file or the new one,
 /// never a mix, and a failed write leaves the old file untouched and no temp file behind.
 pub fn write_atomic(path: &Utf8Path, contents: &[u8]) -> Result<(), StoreError> {
-    write_atomic_via(path, contents, |file| file)
+    write_atomic_via(path, contents, FolderSync::Sync, |file| file)
 }
 
 /// [`write_atomic`] with the temp file wrapped by `wrap` before writing, so tests can inject
-/// a writer that fails like a full disk.
+/// a writer that fails like a full disk; `folder_sync` says whether the rename is made
+/// durable too.
 pub(crate) fn write_atomic_via<W: DurableWrite>(
     path: &Utf8Path,
     contents: &[u8],
+    folder_sync: FolderSync,
     wrap: impl FnOnce(File) -> W,
 ) -> Result<(), StoreError> {
     let dir = parent_dir(path);
@@ -62,7 +64,7 @@ pub(crate) fn write_atomic_via<W: DurableWrite>(
     // One mechanism for every atomic replace: the one the file tools use below a folder.
     let folder = Folder::open(dir).map_err(|e| StoreError::io("open folder", dir, e))?;
     folder
-        .write_atomic_via(name, contents, None, wrap)
+        .write_atomic_via(name, contents, None, folder_sync, wrap)
         .map_err(|(action, e)| match action {
             "sync folder" => StoreError::io(action, dir, e),
             _ => StoreError::io(action, path, e),
@@ -267,10 +269,15 @@ pub(crate) mod tests {
         let (_guard, dir) = utf8_tempdir();
         let path = dir.join("run.json");
         write_atomic(&path, b"old content").unwrap();
-        let err = write_atomic_via(&path, b"new content that does not fit", |file| FullDisk {
-            inner: file,
-            room: 4,
-        })
+        let err = write_atomic_via(
+            &path,
+            b"new content that does not fit",
+            FolderSync::Sync,
+            |file| FullDisk {
+                inner: file,
+                room: 4,
+            },
+        )
         .unwrap_err();
         assert_eq!(err.to_string(), format!("cannot write {path}"));
         assert_eq!(fs::read_to_string(&path).unwrap(), "old content");

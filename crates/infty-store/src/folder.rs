@@ -215,18 +215,21 @@ impl Folder {
     /// synced, renamed over `name`, folder synced). With `mode`, the new file gets exactly
     /// those permission bits (to keep an existing file's).
     pub fn write_atomic(&self, name: &str, contents: &[u8], mode: Option<u32>) -> io::Result<()> {
-        self.write_atomic_via(name, contents, mode, |file| file)
+        self.write_atomic_via(name, contents, mode, FolderSync::Sync, |file| file)
             .map_err(|(_, e)| e)
     }
 
     /// [`Folder::write_atomic`] with the temp file wrapped by `wrap` (tests inject a full
     /// disk), failing with the step that failed (`create`, `write`, `sync`, `replace`,
-    /// `sync folder`). On failure no temp file is left and `name` is untouched.
+    /// `sync folder`). On failure no temp file is left and `name` is untouched. With
+    /// [`FolderSync::Skip`] the rename is not made durable: a crash may leave the old file,
+    /// whole (the new one's data is synced before the rename either way).
     pub(crate) fn write_atomic_via<W: DurableWrite>(
         &self,
         name: &str,
         contents: &[u8],
         mode: Option<u32>,
+        folder_sync: FolderSync,
         wrap: impl FnOnce(File) -> W,
     ) -> Result<(), (&'static str, io::Error)> {
         let temp = temp_name(name);
@@ -258,8 +261,21 @@ impl Folder {
             let _ = rustix::fs::unlinkat(&self.fd, temp.as_str(), AtFlags::empty());
             return written;
         }
-        rustix::fs::fsync(&self.fd).map_err(|e| ("sync folder", e.into()))
+        match folder_sync {
+            FolderSync::Sync => rustix::fs::fsync(&self.fd).map_err(|e| ("sync folder", e.into())),
+            FolderSync::Skip => Ok(()),
+        }
     }
+}
+
+/// Whether an atomic replace also syncs the folder, making the rename itself durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FolderSync {
+    /// After a crash the new file is there.
+    Sync,
+    /// After a crash the old file or the new one is there, each whole: for copies of what
+    /// a durable record holds anyway (run.json's usage, which the journal has).
+    Skip,
 }
 
 #[cfg(unix)]

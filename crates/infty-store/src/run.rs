@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 
 use crate::deliverable;
 use crate::durable::{self, write_atomic};
+use crate::folder::FolderSync;
 use crate::ids::{generate_run_id, validate_role, validate_run_id};
 use crate::inbox::Inbox;
 use crate::journal::Journal;
@@ -214,6 +215,14 @@ impl RunStore {
     /// the record as it was writes nothing (no rewrite, no fsync, `updated_at` stays):
     /// `run.json` changes only when what a reader is shown changes.
     pub fn update(&mut self, f: impl FnOnce(&mut RunMetadata)) -> Result<(), StoreError> {
+        self.update_syncing(f, FolderSync::Sync)
+    }
+
+    fn update_syncing(
+        &mut self,
+        f: impl FnOnce(&mut RunMetadata),
+        folder_sync: FolderSync,
+    ) -> Result<(), StoreError> {
         let mut next = self.meta.clone();
         f(&mut next);
         next.run_id.clone_from(&self.meta.run_id);
@@ -225,7 +234,13 @@ impl RunStore {
         // Never backwards, even if the clock is.
         next.updated_at = OffsetDateTime::now_utc().max(self.meta.updated_at);
         next.check_no_secrets()?;
-        self.write_metadata(&next)?;
+        let path = self.dir.join(RUN_JSON);
+        durable::write_atomic_via(
+            &path,
+            &render_metadata(&next, &path)?,
+            folder_sync,
+            |file| file,
+        )?;
         self.meta = next;
         Ok(())
     }
@@ -261,22 +276,50 @@ impl RunStore {
         })
     }
 
-    /// Adds `usage` to the tokens recorded for `role`.
+    /// Adds `usage` to the tokens recorded for `role` (see [`RunStore::add_usage_and_cost`]).
     pub fn add_usage(&mut self, role: &str, usage: TokenUsage) -> Result<(), StoreError> {
-        self.update(|m| *m.usage.entry(role.to_owned()).or_default() += usage)
+        self.add_usage_and_cost(&[(role, usage, 0.0)])
     }
 
-    /// Adds `usage` and its cost in US dollars to what is recorded for `role`, in one write.
+    /// Adds token usage, and its cost in US dollars, to what is recorded for each role, in
+    /// one rewrite of `run.json`. That usage copies the journal's `usage_recorded` inputs:
+    /// the driver adds it once they are durable, and catches it up on resume
+    /// ([`RunStore::catch_up_usage`]). So this rewrite leaves the folder unsynced (one fsync,
+    /// not two): a crash leaves the old totals or the new ones, each in a whole file.
     pub fn add_usage_and_cost(
         &mut self,
-        role: &str,
-        usage: TokenUsage,
-        cost_usd: f64,
+        additions: &[(&str, TokenUsage, f64)],
+    ) -> Result<(), StoreError> {
+        self.update_syncing(
+            |m| {
+                for (role, usage, cost_usd) in additions {
+                    *m.usage.entry((*role).to_owned()).or_default() += *usage;
+                    if *cost_usd > 0.0 {
+                        *m.cost_usd.entry((*role).to_owned()).or_default() += *cost_usd;
+                    }
+                }
+            },
+            FolderSync::Skip,
+        )
+    }
+
+    /// Raises each role's recorded tokens and cost to what the journal holds where it holds
+    /// more (a crash came between the journal's write and `run.json`'s), in one durable
+    /// write; writes nothing when they agree. `journaled` maps a role to the sums of its
+    /// `usage_recorded` inputs.
+    pub fn catch_up_usage(
+        &mut self,
+        journaled: &BTreeMap<String, (TokenUsage, f64)>,
     ) -> Result<(), StoreError> {
         self.update(|m| {
-            *m.usage.entry(role.to_owned()).or_default() += usage;
-            if cost_usd > 0.0 {
-                *m.cost_usd.entry(role.to_owned()).or_default() += cost_usd;
+            for (role, (usage, cost_usd)) in journaled {
+                let recorded = m.usage.get(role).map_or(0, |u| u.total_tokens);
+                if usage.total_tokens > recorded {
+                    m.usage.insert(role.clone(), *usage);
+                }
+                if *cost_usd > m.cost_usd.get(role).copied().unwrap_or(0.0) {
+                    m.cost_usd.insert(role.clone(), *cost_usd);
+                }
             }
         })
     }
@@ -514,11 +557,6 @@ impl RunStore {
             run_id: self.meta.run_id.clone(),
             role: role.to_owned(),
         }
-    }
-
-    fn write_metadata(&self, meta: &RunMetadata) -> Result<(), StoreError> {
-        let path = self.dir.join(RUN_JSON);
-        write_atomic(&path, &render_metadata(meta, &path)?)
     }
 }
 

@@ -366,7 +366,11 @@ impl Head {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        crate::durable::write_atomic(&path, &bytes)
+        // A crash may keep the older head, whole, and an older head still holds (it
+        // remembers fewer lines): the folder need not be synced.
+        crate::durable::write_atomic_via(&path, &bytes, crate::folder::FolderSync::Skip, |file| {
+            file
+        })
     }
 }
 

@@ -48,13 +48,15 @@ pub(super) struct Driver {
     pub(super) startup_notes: Vec<Note>,
     sandbox_helper: Option<std::path::PathBuf>,
     secrets: Vec<String>,
+    /// Usage journaled in the batch being fed, for run.json once the batch is durable.
+    unwritten_usage: Vec<(String, TokenUsage, f64)>,
     _lock: infty_store::RunLock,
 }
 
 impl Driver {
     pub(super) fn open(
         orchestrator: &InftyOrchestrator,
-        store: RunStore,
+        mut store: RunStore,
         lock: infty_store::RunLock,
         roles: Vec<RoleConfig>,
         resumed: bool,
@@ -84,16 +86,33 @@ impl Driver {
         let mut budgets_journaled = false;
         if resumed {
             // The state is the fold of the journal's inputs; notes are history only.
+            let mut journaled_usage = std::collections::BTreeMap::new();
             for entry in read_journal::<RunEvent>(&store.events_path())? {
                 let entry = entry?;
                 if let RunEvent::Input(input) = entry.event {
-                    if let Input::MessageDelivered { id, .. } = &input {
-                        delivered.insert(id.clone());
+                    match &input {
+                        Input::MessageDelivered { id, .. } => {
+                            delivered.insert(id.clone());
+                        }
+                        Input::BudgetsSet { .. } => budgets_journaled = true,
+                        Input::UsageRecorded {
+                            role,
+                            usage,
+                            cost_usd,
+                        } => {
+                            let (tokens, cost): &mut (TokenUsage, f64) =
+                                journaled_usage.entry(role.clone()).or_default();
+                            *tokens += *usage;
+                            *cost += *cost_usd;
+                        }
+                        _ => {}
                     }
-                    budgets_journaled |= matches!(input, Input::BudgetsSet { .. });
                     flow.step(input, entry.at);
                 }
             }
+            // run.json's usage is written after the journal's: a crash between the two
+            // left it behind, never ahead.
+            store.catch_up_usage(&journaled_usage)?;
         }
         let reporter = Arc::new(Recorder {
             journal: Mutex::new(store.journal()?),
@@ -117,6 +136,7 @@ impl Driver {
             startup_notes: Vec::new(),
             sandbox_helper: orchestrator.helper(),
             secrets: orchestrator.secrets.clone(),
+            unwritten_usage: Vec::new(),
             _lock: lock,
         };
         for role in roles {
@@ -267,7 +287,8 @@ impl Driver {
         let budgets = self.store.metadata().options.budgets;
         if !self.flow.started() || self.flow.config().budgets != budgets || !self.budgets_journaled
         {
-            self.feed(Input::BudgetsSet { budgets })?;
+            // Synced with the `started` (or `resumed`) that follows at once.
+            self.feed_batched(Input::BudgetsSet { budgets }, false)?;
         }
         let settings = self.store.metadata().options.sandbox.clone();
         if settings.any_off() {
@@ -311,13 +332,15 @@ impl Driver {
                 () = cancel.cancelled() => vec![Input::Cancel],
                 inputs = self.execute(call) => inputs?,
             };
-            for input in inputs {
+            // What one call produced is journaled with one fsync, after its last input.
+            let last = inputs.iter().rposition(|input| *input != Input::Cancel);
+            for (index, input) in inputs.into_iter().enumerate() {
                 if input == Input::Cancel {
                     // Not journaled: a resumed run continues where it was cut.
                     let actions = self.flow.step(Input::Cancel, OffsetDateTime::now_utc());
                     self.apply(actions)?;
                 } else {
-                    self.feed(input)?;
+                    self.feed_batched(input, Some(index) == last)?;
                 }
             }
         }
@@ -325,24 +348,40 @@ impl Driver {
 
     /// Journals an input durably, steps the state machine, and applies the actions.
     fn feed(&mut self, input: Input) -> Result<(), CoreError> {
+        self.feed_batched(input, true)
+    }
+
+    /// [`Driver::feed`] for one of the inputs a call produced: only the batch's `last` is
+    /// synced, and its fsync makes the lines before it durable too.
+    fn feed_batched(&mut self, input: Input, last: bool) -> Result<(), CoreError> {
         if let Some(error) = self.reporter.take_error() {
             return Err(error.into());
         }
-        // run.json changes with what it shows: usage is added here, status and outcome
-        // where they change. Other inputs leave it alone (the journal is their record), so
-        // a journaled input costs one fsync, not three.
         if let Input::UsageRecorded {
             role,
             usage,
             cost_usd,
         } = &input
         {
-            self.store.add_usage_and_cost(role, *usage, *cost_usd)?;
             self.progress.usage(role, usage);
             self.progress.cost(role, *cost_usd);
+            self.unwritten_usage.push((role.clone(), *usage, *cost_usd));
         }
         self.reporter
-            .append(&RunEvent::Input(input.clone()), true)?;
+            .append(&RunEvent::Input(input.clone()), last)?;
+        if last {
+            // run.json changes with what it shows: usage here, once the journal holds it
+            // durably (so run.json is never ahead of it), status and outcome where they
+            // change. Other inputs leave it alone: the journal is their record.
+            let additions = std::mem::take(&mut self.unwritten_usage);
+            if !additions.is_empty() {
+                let additions: Vec<(&str, TokenUsage, f64)> = additions
+                    .iter()
+                    .map(|(role, usage, cost)| (role.as_str(), *usage, *cost))
+                    .collect();
+                self.store.add_usage_and_cost(&additions)?;
+            }
+        }
         let actions = self.flow.step(input, OffsetDateTime::now_utc());
         self.apply(actions)
     }

@@ -565,3 +565,80 @@ async fn a_run_whose_solver_outgrows_the_context_window_compacts_and_succeeds() 
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_that_run_json_lost_to_a_crash_is_caught_up_from_the_journal_on_resume() {
+    let mut server = ScriptedServer::start_async(route).await;
+    server.push(
+        "solver",
+        text("r1", r#"{"type":"direction_request","prompt":"ok?"}"#, 300),
+    );
+    server.stall_next(
+        "director",
+        ResponsesSse::new("slow")
+            .text("thinking")
+            .build_without_terminal(),
+        Duration::from_secs(3),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cancel = CancellationToken::new();
+    let orchestrator = InftyOrchestrator::with_runs_root(client(&server), root(&dir))
+        .with_cancellation(cancel.clone());
+    let options = RunExecutionOptions {
+        objective: "Write x.".to_string(),
+        sandbox: infty_store::SandboxSettings::all(infty_store::SandboxMode::Off),
+        ..RunExecutionOptions::default()
+    };
+    let run = tokio::spawn({
+        let orchestrator = orchestrator.clone();
+        async move { orchestrator.execute_new_run(params(0), options).await }
+    });
+    while !server
+        .requests()
+        .iter()
+        .any(|(route, _)| route == "director")
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cancel.cancel();
+    assert!(run.await.unwrap().is_err());
+    let path = dir.path().join("run/run.json");
+    let read =
+        || -> Value { serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap() };
+    assert_eq!(read()["usage"]["solver"]["input_tokens"], 300);
+    // A crash between the journal's write and run.json's leaves run.json behind.
+    let mut behind = read();
+    behind["usage"] = json!({});
+    std::fs::write(&path, serde_json::to_string_pretty(&behind).unwrap()).unwrap();
+
+    server.push(
+        "director",
+        text("d1", r#"{"directive":"Go.","rationale":null}"#, 200),
+    );
+    server.push(
+        "solver",
+        call(
+            "r2",
+            "c1",
+            "write_file",
+            json!({"path": "deliverable/x.txt", "content": "x"}),
+        ),
+    );
+    server.push(
+        "solver",
+        text(
+            "r3",
+            r#"{"type":"final_delivery","deliverable_path":"deliverable/x.txt"}"#,
+            10,
+        ),
+    );
+    let resumed = InftyOrchestrator::with_runs_root(client(&server), root(&dir));
+    resumed
+        .resume_run("run", infty_core::ResumeOverrides::default())
+        .await
+        .unwrap();
+    let usage = &read()["usage"];
+    // The first turn's 300 come back from the journal; the resumed turns add theirs.
+    assert_eq!(usage["solver"]["input_tokens"], 300 + 100 + 10, "{usage}");
+    assert_eq!(usage["director"]["input_tokens"], 200, "{usage}");
+}

@@ -464,3 +464,59 @@ fn default_runs_root() {
         }
     }
 }
+
+#[test]
+fn usage_is_added_in_one_write_and_caught_up_only_where_the_journal_holds_more() {
+    let s = scratch();
+    let mut store = sample_run(&s.path, "usage");
+    let tokens = |total: u64| TokenUsage {
+        input_tokens: total,
+        total_tokens: total,
+        ..TokenUsage::default()
+    };
+    store
+        .add_usage_and_cost(&[("solver", tokens(100), 0.5), ("director", tokens(40), 0.0)])
+        .unwrap();
+    let json = run_json(&store);
+    assert_eq!(json["usage"]["solver"]["total_tokens"], 100);
+    assert_eq!(json["usage"]["director"]["total_tokens"], 40);
+    assert_eq!(json["cost_usd"]["solver"], 0.5);
+    assert!(json["cost_usd"].get("director").is_none(), "{json}");
+    // No temp file is left beside run.json, though the folder is not synced for usage.
+    assert!(
+        entries(store.dir())
+            .iter()
+            .all(|name| !name.contains(".tmp-"))
+    );
+
+    // The journal agrees: nothing is written.
+    let before = fs::read_to_string(store.dir().join("run.json")).unwrap();
+    let agree = [
+        ("solver".to_string(), (tokens(100), 0.5)),
+        ("director".to_string(), (tokens(40), 0.0)),
+    ];
+    store
+        .catch_up_usage(&agree.iter().cloned().collect())
+        .unwrap();
+    assert_eq!(
+        fs::read_to_string(store.dir().join("run.json")).unwrap(),
+        before
+    );
+
+    // The journal holds more for the solver (run.json was cut behind it) and for a verifier
+    // run.json never heard of; less for the director, which run.json keeps.
+    let journaled = [
+        ("solver".to_string(), (tokens(250), 0.75)),
+        ("director".to_string(), (tokens(10), 0.0)),
+        ("verifier-1".to_string(), (tokens(30), 0.25)),
+    ];
+    store
+        .catch_up_usage(&journaled.iter().cloned().collect())
+        .unwrap();
+    let json = run_json(&store);
+    assert_eq!(json["usage"]["solver"]["total_tokens"], 250);
+    assert_eq!(json["usage"]["director"]["total_tokens"], 40);
+    assert_eq!(json["usage"]["verifier-1"]["total_tokens"], 30);
+    assert_eq!(json["cost_usd"]["solver"], 0.75);
+    assert_eq!(json["cost_usd"]["verifier-1"], 0.25);
+}
