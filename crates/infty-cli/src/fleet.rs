@@ -15,7 +15,8 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use infty_core::{InftyOrchestrator, ResumeOverrides};
 use infty_fleet::{
-    CoreRunDriver, Disposition, ModelFactory, Queue, QueueConfig, RunDriver, RunModel, Worker,
+    CoreRunDriver, Disposition, ModelFactory, Queue, QueueConfig, RunDriver, RunModel, RunTools,
+    Worker,
 };
 use infty_model::ModelClient;
 use infty_store::RunMetadata;
@@ -201,6 +202,33 @@ impl ModelFactory for CliModels {
             overrides,
             secrets,
         })
+    }
+
+    /// The run's MCP servers, started as `resume` starts them: under the Solver's sandbox
+    /// over the run's space, in its workspace.
+    fn tools_for_run(
+        &self,
+        meta: &RunMetadata,
+        run_dir: &Utf8Path,
+    ) -> BoxFuture<'static, Result<Option<RunTools>, String>> {
+        let records = meta.options.mcp.clone();
+        let workspace = meta.options.workspace.clone();
+        let sandbox = if records.is_empty() {
+            Ok(None)
+        } else {
+            crate::mcp::sandbox_for(&meta.options.sandbox, run_dir, workspace.as_deref())
+        };
+        async move {
+            let sandbox = sandbox.map_err(|error| format!("{error:#}"))?;
+            let started = crate::mcp::start(&records, workspace, sandbox)
+                .await
+                .map_err(|error| format!("{error:#}"))?;
+            Ok(started.map(|tools| RunTools {
+                records: tools.records(),
+                provider: tools,
+            }))
+        }
+        .boxed()
     }
 }
 

@@ -11,9 +11,10 @@ use std::time::Duration;
 use camino::{Utf8Path, Utf8PathBuf};
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use infty_core::tools::ToolProvider;
 use infty_core::{CoreError, InftyOrchestrator, ProgressReporter, ResumeOverrides};
 use infty_model::ModelApi;
-use infty_store::{RunMetadata, RunStatus, RunStore, StoreError};
+use infty_store::{McpServerRecord, RunMetadata, RunStatus, RunStore, StoreError};
 use tokio_util::sync::CancellationToken;
 
 use crate::worker::{Disposition, RunDriver};
@@ -27,11 +28,32 @@ pub fn stops_for_good(status: RunStatus) -> bool {
 }
 
 /// Builds the model client a run needs from what its `run.json` recorded (provider, key
-/// variable) and the worker's own environment.
+/// variable) and the worker's own environment, and starts the tools it recorded beyond
+/// infty's own (its MCP servers).
 pub trait ModelFactory: Send + Sync + 'static {
     /// The client, the resume settings and the secret values (the API key, redacted from
     /// every tool result) for the run described by `meta`.
     fn for_run(&self, meta: &RunMetadata) -> Result<RunModel, String>;
+
+    /// Starts the tool servers the run in `run_dir` recorded (`options.mcp`); the worker
+    /// shuts them down when the drive ends, however it ends. `Ok(None)` when it recorded
+    /// none (the default); the error names the server that could not start.
+    fn tools_for_run(
+        &self,
+        meta: &RunMetadata,
+        run_dir: &Utf8Path,
+    ) -> BoxFuture<'static, Result<Option<RunTools>, String>> {
+        let _ = (meta, run_dir);
+        futures::future::ready(Ok(None)).boxed()
+    }
+}
+
+/// Tool servers started for one drive of a run.
+pub struct RunTools {
+    /// What the servers offer, to every role the run's records allow.
+    pub provider: Arc<dyn ToolProvider>,
+    /// The servers as started (with the tools each offered), for `run.json`.
+    pub records: Vec<McpServerRecord>,
 }
 
 /// What a worker needs to drive one run: its model client, resume settings and secrets.
@@ -104,12 +126,13 @@ impl<F: ModelFactory> RunDriver for CoreRunDriver<F> {
         }
         let RunModel {
             model,
-            overrides,
+            mut overrides,
             secrets,
         } = match self.models.for_run(store.metadata()) {
             Ok(found) => found,
             Err(reason) => return futures::future::ready(self.release(reason)).boxed(),
         };
+        let starting = self.models.tools_for_run(store.metadata(), store.dir());
         drop(store);
         let mut orchestrator = InftyOrchestrator::with_runs_root(model, &self.runs_root)
             .with_cancellation(cancel)
@@ -119,7 +142,24 @@ impl<F: ModelFactory> RunDriver for CoreRunDriver<F> {
         }
         let retry_after = self.retry_after;
         async move {
+            let tools = match starting.await {
+                Ok(tools) => tools,
+                // Perhaps only this machine lacks the server: let another worker try.
+                Err(reason) => {
+                    return Disposition::Release {
+                        delay: Some(retry_after),
+                        reason,
+                    };
+                }
+            };
+            if let Some(tools) = &tools {
+                orchestrator = orchestrator.with_tool_provider(tools.provider.clone());
+                overrides.mcp_servers = Some(tools.records.clone());
+            }
             let result = orchestrator.resume_run(&run_id, overrides).await;
+            if let Some(tools) = &tools {
+                tools.provider.shutdown().await;
+            }
             match result {
                 Ok(_) | Err(CoreError::AlreadySucceeded { .. }) => Disposition::Finished,
                 Err(CoreError::Stopped { ending, .. }) => match ending.status() {

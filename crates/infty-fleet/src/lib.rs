@@ -20,7 +20,7 @@ mod error;
 mod queue;
 mod worker;
 
-pub use driver::{CoreRunDriver, ModelFactory, RunModel, stops_for_good};
+pub use driver::{CoreRunDriver, ModelFactory, RunModel, RunTools, stops_for_good};
 pub use error::FleetError;
 pub use queue::{
     DEFAULT_ACK_WAIT, DEFAULT_CONSUMER, DEFAULT_MAX_ACK_PENDING, DEFAULT_MAX_DELIVERIES,

@@ -237,11 +237,6 @@ impl McpTools {
     pub fn records(&self) -> Vec<McpServerRecord> {
         self.records.clone()
     }
-
-    /// Stops every server (and what their processes started).
-    pub async fn shutdown(&self) {
-        futures::future::join_all(self.servers.iter().map(|server| server.stop())).await;
-    }
 }
 
 impl ToolProvider for McpTools {
@@ -288,6 +283,13 @@ impl ToolProvider for McpTools {
             server
                 .call(name, &tool.original, arguments, output_budget)
                 .await
+        })
+    }
+
+    /// Stops every server (and what their processes started).
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            futures::future::join_all(self.servers.iter().map(|server| server.stop())).await;
         })
     }
 }

@@ -9,7 +9,8 @@
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use serde_json::Value;
+use infty_model::test_support::{ResponsesSse, ScriptedReply};
+use serde_json::{Value, json};
 
 use crate::fleet_support::{
     Nats, fleet_world, free_port, script_delivery, script_runs, script_work, spawn_worker, status,
@@ -353,4 +354,70 @@ fn kubernetes_manifests_parse_and_use_real_flags() {
     for flag in worker_args.iter().filter(|arg| arg.starts_with("--")) {
         assert!(help.contains(flag.as_str()), "`infty worker` has no {flag}");
     }
+}
+
+#[test]
+fn a_worker_starts_a_runs_mcp_servers_for_its_drive_and_stops_them_after() {
+    use crate::mcp::{assert_no_process_with, counter, mcp_flag, outputs, received};
+    let world = fleet_world();
+    let nats = Nats::start();
+    world.server.push(
+        "solver-works",
+        ScriptedReply::sse(
+            ResponsesSse::new("resp_work")
+                .function_call(
+                    "call_echo",
+                    "t__echo",
+                    &json!({"text": "hi", "times": null}).to_string(),
+                )
+                .function_call(
+                    "call_work",
+                    "shell",
+                    &json!({"command": "mkdir -p deliverable && echo done > deliverable/out.txt"})
+                        .to_string(),
+                )
+                .usage(100, 20)
+                .build(),
+        ),
+    );
+    script_delivery(&world);
+    let flag = mcp_flag(&world);
+    world
+        .infty()
+        .args(["submit", "--queue", &nats.url(), "--run-id", "with-mcp"])
+        .args(["--objective", "Write deliverable/out.txt."])
+        .args(["--base-url", &world.server.base_url()])
+        // The test server counts its calls under the test's HOME, which a sandbox hides.
+        .args(["--sandbox", "off", "--mcp", &flag])
+        .env_remove("OPENAI_API_KEY")
+        .assert()
+        .success();
+    // Recorded, not started: the worker starts them.
+    assert_eq!(world.run_json("with-mcp")["options"]["mcp"][0]["name"], "t");
+    assert!(received(&world).is_empty());
+
+    let worker = spawn_worker(&world, &nats, &[]);
+    wait_until("the run with an MCP server", || {
+        status(&world, "with-mcp") == "succeeded"
+    });
+    // The server stops with the drive, before the worker does.
+    assert_no_process_with(&counter(&world));
+    let (code, stderr) = terminate(worker);
+    assert_eq!(code, Some(143), "{stderr}");
+    assert_eq!(received(&world), ["echo"]);
+    assert_eq!(
+        outputs(&world, "with-mcp")[0],
+        ("call_echo".to_string(), "hi".to_string())
+    );
+    // The Solver's model was offered the server's tools, and run.json says what it offered.
+    let (_, first) = world
+        .server
+        .requests()
+        .into_iter()
+        .find(|(route, _)| route == "solver-works")
+        .unwrap();
+    assert!(first["tools"].to_string().contains("t__echo"), "{first}");
+    let offered = world.run_json("with-mcp")["options"]["mcp"][0]["offered"].clone();
+    assert!(offered.to_string().contains("echo"), "{offered}");
+    world.assert_secret_nowhere();
 }

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::harness::{World, read_json, settings};
 
 /// The stdio test server, built beside the `infty` binary by `cargo test --workspace`.
-fn test_server() -> PathBuf {
+pub(crate) fn test_server() -> PathBuf {
     let path = Path::new(env!("CARGO_BIN_EXE_infty")).with_file_name("infty-mcp-test-server");
     assert!(
         path.exists(),
@@ -22,12 +22,12 @@ fn test_server() -> PathBuf {
     path
 }
 
-fn counter(world: &World) -> PathBuf {
+pub(crate) fn counter(world: &World) -> PathBuf {
     world.home.path().join("calls.jsonl")
 }
 
 /// `--mcp t=SERVER --counter FILE`.
-fn mcp_flag(world: &World) -> String {
+pub(crate) fn mcp_flag(world: &World) -> String {
     format!(
         "t={} --counter {}",
         test_server().display(),
@@ -36,7 +36,7 @@ fn mcp_flag(world: &World) -> String {
 }
 
 /// The tools the server received calls for, in order.
-fn received(world: &World) -> Vec<String> {
+pub(crate) fn received(world: &World) -> Vec<String> {
     std::fs::read_to_string(counter(world))
         .unwrap_or_default()
         .lines()
@@ -48,7 +48,7 @@ fn received(world: &World) -> Vec<String> {
 }
 
 /// The outputs the Solver's rollout holds for its tool calls, by call id.
-fn outputs(world: &World, run_id: &str) -> Vec<(String, String)> {
+pub(crate) fn outputs(world: &World, run_id: &str) -> Vec<(String, String)> {
     world
         .rollout_items(run_id, "solver")
         .iter()
@@ -63,7 +63,7 @@ fn outputs(world: &World, run_id: &str) -> Vec<(String, String)> {
 }
 
 /// Waits (boundedly) until no process has `marker` on its command line; fails if one stays.
-fn assert_no_process_with(marker: &Path) {
+pub(crate) fn assert_no_process_with(marker: &Path) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let out = std::process::Command::new("pgrep")

@@ -27,6 +27,12 @@ pub trait ToolProvider: Send + Sync + fmt::Debug {
         arguments: &'a str,
         output_budget: usize,
     ) -> BoxFuture<'a, ToolResult>;
+
+    /// Stops what the provider started (its servers and their processes) once the run's
+    /// drive is over; nothing by default.
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }
 
 #[cfg(test)]
