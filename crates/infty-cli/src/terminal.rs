@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 
 use anstyle::{AnsiColor, Style};
 use camino::Utf8Path;
-use infty_core::ProgressReporter;
 use infty_core::events::CompactionCause;
+use infty_core::events::Note;
 use infty_core::flow::Terminal;
 use infty_core::tools::{Plan, StepStatus};
-use infty_signals::{VerifierDecision, VerifierVerdict};
+use infty_core::{Progress, ProgressReporter};
+use infty_signals::VerifierDecision;
 use infty_store::TokenUsage;
 
 use crate::inspect::one_line;
@@ -390,7 +391,124 @@ fn tool_summary(tool: &str, arguments: &str) -> String {
     }
 }
 
+/// What each event shows: the one mapping from the progress vocabulary to the screen.
 impl ProgressReporter for TerminalProgress {
+    fn report(&self, event: &Progress<'_>) {
+        match *event {
+            Progress::RunStarted {
+                run_id,
+                run_dir,
+                resumed,
+            } => self.run_started(run_id, run_dir, resumed),
+            Progress::Noted(note) => self.noted(note),
+            Progress::RoleThinking { role } => self.role_thinking(role),
+            Progress::TextDelta { role, delta } => self.text_delta(role, delta),
+            Progress::RoleMessage { role, text } => self.role_message(role, text),
+            Progress::ToolCallStarted {
+                role,
+                tool,
+                arguments,
+            } => self.tool_call_started(role, tool, arguments),
+            Progress::ToolCallFinished {
+                role,
+                tool,
+                ok,
+                output,
+            } => self.tool_call_finished(role, tool, ok, output),
+            Progress::PlanUpdated { role, plan } => self.plan_updated(role, plan),
+            Progress::Usage {
+                role,
+                usage,
+                cost_usd,
+            } => {
+                self.usage(role, usage);
+                self.cost(role, cost_usd);
+            }
+            Progress::ModelRetry {
+                role,
+                attempt,
+                max,
+                delay,
+                reason,
+            } => self.model_retry(role, attempt, max, delay, reason),
+            Progress::RunFinished(terminal) => self.run_finished(terminal),
+        }
+    }
+}
+
+impl TerminalProgress {
+    /// A journaled note; the tool calls and retries are shown from their richer events.
+    fn noted(&self, note: &Note) {
+        match note {
+            Note::ObjectivePosted { objective } => self.objective_posted(objective),
+            Note::InvalidSignal { error, consecutive } => {
+                self.invalid_signal(error, *consecutive);
+            }
+            Note::DirectionRequested { prompt } => self.direction_request(prompt),
+            Note::DirectiveIssued {
+                directive,
+                rationale,
+                ..
+            } => self.directive(directive, rationale.as_deref()),
+            Note::FinalDelivery {
+                deliverable_path,
+                summary,
+            } => self.final_delivery(deliverable_path, summary.as_deref()),
+            Note::DeliverableRejected { reason } => self.deliverable_rejected(reason),
+            Note::VerdictRecorded {
+                role,
+                verdict,
+                reasons,
+                ..
+            } => self.verifier_verdict(role, verdict.is_pass(), reasons),
+            Note::VerifierNoVerdict { role, error } => self.verifier_replaced(role, error),
+            Note::VerificationSummary { round, overall, .. } => {
+                self.verification_summary(*round, *overall);
+            }
+            Note::BudgetWarning { reason } => self.budget_warning(reason),
+            Note::Compacted {
+                role,
+                prompt_tokens,
+                kept_items,
+                cause,
+            } => self.compaction(role, *prompt_tokens, *kept_items, *cause),
+            Note::RunInterrupted => self.interrupted(),
+            Note::CheckFinished {
+                name,
+                passed,
+                exit_code,
+                timed_out,
+                ..
+            } => self.check_finished(name, *passed, *exit_code, *timed_out),
+            Note::StallDetected {
+                evidence,
+                escalation,
+            } => self.stall_detected(evidence, *escalation),
+            Note::HandoffRequested { reason } => self.handoff_requested(reason),
+            Note::OutputCapped {
+                role,
+                max_output_tokens,
+            } => self.output_capped(role, *max_output_tokens),
+            Note::SandboxOff { roles } => self.sandbox_off(roles),
+            Note::RecordEditAccepted { broken } => self.record_edit_accepted(broken),
+            Note::VerdictsVoided { round, changed } => self.verdicts_voided(*round, changed),
+            Note::DriverStarted { .. }
+            | Note::DirectorReasked { .. }
+            | Note::DirectorFailed { .. }
+            | Note::VerificationStarted { .. }
+            | Note::VerifierReplaced { .. }
+            | Note::ToolCallStarted { .. }
+            | Note::ToolCallFinished { .. }
+            | Note::ModelRetry { .. }
+            | Note::RunSucceeded { .. }
+            | Note::RunFailed { .. }
+            | Note::BudgetExhausted { .. }
+            | Note::RunBlocked { .. }
+            | Note::RunUsageLimited { .. }
+            | Note::RecordSealed => {}
+        }
+    }
+
     fn run_started(&self, run_id: &str, run_dir: &Utf8Path, resumed: bool) {
         self.set_run(run_id, run_dir);
         let verb = if resumed { "resuming" } else { "starting" };
@@ -485,16 +603,12 @@ impl ProgressReporter for TerminalProgress {
         );
     }
 
-    fn verifier_verdict(&self, role: &str, verdict: &VerifierVerdict) {
-        let word = if verdict.verdict.is_pass() {
-            "pass"
-        } else {
-            "fail"
-        };
-        let reasons = if verdict.reasons.is_empty() {
+    fn verifier_verdict(&self, role: &str, pass: bool, reasons: &[String]) {
+        let word = if pass { "pass" } else { "fail" };
+        let reasons = if reasons.is_empty() {
             String::new()
         } else {
-            format!(": {}", one_line(&verdict.reasons.join("; "), 100))
+            format!(": {}", one_line(&reasons.join("; "), 100))
         };
         self.line(role, None, &format!("{word}{reasons}"));
     }

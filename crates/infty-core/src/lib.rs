@@ -31,4 +31,4 @@ pub use orchestrator::{
     CoreError, InftyOrchestrator, ResumeOverrides, RoleConfig, RunExecutionOptions, RunOutcome,
     RunParams, SpawnedRun, fail_stopped_run,
 };
-pub use progress::{NoProgress, ProgressReporter};
+pub use progress::{NoProgress, Progress, ProgressReporter};

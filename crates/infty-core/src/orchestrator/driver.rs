@@ -21,7 +21,7 @@ use super::{
 };
 use crate::events::{Note, RunEvent};
 use crate::flow::{Action, Call, DeliverableCheck, FailureKind, Flow, FlowConfig, Input, Terminal};
-use crate::progress::{ProgressReporter, dispatch};
+use crate::progress::{Progress, ProgressReporter};
 use crate::prompts::RoleKind;
 use crate::session::{RoleSession, SessionConfig, SessionError};
 use crate::telemetry;
@@ -271,15 +271,18 @@ impl Driver {
 
     pub(super) async fn run(mut self) -> Result<RunOutcome, CoreError> {
         self.store.set_status(RunStatus::Running)?;
-        self.progress
-            .run_started(self.store.run_id(), self.store.dir(), self.resumed);
+        self.progress.report(&Progress::RunStarted {
+            run_id: self.store.run_id(),
+            run_dir: self.store.dir(),
+            resumed: self.resumed,
+        });
         self.record(Note::DriverStarted {
             pid: std::process::id(),
             resumed: self.resumed,
         })?;
         for note in std::mem::take(&mut self.startup_notes) {
             // Durable: the acceptance of an edited record must not be lost to a crash.
-            dispatch(self.progress.as_ref(), &note);
+            self.progress.report(&Progress::Noted(&note));
             self.reporter.append(&RunEvent::Note(note), true)?;
         }
         // Budgets may change between drives: journal them, so that a later fold judges each
@@ -363,8 +366,11 @@ impl Driver {
             cost_usd,
         } = &input
         {
-            self.progress.usage(role, usage);
-            self.progress.cost(role, *cost_usd);
+            self.progress.report(&Progress::Usage {
+                role,
+                usage,
+                cost_usd: *cost_usd,
+            });
             self.unwritten_usage.push((role.clone(), *usage, *cost_usd));
         }
         self.reporter
@@ -409,7 +415,7 @@ impl Driver {
     }
 
     fn record(&self, note: Note) -> Result<(), CoreError> {
-        dispatch(self.progress.as_ref(), &note);
+        self.progress.report(&Progress::Noted(&note));
         let durable = matches!(
             note,
             Note::RunSucceeded { .. }
@@ -475,8 +481,9 @@ impl Driver {
             }
             Call::RunCheck { check } => {
                 let workspace = self.store.metadata().options.workspace.clone();
+                let thinker = format!("check {}", check.name);
                 self.progress
-                    .role_thinking(&format!("check {}", check.name));
+                    .report(&Progress::RoleThinking { role: &thinker });
                 // Checks judge the delivery: they run read-only, like the Verifiers.
                 let sandbox = self.sandbox_spec_for(SandboxMode::ReadOnly, "check")?;
                 let mut result = crate::checks::run_check(
@@ -490,8 +497,10 @@ impl Driver {
                     self.secrets.iter().cloned().chain(sandbox.secret_values()),
                 )
                 .redact(result.output);
-                self.progress
-                    .role_message(&format!("check {}", check.name), &result.output);
+                self.progress.report(&Progress::RoleMessage {
+                    role: &thinker,
+                    text: &result.output,
+                });
                 Ok(vec![Input::CheckFinished { result }])
             }
             Call::CheckDeliverable { path } => {
@@ -514,7 +523,9 @@ impl Driver {
                     let message = message.clone();
                     let span = self.turn_span(session.role());
                     async move {
-                        progress.role_thinking(session.role());
+                        progress.report(&Progress::RoleThinking {
+                            role: session.role(),
+                        });
                         let outcome = tokio::time::timeout(
                             limit,
                             session.resume_turn(&message, reporter.as_ref()),
@@ -538,7 +549,10 @@ impl Driver {
                 for (role, result) in results {
                     match result {
                         Ok((text, usage)) => {
-                            self.progress.role_message(&role, &text);
+                            self.progress.report(&Progress::RoleMessage {
+                                role: &role,
+                                text: &text,
+                            });
                             inputs.push(self.usage_input(&role, usage));
                             inputs.push(Input::VerifierReplied { role, text });
                         }
@@ -645,20 +659,20 @@ impl Driver {
         let Some(session) = self.sessions.get_mut(role) else {
             return Err((format!("no session for role {role}"), FailureKind::Other));
         };
-        self.progress.role_thinking(role);
+        self.progress.report(&Progress::RoleThinking { role });
         let outcome = tokio::time::timeout(limit, session.resume_turn(message, reporter.as_ref()))
             .instrument(span.clone())
             .await;
         telemetry::record_turn(&span, &outcome);
         let result = flatten_turn(outcome, limit);
         if let Ok((text, _)) = &result {
-            self.progress.role_message(role, text);
+            self.progress.report(&Progress::RoleMessage { role, text });
         }
         result
     }
 
     fn finish(mut self, terminal: Terminal) -> Result<RunOutcome, CoreError> {
-        self.progress.run_finished(&terminal);
+        self.progress.report(&Progress::RunFinished(&terminal));
         // The lengths of a record that stopped cleanly, so a later cut is found. Best effort:
         // without it only that one check is lost, and the run's outcome must still be kept.
         if let Err(error) = self.store.save_record_head() {

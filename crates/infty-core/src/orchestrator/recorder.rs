@@ -6,7 +6,7 @@ use infty_model::StreamEvent;
 use infty_store::{Journal, StoreError};
 
 use crate::events::{CompactionCause, Note, RunEvent};
-use crate::progress::{ProgressReporter, dispatch};
+use crate::progress::{Progress, ProgressReporter};
 use crate::session::SessionObserver;
 use crate::tools::ToolResult;
 use crate::work::WorkLog;
@@ -34,7 +34,7 @@ impl Recorder {
     /// Journals a note from inside a session callback, where an error cannot be returned:
     /// it is kept and surfaced at the next step.
     pub(super) fn note(&self, note: Note) {
-        dispatch(self.progress.as_ref(), &note);
+        self.progress.report(&Progress::Noted(&note));
         if let Err(error) = self.append(&RunEvent::Note(note), false) {
             let mut slot = self
                 .journal_error
@@ -64,15 +64,22 @@ impl Recorder {
 impl SessionObserver for Recorder {
     fn stream_event(&self, role: &str, event: &StreamEvent) {
         match event {
-            StreamEvent::TextDelta(delta) => self.progress.text_delta(role, delta),
+            StreamEvent::TextDelta(delta) => {
+                self.progress.report(&Progress::TextDelta { role, delta });
+            }
             StreamEvent::Retrying {
                 attempt,
                 max,
                 delay,
                 reason,
             } => {
-                self.progress
-                    .model_retry(role, *attempt, *max, *delay, reason);
+                self.progress.report(&Progress::ModelRetry {
+                    role,
+                    attempt: *attempt,
+                    max: *max,
+                    delay: *delay,
+                    reason,
+                });
                 self.note(Note::ModelRetry {
                     role: role.to_string(),
                     attempt: *attempt,
@@ -98,7 +105,11 @@ impl SessionObserver for Recorder {
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .call(tool, arguments);
         }
-        self.progress.tool_call_started(role, tool, arguments);
+        self.progress.report(&Progress::ToolCallStarted {
+            role,
+            tool,
+            arguments,
+        });
         self.note(Note::ToolCallStarted {
             role: role.to_string(),
             call_id: call_id.to_string(),
@@ -113,10 +124,14 @@ impl SessionObserver for Recorder {
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .output(&result.output);
         }
-        self.progress
-            .tool_call_finished(role, tool, result.ok, &result.output);
+        self.progress.report(&Progress::ToolCallFinished {
+            role,
+            tool,
+            ok: result.ok,
+            output: &result.output,
+        });
         if let Some(plan) = &result.plan {
-            self.progress.plan_updated(role, plan);
+            self.progress.report(&Progress::PlanUpdated { role, plan });
         }
         self.note(Note::ToolCallFinished {
             role: role.to_string(),

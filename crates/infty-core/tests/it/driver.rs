@@ -5,101 +5,49 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use camino::{Utf8Path, Utf8PathBuf};
-use infty_core::flow::Terminal;
-use infty_core::tools::Plan;
+use camino::Utf8PathBuf;
 use infty_core::{
-    CoreError, InftyOrchestrator, ProgressReporter, RoleConfig, RunExecutionOptions, RunParams,
+    CoreError, InftyOrchestrator, Progress, ProgressReporter, RoleConfig, RunExecutionOptions,
+    RunParams,
 };
 use infty_model::test_support::{ResponsesSse, ScriptedReply, ScriptedServer};
 use infty_model::{ModelClient, ProviderConfig, RetryPolicy};
-use infty_signals::{VerifierDecision, VerifierVerdict};
-use infty_store::{Budgets, TokenUsage};
+use infty_store::Budgets;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-/// Records the name of every callback it receives.
+/// Records the name of every event it receives: a note by its journal kind, anything else
+/// by its variant.
 #[derive(Default)]
 struct Recorder {
-    seen: Mutex<BTreeSet<&'static str>>,
+    seen: Mutex<BTreeSet<String>>,
 }
 
 impl Recorder {
-    fn saw(&self, name: &'static str) {
-        self.seen.lock().unwrap().insert(name);
-    }
-
-    fn names(&self) -> BTreeSet<&'static str> {
+    fn names(&self) -> BTreeSet<String> {
         self.seen.lock().unwrap().clone()
     }
 }
 
 impl ProgressReporter for Recorder {
-    fn run_started(&self, _: &str, _: &Utf8Path, _: bool) {
-        self.saw("run_started");
-    }
-    fn objective_posted(&self, _: &str) {
-        self.saw("objective_posted");
-    }
-    fn role_thinking(&self, _: &str) {
-        self.saw("role_thinking");
-    }
-    fn text_delta(&self, _: &str, _: &str) {
-        self.saw("text_delta");
-    }
-    fn role_message(&self, _: &str, _: &str) {
-        self.saw("role_message");
-    }
-    fn invalid_signal(&self, _: &str, _: u32) {
-        self.saw("invalid_signal");
-    }
-    fn direction_request(&self, _: &str) {
-        self.saw("direction_request");
-    }
-    fn directive(&self, _: &str, _: Option<&str>) {
-        self.saw("directive");
-    }
-    fn final_delivery(&self, _: &str, _: Option<&str>) {
-        self.saw("final_delivery");
-    }
-    fn deliverable_rejected(&self, _: &str) {
-        self.saw("deliverable_rejected");
-    }
-    fn verifier_verdict(&self, _: &str, _: &VerifierVerdict) {
-        self.saw("verifier_verdict");
-    }
-    fn verifier_replaced(&self, _: &str, _: &str) {
-        self.saw("verifier_replaced");
-    }
-    fn verification_summary(&self, _: u32, _: VerifierDecision) {
-        self.saw("verification_summary");
-    }
-    fn tool_call_started(&self, _: &str, _: &str, _: &str) {
-        self.saw("tool_call_started");
-    }
-    fn tool_call_finished(&self, _: &str, _: &str, _: bool, _: &str) {
-        self.saw("tool_call_finished");
-    }
-    fn plan_updated(&self, _: &str, _: &Plan) {
-        self.saw("plan_updated");
-    }
-    fn compaction(&self, _: &str, _: u64, _: usize, _: infty_core::events::CompactionCause) {
-        self.saw("compaction");
-    }
-    fn usage(&self, _: &str, _: &TokenUsage) {
-        self.saw("usage");
-    }
-    fn budget_warning(&self, _: &str) {
-        self.saw("budget_warning");
-    }
-    fn model_retry(&self, _: &str, _: u32, _: u32, _: Duration, _: &str) {
-        self.saw("model_retry");
-    }
-    fn interrupted(&self) {
-        self.saw("interrupted");
-    }
-    fn run_finished(&self, _: &Terminal) {
-        self.saw("run_finished");
+    fn report(&self, event: &Progress<'_>) {
+        let name = match event {
+            Progress::Noted(note) => serde_json::to_value(note).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+            Progress::RunStarted { .. } => "run_started".to_string(),
+            Progress::RoleThinking { .. } => "role_thinking".to_string(),
+            Progress::TextDelta { .. } => "text_delta".to_string(),
+            Progress::RoleMessage { .. } => "role_message".to_string(),
+            Progress::ToolCallStarted { .. } => "tool_call_started (with arguments)".to_string(),
+            Progress::ToolCallFinished { .. } => "tool_call_finished (with output)".to_string(),
+            Progress::PlanUpdated { .. } => "plan_updated".to_string(),
+            Progress::Usage { .. } => "usage".to_string(),
+            Progress::ModelRetry { .. } => "model_retry (with delay)".to_string(),
+            Progress::RunFinished(_) => "run_finished".to_string(),
+        };
+        self.seen.lock().unwrap().insert(name);
     }
 }
 
@@ -241,34 +189,42 @@ async fn every_progress_callback_fires_over_a_run() {
     assert!(outcome.deliverable_path.ends_with("deliverable/x.txt"));
     assert_eq!(server.remaining().values().sum::<usize>(), 0);
 
-    let expected: BTreeSet<&str> = [
+    let expected: BTreeSet<String> = [
         "run_started",
+        "driver_started",
         "objective_posted",
         "role_thinking",
         "text_delta",
         "role_message",
         "invalid_signal",
-        "direction_request",
-        "directive",
+        "direction_requested",
+        "directive_issued",
         "final_delivery",
         "deliverable_rejected",
-        "verifier_verdict",
+        "verification_started",
+        "verdict_recorded",
+        "verifier_no_verdict",
         "verifier_replaced",
         "verification_summary",
         "tool_call_started",
+        "tool_call_started (with arguments)",
         "tool_call_finished",
+        "tool_call_finished (with output)",
         "plan_updated",
-        "compaction",
+        "compacted",
         "usage",
         "budget_warning",
         "model_retry",
+        "model_retry (with delay)",
+        "run_succeeded",
         "run_finished",
     ]
     .into_iter()
+    .map(String::from)
     .collect();
     let seen = recorder.names();
     let missing: Vec<_> = expected.difference(&seen).collect();
-    assert!(missing.is_empty(), "callbacks never fired: {missing:?}");
+    assert!(missing.is_empty(), "events never reported: {missing:?}");
 
     let run: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/run.json")).unwrap())
@@ -330,7 +286,7 @@ async fn cancellation_leaves_an_interrupted_run_that_resumes() {
         ),
         "{result:?}"
     );
-    assert!(recorder.names().contains("interrupted"));
+    assert!(recorder.names().contains("run_interrupted"));
     let run_json = std::fs::read_to_string(dir.path().join("run/run.json")).unwrap();
     assert!(run_json.contains("\"interrupted\""));
 
