@@ -7,12 +7,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::{Deserialize, Serialize};
 
 /// The model every role uses unless told otherwise.
-pub const DEFAULT_MODEL: &str = "gpt-5";
+pub(crate) const DEFAULT_MODEL: &str = "gpt-5";
 
 /// Drive long objectives with language models: a Solver works, a Director guides, Verifiers judge.
 #[derive(Debug, Parser)]
 #[command(name = "infty", version, about, long_about = None, propagate_version = true)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Folder holding the runs [default: $INFTY_HOME/runs, INFTY_HOME defaults to ~/.infty]
     #[arg(long, global = true, value_name = "DIR")]
     pub runs_root: Option<Utf8PathBuf>,
@@ -24,7 +24,7 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Create a run and drive it until verification passes
     Create(CreateArgs),
     /// List the runs, most recently updated first
@@ -51,7 +51,7 @@ pub enum Command {
 
 /// Where a fleet's work queue is, shared by `submit` and `worker`.
 #[derive(Debug, Args, Clone, Default)]
-pub struct QueueArgs {
+pub(crate) struct QueueArgs {
     /// NATS server of the work queue, e.g. nats://127.0.0.1:4222 [config: queue.url]
     #[arg(long, value_name = "URL", env = "INFTY_QUEUE")]
     pub queue: Option<String>,
@@ -67,7 +67,7 @@ pub struct QueueArgs {
 
 /// `infty submit`: the flags of `create`, plus the queue.
 #[derive(Debug, Args)]
-pub struct SubmitArgs {
+pub(crate) struct SubmitArgs {
     /// The run to create
     #[command(flatten)]
     pub create: CreateArgs,
@@ -79,7 +79,7 @@ pub struct SubmitArgs {
 
 /// `infty worker`.
 #[derive(Debug, Args)]
-pub struct WorkerArgs {
+pub(crate) struct WorkerArgs {
     /// The queue
     #[command(flatten)]
     pub queue: QueueArgs,
@@ -100,7 +100,7 @@ pub struct WorkerArgs {
 
 /// Provider flags, shared by `create` (and later `resume`).
 #[derive(Debug, Args, Clone, Default)]
-pub struct ProviderArgs {
+pub(crate) struct ProviderArgs {
     /// Provider preset: what the server accepts, its default URL and wire API [default:
     /// detected (llama.cpp says so on /props), else openai for api.openai.com, else vllm]
     #[arg(long, value_enum, value_name = "NAME")]
@@ -114,16 +114,12 @@ pub struct ProviderArgs {
     /// Wire API to speak
     #[arg(long, value_enum, value_name = "API")]
     pub wire_api: Option<WireApiArg>,
-
-    /// Timeout of one role turn, in seconds (Solver, Director and Verifiers)
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
-    pub timeout_secs: Option<u64>,
 }
 
 /// The provider presets (`infty_model::PRESET_NAMES`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ProviderArg {
+pub(crate) enum ProviderArg {
     /// OpenAI (https://api.openai.com/v1, responses)
     Openai,
     /// Ollama (http://localhost:11434/v1, chat)
@@ -144,7 +140,7 @@ pub enum ProviderArg {
 
 impl ProviderArg {
     /// The preset's name, as `infty_model::ProviderConfig::preset` and `run.json` know it.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ProviderArg::Openai => "openai",
             ProviderArg::Ollama => "ollama",
@@ -159,7 +155,7 @@ impl ProviderArg {
 /// The wire APIs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum WireApiArg {
+pub(crate) enum WireApiArg {
     /// OpenAI Responses API (`POST {base}/responses`)
     Responses,
     /// Chat Completions API (`POST {base}/chat/completions`)
@@ -169,7 +165,7 @@ pub enum WireApiArg {
 /// Reasoning effort levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum EffortArg {
+pub(crate) enum EffortArg {
     /// No reasoning (models that support it, e.g. gpt-5.1)
     None,
     /// Minimal reasoning
@@ -184,7 +180,7 @@ pub enum EffortArg {
 
 impl EffortArg {
     /// The value sent to the provider.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             EffortArg::None => "none",
             EffortArg::Minimal => "minimal",
@@ -217,7 +213,7 @@ impl From<ToolChoiceArg> for infty_store::TurnToolChoice {
 /// Reasoning summary styles (Responses API).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum SummaryArg {
+pub(crate) enum SummaryArg {
     /// The model picks the level of detail
     Auto,
     /// Short summaries
@@ -228,7 +224,7 @@ pub enum SummaryArg {
 
 impl SummaryArg {
     /// The value sent to the provider.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             SummaryArg::Auto => "auto",
             SummaryArg::Concise => "concise",
@@ -239,7 +235,11 @@ impl SummaryArg {
 
 /// Limits of a run, shared by `create` and `resume`.
 #[derive(Debug, Args, Clone, Default)]
-pub struct BudgetArgs {
+pub(crate) struct BudgetArgs {
+    /// Timeout of one role turn, in seconds (Solver, Director and Verifiers)
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout_secs: Option<u64>,
+
     /// Most Solver turns the run may take
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_turns: Option<u32>,
@@ -262,7 +262,7 @@ pub struct BudgetArgs {
 }
 
 /// A positive, finite amount of US dollars.
-pub fn parse_usd(text: &str) -> Result<f64, String> {
+pub(crate) fn parse_usd(text: &str) -> Result<f64, String> {
     match text.trim().trim_start_matches('$').parse::<f64>() {
         Ok(usd) if usd.is_finite() && usd > 0.0 => Ok(usd),
         _ => Err(format!("{text:?} is not a positive amount of US dollars")),
@@ -271,7 +271,7 @@ pub fn parse_usd(text: &str) -> Result<f64, String> {
 
 impl BudgetArgs {
     /// Whether any budget flag was given.
-    pub fn any(&self) -> bool {
+    pub(crate) fn any(&self) -> bool {
         self.max_turns.is_some()
             || self.max_rounds.is_some()
             || self.max_tokens.is_some()
@@ -280,7 +280,7 @@ impl BudgetArgs {
     }
 
     /// Applies the given flags over `budgets`.
-    pub fn apply(&self, budgets: &mut infty_store::Budgets) {
+    pub(crate) fn apply(&self, budgets: &mut infty_store::Budgets) {
         if self.max_turns.is_some() {
             budgets.max_solver_turns = self.max_turns;
         }
@@ -302,7 +302,7 @@ impl BudgetArgs {
 /// How verdicts are aggregated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum PolicyArg {
+pub(crate) enum PolicyArg {
     /// Every Verifier must pass
     All,
     /// More than half of the Verifiers must pass
@@ -314,7 +314,7 @@ pub enum PolicyArg {
 #[command(
     after_help = "Settings without a flag come from the environment (OPENAI_BASE_URL, OPENAI_API_KEY), then from $INFTY_HOME/config.toml; `infty config` shows the result."
 )]
-pub struct CreateArgs {
+pub(crate) struct CreateArgs {
     /// The objective, as text
     #[arg(
         long,
@@ -453,7 +453,7 @@ pub struct CreateArgs {
 
 /// Reasoning summaries per role, from the config file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RoleSummaries {
+pub(crate) struct RoleSummaries {
     /// `solver.reasoning_summary`.
     pub solver: Option<SummaryArg>,
     /// `director.reasoning_summary`.
@@ -464,7 +464,7 @@ pub struct RoleSummaries {
 
 /// Output caps set for single roles (the config file's `max_output_tokens` keys).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RoleOutputCaps {
+pub(crate) struct RoleOutputCaps {
     /// `solver.max_output_tokens`.
     pub solver: Option<u32>,
     /// `director.max_output_tokens`.
@@ -475,7 +475,7 @@ pub struct RoleOutputCaps {
 
 /// `infty list`.
 #[derive(Debug, Args)]
-pub struct ListArgs {
+pub(crate) struct ListArgs {
     /// Print a JSON array of run summaries
     #[arg(long)]
     pub json: bool,
@@ -483,7 +483,7 @@ pub struct ListArgs {
 
 /// `infty show`.
 #[derive(Debug, Args)]
-pub struct ShowArgs {
+pub(crate) struct ShowArgs {
     /// The run id
     pub run_id: String,
 
@@ -494,7 +494,7 @@ pub struct ShowArgs {
 
 /// `infty resume`.
 #[derive(Debug, Args)]
-pub struct ResumeArgs {
+pub(crate) struct ResumeArgs {
     /// The run id
     pub run_id: String,
 
@@ -537,7 +537,7 @@ pub struct ResumeArgs {
 
 /// `infty send`.
 #[derive(Debug, Args)]
-pub struct SendArgs {
+pub(crate) struct SendArgs {
     /// The run id
     pub run_id: String,
 
@@ -551,7 +551,7 @@ pub struct SendArgs {
 
 /// Roles that take operator messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SendRole {
+pub(crate) enum SendRole {
     /// The Solver, with its next turn
     Solver,
     /// The Director, with its next direction request
@@ -560,7 +560,7 @@ pub enum SendRole {
 
 impl SendRole {
     /// The role name.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             SendRole::Solver => "solver",
             SendRole::Director => "director",
@@ -570,7 +570,7 @@ impl SendRole {
 
 /// `infty logs`.
 #[derive(Debug, Args)]
-pub struct LogsArgs {
+pub(crate) struct LogsArgs {
     /// The run id
     pub run_id: String,
 
@@ -585,7 +585,7 @@ pub struct LogsArgs {
 
 /// `infty ui`.
 #[derive(Debug, Args)]
-pub struct UiArgs {
+pub(crate) struct UiArgs {
     /// Port on 127.0.0.1 to listen on [default: any free port]
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub port: u16,
@@ -597,7 +597,7 @@ pub struct UiArgs {
 
 /// `infty config`.
 #[derive(Debug, Args)]
-pub struct ConfigArgs {
+pub(crate) struct ConfigArgs {
     /// Print one JSON object: each setting with its value and where it came from
     #[arg(long)]
     pub json: bool,
@@ -605,7 +605,7 @@ pub struct ConfigArgs {
 
 /// `infty completions`.
 #[derive(Debug, Args)]
-pub struct CompletionsArgs {
+pub(crate) struct CompletionsArgs {
     /// The shell
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,

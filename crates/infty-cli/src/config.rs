@@ -22,15 +22,15 @@ use crate::output_caps::OutputCaps;
 use crate::provider::{API_KEY_ENV, BASE_URL_ENV, OPENAI_BASE_URL};
 
 /// The variable naming infty's home folder.
-pub const HOME_ENV: &str = "INFTY_HOME";
+pub(crate) const HOME_ENV: &str = "INFTY_HOME";
 /// The config file's name inside the home folder.
-pub const CONFIG_FILE: &str = "config.toml";
+pub(crate) const CONFIG_FILE: &str = "config.toml";
 
 /// What `config.toml` may hold. Unknown keys are refused, so a typo is an error rather than
 /// a setting silently ignored.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ConfigFile {
+pub(crate) struct ConfigFile {
     /// Where the models are served.
     #[serde(default)]
     pub provider: ProviderSection,
@@ -76,7 +76,7 @@ pub struct ConfigFile {
 /// paths; no secret is ever written to a run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct QueueSection {
+pub(crate) struct QueueSection {
     /// NATS server URL (a comma-separated list for a cluster).
     pub url: Option<String>,
     /// NATS credentials file.
@@ -100,7 +100,7 @@ pub struct QueueSection {
 /// One `[[checks]]` entry.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CheckSection {
+pub(crate) struct CheckSection {
     /// A short name for messages [default: the command].
     pub name: Option<String>,
     /// The command line, run by `bash -c`.
@@ -114,7 +114,7 @@ pub struct CheckSection {
 /// One `[prices."MODEL"]` table.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PriceSection {
+pub(crate) struct PriceSection {
     /// US dollars per million uncached input tokens.
     pub input: f64,
     /// US dollars per million cached input tokens [default: the input price].
@@ -125,7 +125,7 @@ pub struct PriceSection {
 
 impl PriceSection {
     /// The price as `run.json` records it.
-    pub fn price(&self) -> infty_store::ModelPrice {
+    pub(crate) fn price(&self) -> infty_store::ModelPrice {
         infty_store::ModelPrice {
             input_per_mtok: self.input,
             cached_input_per_mtok: self.cached_input.unwrap_or(self.input),
@@ -137,7 +137,7 @@ impl PriceSection {
 /// `[stall]`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct StallSection {
+pub(crate) struct StallSection {
     /// Solver turns in a row repeating earlier work before the Director is asked (0: off).
     pub repeats: Option<u32>,
     /// Escalations without progress before the run is `blocked`.
@@ -146,7 +146,7 @@ pub struct StallSection {
 
 impl StallSection {
     /// The policy, with defaults for what is unset.
-    pub fn policy(&self) -> infty_store::StallPolicy {
+    pub(crate) fn policy(&self) -> infty_store::StallPolicy {
         let default = infty_store::StallPolicy::default();
         infty_store::StallPolicy {
             repeats: self.repeats.unwrap_or(default.repeats),
@@ -158,7 +158,7 @@ impl StallSection {
 /// `[provider]`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ProviderSection {
+pub(crate) struct ProviderSection {
     /// The provider preset (`openai`, `ollama`, `vllm`, `llamacpp`, `lmstudio`, `openrouter`).
     pub name: Option<ProviderArg>,
     /// Base URL of an OpenAI-compatible API.
@@ -170,7 +170,7 @@ pub struct ProviderSection {
 /// `[solver]`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SolverSection {
+pub(crate) struct SolverSection {
     /// The Solver's model (and the other roles' unless they set theirs).
     pub model: Option<String>,
     /// The Solver's reasoning effort.
@@ -186,7 +186,7 @@ pub struct SolverSection {
 /// `[director]`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DirectorSection {
+pub(crate) struct DirectorSection {
     /// The Director's model.
     pub model: Option<String>,
     /// The Director's reasoning effort.
@@ -202,7 +202,7 @@ pub struct DirectorSection {
 /// `[verifiers]`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct VerifierSection {
+pub(crate) struct VerifierSection {
     /// How many Verifiers judge a delivery.
     pub count: Option<u32>,
     /// Their models, used in turn.
@@ -222,7 +222,7 @@ pub struct VerifierSection {
 /// `[budgets]`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct BudgetSection {
+pub(crate) struct BudgetSection {
     /// Most Solver turns.
     pub max_turns: Option<u32>,
     /// Most verification rounds.
@@ -238,13 +238,13 @@ pub struct BudgetSection {
 /// `[timeouts]`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TimeoutSection {
+pub(crate) struct TimeoutSection {
     /// Timeout of one role turn, in seconds, for every role.
     pub turn_secs: Option<u64>,
 }
 
 /// infty's home folder: `$INFTY_HOME`, else `~/.infty`.
-pub fn infty_home() -> Result<Utf8PathBuf> {
+pub(crate) fn infty_home() -> Result<Utf8PathBuf> {
     home_from(std::env::var(HOME_ENV).ok(), std::env::var("HOME").ok())
 }
 
@@ -260,13 +260,13 @@ fn home_from(infty_home: Option<String>, home: Option<String>) -> Result<Utf8Pat
 }
 
 /// The config file of the home folder.
-pub fn config_path(home: &Utf8Path) -> Utf8PathBuf {
+pub(crate) fn config_path(home: &Utf8Path) -> Utf8PathBuf {
     home.join(CONFIG_FILE)
 }
 
 /// Reads the config file; a missing file is an empty config. A file that does not parse
 /// is one error naming the file and the line.
-pub fn load(path: &Utf8Path) -> Result<ConfigFile> {
+pub(crate) fn load(path: &Utf8Path) -> Result<ConfigFile> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
@@ -281,7 +281,7 @@ pub fn load(path: &Utf8Path) -> Result<ConfigFile> {
 
 /// Parses and checks config text; the error is one line, with the line number when the
 /// problem has a place in the text.
-pub fn parse(text: &str) -> std::result::Result<ConfigFile, String> {
+pub(crate) fn parse(text: &str) -> std::result::Result<ConfigFile, String> {
     let config: ConfigFile = toml::from_str(text).map_err(|error| {
         let message = error.message().trim().replace('\n', " ");
         match error.span() {
@@ -391,7 +391,7 @@ fn check(config: &ConfigFile) -> std::result::Result<(), String> {
 /// Which `create` flags with a built-in default were given on the command line (clap
 /// fills defaults, so their presence alone does not tell).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct GivenFlags {
+pub(crate) struct GivenFlags {
     /// `--model` was given.
     pub model: bool,
     /// `--verification-policy` was given.
@@ -400,7 +400,7 @@ pub struct GivenFlags {
 
 /// Fills what `create`'s flags left unset from the config file. The base URL comes from the
 /// file only when `OPENAI_BASE_URL` is unset too (`base_url_env` is its value).
-pub fn apply_to_create(
+pub(crate) fn apply_to_create(
     args: &mut CreateArgs,
     given: GivenFlags,
     config: &ConfigFile,
@@ -417,7 +417,7 @@ pub fn apply_to_create(
         director: config.director.max_output_tokens,
         verifier: config.verifiers.max_output_tokens,
     };
-    args.provider.timeout_secs = args.provider.timeout_secs.or(config.timeouts.turn_secs);
+    args.budgets.timeout_secs = args.budgets.timeout_secs.or(config.timeouts.turn_secs);
     if !given.model
         && let Some(model) = &config.solver.model
     {
@@ -458,7 +458,7 @@ pub fn apply_to_create(
 }
 
 /// The completion checks of a new run: the config file's `[[checks]]`, then each `--check`.
-pub fn checks(config: &ConfigFile, flags: &[String]) -> Vec<infty_store::CheckSpec> {
+pub(crate) fn checks(config: &ConfigFile, flags: &[String]) -> Vec<infty_store::CheckSpec> {
     let mut out: Vec<infty_store::CheckSpec> = config
         .checks
         .iter()
@@ -491,7 +491,7 @@ pub fn checks(config: &ConfigFile, flags: &[String]) -> Vec<infty_store::CheckSp
 
 /// The prices of `models`: the config file's `[prices."MODEL"]` first, then infty's table of
 /// OpenAI prices when the run talks to OpenAI; other models cost 0 and are left out.
-pub fn prices<'a>(
+pub(crate) fn prices<'a>(
     config: &ConfigFile,
     base_url: &str,
     models: impl IntoIterator<Item = &'a str>,
@@ -517,7 +517,7 @@ pub fn prices<'a>(
 /// Where an effective setting came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Source {
+pub(crate) enum Source {
     /// A command-line flag.
     Flag,
     /// An environment variable.
@@ -541,7 +541,7 @@ impl Source {
 
 /// One effective setting, as `infty config` shows it.
 #[derive(Debug, Clone, Serialize)]
-pub struct Setting {
+pub(crate) struct Setting {
     /// Its value, as text (`null` when unset and unlimited).
     pub value: Option<String>,
     /// Where it came from.
@@ -550,7 +550,7 @@ pub struct Setting {
 
 /// The environment `infty config` reads, so tests can give their own.
 #[derive(Debug, Clone, Default)]
-pub struct Environment {
+pub(crate) struct Environment {
     /// `INFTY_HOME`.
     pub infty_home: Option<String>,
     /// `OPENAI_BASE_URL`.
@@ -561,7 +561,7 @@ pub struct Environment {
 
 impl Environment {
     /// The process environment.
-    pub fn current() -> Environment {
+    pub(crate) fn current() -> Environment {
         let non_blank = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         Environment {
             infty_home: non_blank(HOME_ENV),
@@ -572,7 +572,7 @@ impl Environment {
 }
 
 /// The effective settings for a new run with no flags, keyed as in the config file.
-pub fn effective(
+pub(crate) fn effective(
     config: &ConfigFile,
     env: &Environment,
     home: &Utf8Path,
@@ -802,7 +802,7 @@ fn enum_name<T: Serialize>(value: &T) -> String {
 }
 
 /// `infty config`: the effective settings as an aligned list, or one JSON object.
-pub fn render(settings: &BTreeMap<&'static str, Setting>, json: bool) -> Result<String> {
+pub(crate) fn render(settings: &BTreeMap<&'static str, Setting>, json: bool) -> Result<String> {
     if json {
         return Ok(serde_json::to_string_pretty(settings)?);
     }

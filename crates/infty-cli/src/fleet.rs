@@ -28,7 +28,7 @@ use crate::config::{ConfigFile, QueueSection};
 use crate::{Coded, EXIT_INTERRUPTED, EXIT_TERMINATED, provider, run};
 
 /// Creates the run, records it `queued`, and publishes its id.
-pub fn submit(runs_root: &Utf8Path, args: SubmitArgs, file: &ConfigFile) -> Result<u8> {
+pub(crate) fn submit(runs_root: &Utf8Path, args: SubmitArgs, file: &ConfigFile) -> Result<u8> {
     if args.create.resume_if_exists || args.create.wait_on_limit || args.create.stream {
         return Err(Coded::usage(
             "--resume-if-exists, --wait-on-limit and --stream are for runs driven here, not for `submit`",
@@ -68,7 +68,7 @@ pub fn submit(runs_root: &Utf8Path, args: SubmitArgs, file: &ConfigFile) -> Resu
 }
 
 /// Drives runs from the queue until a signal drains the worker.
-pub fn worker(runs_root: &Utf8Path, args: WorkerArgs, section: &QueueSection) -> Result<u8> {
+pub(crate) fn worker(runs_root: &Utf8Path, args: WorkerArgs, section: &QueueSection) -> Result<u8> {
     let config = queue_config(
         &args.queue,
         section,

@@ -23,7 +23,7 @@ use crate::args::{ListArgs, ShowArgs};
 const RECENT_EVENTS: usize = 15;
 
 /// `infty list`.
-pub fn list(runs_root: &Utf8Path, args: &ListArgs) -> Result<u8> {
+pub(crate) fn list(runs_root: &Utf8Path, args: &ListArgs) -> Result<u8> {
     let listing = infty_store::list_runs(runs_root)?;
     for (path, reason) in &listing.skipped {
         eprintln!("warning: skipping {path}: {reason}");
@@ -58,7 +58,7 @@ pub fn list(runs_root: &Utf8Path, args: &ListArgs) -> Result<u8> {
 }
 
 /// `infty show`.
-pub fn show(runs_root: &Utf8Path, args: &ShowArgs) -> Result<u8> {
+pub(crate) fn show(runs_root: &Utf8Path, args: &ShowArgs) -> Result<u8> {
     infty_store::validate_run_id(&args.run_id).map_err(|error| Coded::usage(error.to_string()))?;
     let store = RunStore::open_id(runs_root, &args.run_id)?;
     let meta = store.metadata();
@@ -201,7 +201,7 @@ pub fn show(runs_root: &Utf8Path, args: &ShowArgs) -> Result<u8> {
 
 /// One Verifier's verdict in a verification round, as `show` reports it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct VerdictEntry {
+pub(crate) struct VerdictEntry {
     /// The verification round, from 1.
     pub round: u32,
     /// The Verifier.
@@ -216,7 +216,7 @@ pub struct VerdictEntry {
 
 /// One completion check's result in a verification round, as `show` reports it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CheckEntry {
+pub(crate) struct CheckEntry {
     /// The verification round, from 1.
     pub round: u32,
     /// The check.
@@ -387,7 +387,7 @@ fn round_usd(usd: f64) -> f64 {
 }
 
 /// A one-line description of the events people care about in a timeline.
-pub fn describe(event: &RunEvent) -> Option<String> {
+pub(crate) fn describe(event: &RunEvent) -> Option<String> {
     Some(match event {
         RunEvent::Input(Input::MessageDelivered { role, text, .. }) => {
             format!("operator → {role}: {}", one_line(text, 80))
@@ -519,7 +519,7 @@ pub fn describe(event: &RunEvent) -> Option<String> {
 }
 
 /// `passed`, `timed out`, `failed (exit code 1)`.
-pub fn check_outcome(passed: bool, exit_code: Option<i32>, timed_out: bool) -> String {
+pub(crate) fn check_outcome(passed: bool, exit_code: Option<i32>, timed_out: bool) -> String {
     match (passed, timed_out, exit_code) {
         (true, _, _) => "passed".to_string(),
         (false, true, _) => "timed out".to_string(),
@@ -553,7 +553,7 @@ fn print_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
 }
 
 /// An RFC 3339 timestamp at second precision, UTC.
-pub fn timestamp(at: time::OffsetDateTime) -> String {
+pub(crate) fn timestamp(at: time::OffsetDateTime) -> String {
     let at = at.to_offset(time::UtcOffset::UTC);
     at.replace_nanosecond(0)
         .unwrap_or(at)
@@ -567,7 +567,7 @@ fn clock(at: time::OffsetDateTime) -> String {
 }
 
 /// The first line of `text`, cut at `max` characters with an ellipsis.
-pub fn one_line(text: &str, max: usize) -> String {
+pub(crate) fn one_line(text: &str, max: usize) -> String {
     let line = text.trim().lines().next().unwrap_or_default();
     let cut: String = line.chars().take(max).collect();
     if cut.len() < line.len() || text.trim().lines().nth(1).is_some() {

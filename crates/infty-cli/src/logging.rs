@@ -19,20 +19,20 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 /// A layer to compose with the log file's.
-pub type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+pub(crate) type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 
 /// The default filter when `RUST_LOG` is unset.
 const DEFAULT_FILTER: &str =
     "warn,infty=info,infty_cli=info,infty_core=info,infty_model=info,infty_store=info";
 
 /// The log file of a home folder.
-pub fn log_path(home: &Utf8Path) -> Utf8PathBuf {
+pub(crate) fn log_path(home: &Utf8Path) -> Utf8PathBuf {
     home.join("logs").join("infty.log")
 }
 
 /// Sends `tracing` events to the log file of `home` (when there is one) and to `extra`.
 /// Returns why the log file is off, when it is; `extra` is installed either way.
-pub fn init(home: Option<&Utf8Path>, extra: Option<BoxedLayer>) -> Result<(), String> {
+pub(crate) fn init(home: Option<&Utf8Path>, extra: Option<BoxedLayer>) -> Result<(), String> {
     let file = match home {
         Some(home) => file_layer(home).map(Some),
         None => Ok(None),

@@ -27,7 +27,7 @@ const POLL: Duration = Duration::from_millis(200);
 const READ_BATCH: usize = 1024;
 
 /// `infty logs`.
-pub fn logs(runs_root: &Utf8Path, args: &LogsArgs) -> Result<u8> {
+pub(crate) fn logs(runs_root: &Utf8Path, args: &LogsArgs) -> Result<u8> {
     infty_store::validate_run_id(&args.run_id).map_err(|error| Coded::usage(error.to_string()))?;
     let store = RunStore::open_id(runs_root, &args.run_id)?;
     let mut tail = JournalTail::new(store.events_path());
@@ -68,7 +68,7 @@ fn emit(out: &mut impl Write, lines: &[String], json: bool) -> std::io::Result<(
 
 /// One journal line as a timeline entry: `<time>  <what happened>`, or `None` for the
 /// bookkeeping events people do not read (usage records, raw replies).
-pub fn timeline_line(line: &str) -> Option<String> {
+pub(crate) fn timeline_line(line: &str) -> Option<String> {
     let Ok(value) = serde_json::from_str::<Value>(line) else {
         return Some(format!("(unreadable journal line: {})", one_line(line, 60)));
     };

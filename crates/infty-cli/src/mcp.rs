@@ -21,7 +21,7 @@ use crate::Coded;
 /// `[mcp]` of the config file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct McpSection {
+pub(crate) struct McpSection {
     /// The servers, by name.
     #[serde(default)]
     pub servers: BTreeMap<String, McpServerSection>,
@@ -30,7 +30,7 @@ pub struct McpSection {
 /// `[mcp.servers.NAME]`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct McpServerSection {
+pub(crate) struct McpServerSection {
     /// The program of a stdio server.
     pub command: Option<String>,
     /// Its arguments.
@@ -58,7 +58,7 @@ pub struct McpServerSection {
 }
 
 /// Checks the config file's servers; the message names the server.
-pub fn check_config(section: &McpSection) -> std::result::Result<(), String> {
+pub(crate) fn check_config(section: &McpSection) -> std::result::Result<(), String> {
     for (name, server) in &section.servers {
         record_of(name, server).map_err(|problem| format!("mcp.servers.{name}: {problem}"))?;
     }
@@ -67,7 +67,7 @@ pub fn check_config(section: &McpSection) -> std::result::Result<(), String> {
 
 /// The servers of a new run: the config file's, then the flags' (which replace a config
 /// server of the same name).
-pub fn records(
+pub(crate) fn records(
     flags: &[String],
     config: &BTreeMap<String, McpServerSection>,
 ) -> Result<Vec<McpServerRecord>> {
@@ -92,7 +92,7 @@ pub fn records(
 }
 
 /// Parses one `--mcp NAME=COMMAND ARGS…` or `--mcp NAME=URL`.
-pub fn parse_flag(value: &str) -> std::result::Result<McpServerRecord, String> {
+pub(crate) fn parse_flag(value: &str) -> std::result::Result<McpServerRecord, String> {
     let Some((name, spec)) = value.split_once('=') else {
         return Err(format!(
             "--mcp {value:?}: expected NAME=COMMAND [ARGS...] or NAME=URL"
@@ -189,7 +189,7 @@ fn record_of(
 
 /// Starts the servers of a run (none: no provider); the error is the one line naming the
 /// server that could not start.
-pub async fn start(
+pub(crate) async fn start(
     records: &[McpServerRecord],
     cwd: Option<camino::Utf8PathBuf>,
     sandbox: Option<infty_core::tools::SandboxSpec>,
@@ -208,7 +208,7 @@ pub async fn start(
 }
 
 /// What `show --json` says of the servers (`mcp_servers`).
-pub fn servers_json(servers: &[McpServerRecord]) -> Value {
+pub(crate) fn servers_json(servers: &[McpServerRecord]) -> Value {
     Value::Array(
         servers
             .iter()
@@ -229,7 +229,7 @@ pub fn servers_json(servers: &[McpServerRecord]) -> Value {
 }
 
 /// The lines `show` prints for the servers (none without servers).
-pub fn servers_text(servers: &[McpServerRecord]) -> Vec<String> {
+pub(crate) fn servers_text(servers: &[McpServerRecord]) -> Vec<String> {
     if servers.is_empty() {
         return Vec::new();
     }
@@ -263,7 +263,7 @@ pub fn servers_text(servers: &[McpServerRecord]) -> Vec<String> {
 /// run's space, so a server can do what the Solver's commands can and nothing more. `None`
 /// when that mode is `off`. The run folder may not exist yet (servers start before it is
 /// written); the sandbox then simply has nothing of it to show.
-pub fn sandbox_for(
+pub(crate) fn sandbox_for(
     settings: &infty_store::SandboxSettings,
     run_dir: &camino::Utf8Path,
     workspace: Option<&camino::Utf8Path>,

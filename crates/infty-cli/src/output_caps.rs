@@ -10,7 +10,7 @@ use infty_core::prompts::RoleKind;
 
 /// One cap per role kind, in tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OutputCaps {
+pub(crate) struct OutputCaps {
     /// The Solver's cap.
     pub solver: u32,
     /// The Director's cap.
@@ -37,7 +37,7 @@ const LOCAL: OutputCaps = OutputCaps {
 
 impl OutputCaps {
     /// The defaults for a provider preset (`openai`, `llamacpp`, ...).
-    pub fn defaults(preset: &str) -> OutputCaps {
+    pub(crate) fn defaults(preset: &str) -> OutputCaps {
         match preset {
             "ollama" | "vllm" | "llamacpp" | "lmstudio" => LOCAL,
             _ => HOSTED,
@@ -45,7 +45,7 @@ impl OutputCaps {
     }
 
     /// The cap of `role` (`solver`, `director`, `verifier-N`).
-    pub fn for_role(&self, role: &str) -> u32 {
+    pub(crate) fn for_role(&self, role: &str) -> u32 {
         match RoleKind::of(role) {
             Some(RoleKind::Solver) => self.solver,
             Some(RoleKind::Verifier) => self.verifier,
@@ -54,7 +54,7 @@ impl OutputCaps {
     }
 
     /// These caps with every role's replaced by `all`, when given.
-    pub fn overridden(self, all: Option<u32>) -> OutputCaps {
+    pub(crate) fn overridden(self, all: Option<u32>) -> OutputCaps {
         match all {
             Some(cap) => OutputCaps {
                 solver: cap,

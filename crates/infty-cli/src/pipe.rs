@@ -11,7 +11,7 @@
 use std::panic::PanicHookInfo;
 
 /// Installs the hook; call once, first thing in `main`.
-pub fn exit_quietly_on_closed_pipe() {
+pub(crate) fn exit_quietly_on_closed_pipe() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         if is_closed_pipe_print(info) {

@@ -19,17 +19,17 @@ use infty_store::ProviderRecord;
 use crate::args::{ProviderArgs, WireApiArg};
 
 /// The variable holding the API key.
-pub const API_KEY_ENV: &str = "OPENAI_API_KEY";
+pub(crate) const API_KEY_ENV: &str = "OPENAI_API_KEY";
 /// The variable holding the base URL.
-pub const BASE_URL_ENV: &str = "OPENAI_BASE_URL";
+pub(crate) const BASE_URL_ENV: &str = "OPENAI_BASE_URL";
 /// OpenAI's API.
-pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+pub(crate) const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 /// How long detection may wait for a server's answer.
 const DETECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The provider to use, and what `run.json` records of it. A resumed run passes what it
 /// recorded, which wins over the environment but not over flags.
-pub fn resolve(
+pub(crate) fn resolve(
     args: &ProviderArgs,
     recorded: Option<&ProviderRecord>,
 ) -> Result<(ProviderConfig, ProviderRecord)> {
@@ -38,7 +38,7 @@ pub fn resolve(
 
 /// [`resolve`] without requiring a key: for a run that another machine will drive with its
 /// own (`infty submit`).
-pub fn resolve_unkeyed(
+pub(crate) fn resolve_unkeyed(
     args: &ProviderArgs,
     recorded: Option<&ProviderRecord>,
 ) -> Result<(ProviderConfig, ProviderRecord)> {

@@ -28,7 +28,7 @@ use crate::{
 
 /// The exit code of a run that ended this way; `signal` is the code of the signal that
 /// stopped it, when one did (130 for Ctrl-C, 143 for SIGTERM).
-pub fn exit_code(ending: &Terminal, signal: Option<u8>) -> u8 {
+pub(crate) fn exit_code(ending: &Terminal, signal: Option<u8>) -> u8 {
     match ending.status() {
         RunStatus::Succeeded => 0,
         RunStatus::Interrupted => signal.unwrap_or(EXIT_INTERRUPTED),
@@ -42,7 +42,7 @@ pub fn exit_code(ending: &Terminal, signal: Option<u8>) -> u8 {
 
 /// Creates a run and drives it to its end; with `--resume-if-exists`, an existing run of
 /// the same id is continued instead.
-pub fn create(
+pub(crate) fn create(
     runs_root: &Utf8Path,
     args: CreateArgs,
     file: &ConfigFile,
@@ -94,7 +94,7 @@ pub fn create(
 }
 
 /// A run as `create`'s flags describe it, not yet created.
-pub struct NewRun {
+pub(crate) struct NewRun {
     /// Where its models are served.
     pub provider: infty_model::ProviderConfig,
     /// Its roles.
@@ -112,7 +112,11 @@ type ResolveProvider = fn(
 
 /// Reads `create`'s flags and the config file into a run to create (shared by `create`
 /// and `submit`).
-pub fn plan(args: &CreateArgs, file: &ConfigFile, resolve: ResolveProvider) -> Result<NewRun> {
+pub(crate) fn plan(
+    args: &CreateArgs,
+    file: &ConfigFile,
+    resolve: ResolveProvider,
+) -> Result<NewRun> {
     let objective = match (&args.objective, &args.objective_file) {
         (Some(text), _) => text.clone(),
         (None, Some(path)) => std::fs::read_to_string(path)
@@ -194,7 +198,7 @@ pub fn plan(args: &CreateArgs, file: &ConfigFile, resolve: ResolveProvider) -> R
         verifiers,
     };
     let mut timeouts = Timeouts::default();
-    if let Some(secs) = args.provider.timeout_secs {
+    if let Some(secs) = args.budgets.timeout_secs {
         timeouts = timeouts_of(secs);
     }
     let mut budgets = infty_store::Budgets::default();
@@ -267,7 +271,7 @@ fn continue_existing(runs_root: &Utf8Path, args: CreateArgs, file: &ConfigFile) 
 }
 
 /// Continues a stopped run.
-pub fn resume(runs_root: &Utf8Path, args: ResumeArgs, file: &ConfigFile) -> Result<u8> {
+pub(crate) fn resume(runs_root: &Utf8Path, args: ResumeArgs, file: &ConfigFile) -> Result<u8> {
     infty_store::validate_run_id(&args.run_id).map_err(|error| Coded::usage(error.to_string()))?;
     let store = RunStore::open_id(runs_root, &args.run_id)?;
     let meta = store.metadata().clone();
@@ -290,7 +294,7 @@ pub fn resume(runs_root: &Utf8Path, args: ResumeArgs, file: &ConfigFile) -> Resu
         accept_edited_record: args.accept_edited_record,
         ..ResumeOverrides::default()
     };
-    if let Some(secs) = args.provider.timeout_secs {
+    if let Some(secs) = args.budgets.timeout_secs {
         overrides.timeouts = Some(timeouts_of(secs));
     }
     if args.budgets.any() {
@@ -360,7 +364,7 @@ pub fn resume(runs_root: &Utf8Path, args: ResumeArgs, file: &ConfigFile) -> Resu
 }
 
 /// The values no tool output may carry into the records: the API key.
-pub fn secrets_of(provider: &infty_model::ProviderConfig) -> Vec<String> {
+pub(crate) fn secrets_of(provider: &infty_model::ProviderConfig) -> Vec<String> {
     provider
         .api_key
         .iter()

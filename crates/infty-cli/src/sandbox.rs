@@ -34,7 +34,7 @@ impl From<SandboxModeArg> for SandboxMode {
 
 /// Sandbox flags, shared by `create` and `resume`.
 #[derive(Debug, Args, Clone, Default)]
-pub struct SandboxArgs {
+pub(crate) struct SandboxArgs {
     /// Sandbox of every role's tool processes [default: Solver workspace-write, Director and
     /// Verifiers read-only]
     #[arg(long, value_enum, value_name = "MODE")]
@@ -53,7 +53,7 @@ pub struct SandboxArgs {
 /// `[sandbox]` in the config file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SandboxSection {
+pub(crate) struct SandboxSection {
     /// The Solver's mode.
     pub solver: Option<SandboxModeArg>,
     /// The Director's mode.
@@ -71,7 +71,10 @@ pub struct SandboxSection {
 }
 
 /// The settings of a new run: flags over the config file over the defaults.
-pub fn for_create(args: &SandboxArgs, config: &SandboxSection) -> Result<SandboxSettings, String> {
+pub(crate) fn for_create(
+    args: &SandboxArgs,
+    config: &SandboxSection,
+) -> Result<SandboxSettings, String> {
     let mut settings = SandboxSettings::default();
     let pick = |mode: Option<SandboxModeArg>, default: SandboxMode| {
         args.sandbox.or(mode).map_or(default, SandboxMode::from)
@@ -86,7 +89,7 @@ pub fn for_create(args: &SandboxArgs, config: &SandboxSection) -> Result<Sandbox
 }
 
 /// The settings of a resumed run: what it recorded, changed only by the flags given.
-pub fn for_resume(
+pub(crate) fn for_resume(
     args: &SandboxArgs,
     recorded: &SandboxSettings,
 ) -> Result<SandboxSettings, String> {
@@ -123,7 +126,7 @@ fn merged(first: &[String], second: &[String]) -> Result<Vec<String>, String> {
 
 /// The one-line description `show` and the progress header use, e.g.
 /// `solver workspace-write, director read-only, verifiers read-only; network off`.
-pub fn describe(settings: &SandboxSettings) -> String {
+pub(crate) fn describe(settings: &SandboxSettings) -> String {
     let mut text = format!(
         "solver {}, director {}, verifiers {}; network {}",
         settings.solver,

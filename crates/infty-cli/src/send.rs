@@ -12,7 +12,7 @@ use crate::Coded;
 use crate::args::SendArgs;
 
 /// Queues the message and says where it went.
-pub fn send(runs_root: &Utf8Path, args: &SendArgs) -> Result<u8> {
+pub(crate) fn send(runs_root: &Utf8Path, args: &SendArgs) -> Result<u8> {
     infty_store::validate_run_id(&args.run_id).map_err(|error| Coded::usage(error.to_string()))?;
     if args.message.trim().is_empty() {
         return Err(Coded::usage("the message is empty"));

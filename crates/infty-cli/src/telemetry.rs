@@ -35,15 +35,15 @@ use crate::config::ConfigFile;
 use crate::logging::BoxedLayer;
 
 /// The standard variable naming the collector (all signals).
-pub const ENDPOINT_ENV: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+pub(crate) const ENDPOINT_ENV: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 /// The standard variable naming the collector's trace endpoint (used as is).
-pub const TRACES_ENDPOINT_ENV: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+pub(crate) const TRACES_ENDPOINT_ENV: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
 /// The standard variable choosing the protocol (all signals).
-pub const PROTOCOL_ENV: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
+pub(crate) const PROTOCOL_ENV: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
 /// The standard variable choosing the protocol of traces.
-pub const TRACES_PROTOCOL_ENV: &str = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL";
+pub(crate) const TRACES_PROTOCOL_ENV: &str = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL";
 /// The variable GenAI instrumentations read to capture message content.
-pub const CAPTURE_CONTENT_ENV: &str = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT";
+pub(crate) const CAPTURE_CONTENT_ENV: &str = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT";
 
 /// The longest wait for the last spans at exit.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -51,7 +51,7 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// `[telemetry]` in the config file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TelemetrySection {
+pub(crate) struct TelemetrySection {
     /// The collector's base URL (`http://localhost:4318` for HTTP, `http://localhost:4317`
     /// for gRPC); HTTP appends `/v1/traces`. Unset: export is off.
     pub endpoint: Option<String>,
@@ -62,7 +62,7 @@ pub struct TelemetrySection {
 }
 
 /// Checks `[telemetry]` as the config file is read.
-pub fn check(section: &TelemetrySection) -> Result<(), String> {
+pub(crate) fn check(section: &TelemetrySection) -> Result<(), String> {
     match &section.endpoint {
         Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => Err(format!(
             "telemetry.endpoint {url:?} must start with http:// or https://"
@@ -73,7 +73,7 @@ pub fn check(section: &TelemetrySection) -> Result<(), String> {
 
 /// An OTLP transport, named as `OTEL_EXPORTER_OTLP_PROTOCOL` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum OtlpProtocol {
+pub(crate) enum OtlpProtocol {
     /// Protobuf over HTTP, the default.
     #[serde(rename = "http/protobuf")]
     HttpProtobuf,
@@ -96,7 +96,7 @@ impl OtlpProtocol {
     }
 
     /// The name, as in the variable.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             OtlpProtocol::HttpProtobuf => "http/protobuf",
             OtlpProtocol::HttpJson => "http/json",
@@ -115,7 +115,7 @@ enum Endpoint {
 
 /// What export does, resolved from the environment and the config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
+pub(crate) struct Settings {
     endpoint: Endpoint,
     protocol: OtlpProtocol,
     capture_content: bool,
@@ -123,7 +123,7 @@ pub struct Settings {
 
 /// Resolves the settings: `Ok(None)` when export is off, `Err` for a value that cannot
 /// work (which turns export off with a warning).
-pub fn settings(
+pub(crate) fn settings(
     file: &TelemetrySection,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<Settings>, String> {
@@ -164,7 +164,7 @@ pub fn settings(
 }
 
 /// The running export: flushes and stops on [`Telemetry::shutdown`] or when dropped.
-pub struct Telemetry {
+pub(crate) struct Telemetry {
     provider: Option<SdkTracerProvider>,
     /// gRPC's client needs a tokio runtime of its own, alive until the last export.
     runtime: Option<tokio::runtime::Runtime>,
@@ -184,7 +184,7 @@ impl std::fmt::Debug for Telemetry {
 /// Starts export for a command that drives runs, reading `$INFTY_HOME/config.toml`'s
 /// `[telemetry]` and the environment. `None` when export is off; a setting that cannot
 /// work is a warning on stderr and no export, never a failed command.
-pub fn start(config: Option<&ConfigFile>) -> Option<(Telemetry, BoxedLayer)> {
+pub(crate) fn start(config: Option<&ConfigFile>) -> Option<(Telemetry, BoxedLayer)> {
     let section = config.map(|c| c.telemetry.clone()).unwrap_or_default();
     let resolved = settings(&section, &|name| std::env::var(name).ok());
     let result = match resolved {
@@ -293,7 +293,7 @@ fn resource() -> Resource {
 
 impl Telemetry {
     /// Says in the log file where spans go (once logging is set up).
-    pub fn log_started(&self) {
+    pub(crate) fn log_started(&self) {
         tracing::info!(
             endpoint = %self.shown_endpoint,
             protocol = self.protocol.as_str(),
@@ -304,7 +304,7 @@ impl Telemetry {
 
     /// Exports what is left and stops, waiting at most a few seconds. A failure is a
     /// warning in the log file.
-    pub fn shutdown(mut self) {
+    pub(crate) fn shutdown(mut self) {
         self.stop();
     }
 

@@ -29,7 +29,7 @@ use crate::inspect::one_line;
 
 /// How the progress of this process is shown; set once by `main` before a run is driven.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct TerminalOptions {
+pub(crate) struct TerminalOptions {
     /// Print the models' text as it streams.
     pub stream: bool,
 }
@@ -37,7 +37,7 @@ pub struct TerminalOptions {
 static OPTIONS: OnceLock<TerminalOptions> = OnceLock::new();
 
 /// Sets the options of every reporter this process creates (the first call wins).
-pub fn configure(options: TerminalOptions) {
+pub(crate) fn configure(options: TerminalOptions) {
     let _ = OPTIONS.set(options);
 }
 
@@ -48,7 +48,7 @@ const SPINNER: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '�
 const CLEAR_LINE: &str = "\r\x1b[2K";
 
 /// Prints a run's progress to stderr.
-pub struct TerminalProgress {
+pub(crate) struct TerminalProgress {
     started: Instant,
     stream: bool,
     screen: Arc<Mutex<Screen>>,
@@ -95,7 +95,7 @@ impl Screen {
 
 impl TerminalProgress {
     /// A reporter whose clock starts now; live when stderr is an interactive terminal.
-    pub fn new() -> TerminalProgress {
+    pub(crate) fn new() -> TerminalProgress {
         let options = OPTIONS.get().copied().unwrap_or_default();
         TerminalProgress::with_mode(live_terminal(), options)
     }
@@ -114,7 +114,7 @@ impl TerminalProgress {
     }
 
     /// Remembers the run for the closing summary.
-    pub fn set_run(&self, run_id: &str, run_dir: &Utf8Path) {
+    pub(crate) fn set_run(&self, run_id: &str, run_dir: &Utf8Path) {
         self.with_screen(|screen| screen.run = Some((run_id.to_string(), run_dir.to_string())));
     }
 
@@ -164,7 +164,7 @@ impl TerminalProgress {
 
     /// The closing summary: run, folder, deliverable, duration, tokens per role. Printed
     /// once, when the run ends; a later call (after success) prints it only if it was not.
-    pub fn summary(&self, run_id: &str, run_dir: &str, status: &str) {
+    pub(crate) fn summary(&self, run_id: &str, run_dir: &str, status: &str) {
         let elapsed = self.started.elapsed().as_secs();
         self.stop_spinner();
         self.with_screen(|screen| {
@@ -200,7 +200,7 @@ impl TerminalProgress {
     }
 
     /// Says the run waits for a usage limit to lift (`--wait-on-limit`).
-    pub fn waiting_on_limit(&self, run_id: &str, until: time::OffsetDateTime) {
+    pub(crate) fn waiting_on_limit(&self, run_id: &str, until: time::OffsetDateTime) {
         self.line(
             "operator",
             None,
@@ -212,7 +212,7 @@ impl TerminalProgress {
     }
 
     /// Lets the next drive of the same process print its own closing summary.
-    pub fn rearm(&self) {
+    pub(crate) fn rearm(&self) {
         self.with_screen(|screen| screen.summarized = false);
     }
 
@@ -306,7 +306,7 @@ fn spinner_text(screen: &Screen) -> Option<String> {
 }
 
 /// `solver $0.0123, director $0.0010 (total $0.0133)`.
-pub fn cost_line(cost: &BTreeMap<String, f64>) -> String {
+pub(crate) fn cost_line(cost: &BTreeMap<String, f64>) -> String {
     let mut roles: Vec<(&String, &f64)> = cost.iter().collect();
     roles.sort_by_key(|(role, _)| (role_rank(role), (*role).clone()));
     let parts: Vec<String> = roles
@@ -839,7 +839,7 @@ impl TerminalProgress {
 }
 
 /// Prints an error as one line on stderr (with its causes), the way every command fails.
-pub fn print_error(error: &anyhow::Error) {
+pub(crate) fn print_error(error: &anyhow::Error) {
     let style = Style::new().fg_color(Some(AnsiColor::Red.into())).bold();
     let mut err = anstream::stderr().lock();
     let _ = writeln!(err, "{style}error:{style:#} {error:#}");

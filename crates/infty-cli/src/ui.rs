@@ -13,7 +13,7 @@ use crate::args::UiArgs;
 use crate::config;
 
 /// `infty ui`.
-pub fn ui(runs_root: &Utf8Path, args: &UiArgs) -> Result<u8> {
+pub(crate) fn ui(runs_root: &Utf8Path, args: &UiArgs) -> Result<u8> {
     let infty_exe = std::env::current_exe().context("cannot find the infty executable")?;
     let log_dir = config::infty_home()?.join("logs");
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;

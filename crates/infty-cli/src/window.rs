@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use infty_model::{ProviderConfig, WindowSource, discover_context_window};
 
 /// The window per distinct model of `models`.
-pub fn context_windows(
+pub(crate) fn context_windows(
     provider: &ProviderConfig,
     flag: Option<u64>,
     models: &[&str],

@@ -11,12 +11,12 @@ const CSS: &str = include_str!("../assets/app.css");
 const JS: &str = include_str!("../assets/app.js");
 
 /// `GET /assets/app.css`.
-pub async fn css() -> Response {
+pub(crate) async fn css() -> Response {
     asset("text/css; charset=utf-8", CSS)
 }
 
 /// `GET /assets/app.js`.
-pub async fn js() -> Response {
+pub(crate) async fn js() -> Response {
     asset("text/javascript; charset=utf-8", JS)
 }
 

@@ -17,7 +17,7 @@ const HEIGHT: f64 = 160.0;
 const MAX_DRAWN: usize = 300;
 
 /// The chart of `points` (oldest first).
-pub fn token_chart(points: &[UsagePoint]) -> Markup {
+pub(crate) fn token_chart(points: &[UsagePoint]) -> Markup {
     let (Some(first), Some(last)) = (points.first(), points.last()) else {
         return html! { p.muted { "no tokens used yet" } };
     };

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 
 /// One verdict of the history.
 #[derive(Debug, Clone, PartialEq)]
-pub struct VerdictRow {
+pub(crate) struct VerdictRow {
     /// When it was recorded.
     pub at: OffsetDateTime,
     /// The verification round (0 when unknown).
@@ -31,7 +31,7 @@ pub struct VerdictRow {
 
 /// One point of the token chart: total tokens so far at a time.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct UsagePoint {
+pub(crate) struct UsagePoint {
     /// When.
     pub at: OffsetDateTime,
     /// All tokens used up to then.
@@ -48,7 +48,7 @@ const BATCH: usize = 4096;
 
 /// The digest of one run's journal.
 #[derive(Debug)]
-pub struct RunDigest {
+pub(crate) struct RunDigest {
     tail: JournalTail,
     /// Solver turns ended (replies and failures).
     pub solver_turns: u32,
@@ -70,7 +70,7 @@ pub struct RunDigest {
 
 impl RunDigest {
     /// An empty digest of the journal at `events`; [`RunDigest::update`] reads it.
-    pub fn new(events: Utf8PathBuf) -> RunDigest {
+    pub(crate) fn new(events: Utf8PathBuf) -> RunDigest {
         RunDigest {
             tail: JournalTail::new(events),
             solver_turns: 0,
@@ -85,7 +85,7 @@ impl RunDigest {
     }
 
     /// Reads what was appended since the last update.
-    pub fn update(&mut self) {
+    pub(crate) fn update(&mut self) {
         loop {
             let lines = match self.tail.read_new::<Value>(BATCH) {
                 Ok(lines) => lines,

@@ -21,11 +21,11 @@ use crate::run_page::open_run;
 use crate::server::{AppState, blocking};
 
 /// At most this much of a file is shown.
-pub const MAX_SHOWN: u64 = 1024 * 1024;
+pub(crate) const MAX_SHOWN: u64 = 1024 * 1024;
 
 /// The page's query.
 #[derive(Debug, Deserialize)]
-pub struct FilesQuery {
+pub(crate) struct FilesQuery {
     /// Path under the deliverable's root, `/`-separated.
     pub path: Option<String>,
 }
@@ -47,7 +47,7 @@ fn deliverable_root(store: &RunStore) -> (Utf8PathBuf, Option<String>) {
 }
 
 /// `GET /runs/{run_id}/files?path=…`.
-pub async fn files_page(
+pub(crate) async fn files_page(
     State(state): State<Arc<AppState>>,
     Path(run_id): Path<String>,
     Query(query): Query<FilesQuery>,

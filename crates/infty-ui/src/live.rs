@@ -34,14 +34,14 @@ const BATCH: usize = 200;
 
 /// The runs stream's query.
 #[derive(Debug, Deserialize)]
-pub struct RunsLiveQuery {
+pub(crate) struct RunsLiveQuery {
     /// The catalog generation the page was rendered from.
     pub since: Option<u64>,
 }
 
 /// `GET /live/runs?since=G`: a `changed` event whenever the catalog changes after
 /// generation `G` (the page's), so a change between the render and the connection counts.
-pub async fn runs_live(
+pub(crate) async fn runs_live(
     State(state): State<Arc<AppState>>,
     Query(query): Query<RunsLiveQuery>,
 ) -> Response {
@@ -76,7 +76,7 @@ pub async fn runs_live(
 
 /// The live stream's query.
 #[derive(Debug, Deserialize)]
-pub struct LiveQuery {
+pub(crate) struct LiveQuery {
     /// Where the page's timeline ends.
     pub cursor: Option<String>,
 }
@@ -90,7 +90,7 @@ struct RunStream {
 
 /// `GET /runs/{run_id}/live?cursor=…`: `timeline` events (list items, newest first) and
 /// `summary` events (the summary fragment).
-pub async fn run_live(
+pub(crate) async fn run_live(
     State(state): State<Arc<AppState>>,
     Path(run_id): Path<String>,
     Query(query): Query<LiveQuery>,

@@ -11,12 +11,12 @@ use maud::{DOCTYPE, Markup, html};
 
 /// The policy sent with every page: scripts, styles and live connections from this server
 /// only, no frames, no plugins, forms posting only here.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
     style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
     frame-ancestors 'none'; base-uri 'none'";
 
 /// A whole page around `body`.
-pub fn layout(title: &str, csrf: &str, body: Markup) -> Markup {
+pub(crate) fn layout(title: &str, csrf: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -40,7 +40,7 @@ pub fn layout(title: &str, csrf: &str, body: Markup) -> Markup {
 }
 
 /// An HTML answer with the security headers.
-pub fn html_response(status: StatusCode, markup: Markup) -> Response {
+pub(crate) fn html_response(status: StatusCode, markup: Markup) -> Response {
     let mut response = (status, markup.into_string()).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -52,7 +52,7 @@ pub fn html_response(status: StatusCode, markup: Markup) -> Response {
 }
 
 /// Headers every answer carries.
-pub fn secure(headers: &mut axum::http::HeaderMap) {
+pub(crate) fn secure(headers: &mut axum::http::HeaderMap) {
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CONTENT_SECURITY_POLICY),
@@ -70,14 +70,14 @@ pub fn secure(headers: &mut axum::http::HeaderMap) {
 
 /// A refused or failed request: its status and a message naming the thing.
 #[derive(Debug)]
-pub struct Failure {
+pub(crate) struct Failure {
     status: StatusCode,
     message: String,
 }
 
 impl Failure {
     /// A failure with `status`.
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Failure {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Failure {
         Failure {
             status,
             message: message.into(),
@@ -85,17 +85,17 @@ impl Failure {
     }
 
     /// 404.
-    pub fn not_found(message: impl Into<String>) -> Failure {
+    pub(crate) fn not_found(message: impl Into<String>) -> Failure {
         Failure::new(StatusCode::NOT_FOUND, message)
     }
 
     /// 400.
-    pub fn bad_request(message: impl Into<String>) -> Failure {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Failure {
         Failure::new(StatusCode::BAD_REQUEST, message)
     }
 
     /// 500.
-    pub fn internal(message: impl Into<String>) -> Failure {
+    pub(crate) fn internal(message: impl Into<String>) -> Failure {
         Failure::new(StatusCode::INTERNAL_SERVER_ERROR, message)
     }
 }
@@ -125,7 +125,7 @@ impl IntoResponse for Failure {
 }
 
 /// Formats a count of tokens with thin grouping: `12 345`.
-pub fn tokens(n: u64) -> String {
+pub(crate) fn tokens(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -138,7 +138,7 @@ pub fn tokens(n: u64) -> String {
 }
 
 /// A duration in the largest fitting unit: `5s`, `3m`, `2h`, `4d`.
-pub fn age(seconds: i64) -> String {
+pub(crate) fn age(seconds: i64) -> String {
     let s = seconds.max(0);
     match s {
         0..60 => format!("{s}s"),
@@ -149,7 +149,7 @@ pub fn age(seconds: i64) -> String {
 }
 
 /// A time as `2026-01-02 03:04:05Z`.
-pub fn when(at: time::OffsetDateTime) -> String {
+pub(crate) fn when(at: time::OffsetDateTime) -> String {
     let at = at.to_offset(time::UtcOffset::UTC);
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02}Z",
@@ -163,7 +163,7 @@ pub fn when(at: time::OffsetDateTime) -> String {
 }
 
 /// The first `max` characters of `text` on one line, with `…` when cut.
-pub fn one_line(text: &str, max: usize) -> String {
+pub(crate) fn one_line(text: &str, max: usize) -> String {
     let flat: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })

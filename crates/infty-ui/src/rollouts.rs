@@ -20,10 +20,10 @@ use crate::run_page::open_run;
 use crate::server::{AppState, blocking};
 
 /// Items per page.
-pub const ROLLOUT_PAGE: usize = 50;
+pub(crate) const ROLLOUT_PAGE: usize = 50;
 
 /// Whether `name` can be a rollout's file stem (`solver`, `verifier-1.2`).
-pub fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 80
         && !name.starts_with('.')
@@ -34,13 +34,13 @@ pub fn valid_name(name: &str) -> bool {
 
 /// The page's query.
 #[derive(Debug, Deserialize)]
-pub struct RolloutQuery {
+pub(crate) struct RolloutQuery {
     /// First item shown (from 0).
     pub from: Option<usize>,
 }
 
 /// `GET /runs/{run_id}/rollouts/{name}`.
-pub async fn rollout_page(
+pub(crate) async fn rollout_page(
     State(state): State<Arc<AppState>>,
     Path((run_id, name)): Path<(String, String)>,
     Query(query): Query<RolloutQuery>,

@@ -22,11 +22,11 @@ use crate::server::{AppState, blocking};
 use crate::timeline::render_timeline_page;
 
 /// Timeline items per page.
-pub const TIMELINE_PAGE: usize = 100;
+pub(crate) const TIMELINE_PAGE: usize = 100;
 
 /// The run page's query.
 #[derive(Debug, Deserialize, Default)]
-pub struct RunQuery {
+pub(crate) struct RunQuery {
     /// Show the timeline page ending before this byte offset.
     pub before: Option<u64>,
     /// What the last steering action did (`sent`, `interrupted`, `resumed`).
@@ -34,7 +34,7 @@ pub struct RunQuery {
 }
 
 /// Opens a run for a request: an invalid id is a 400, an unknown one a 404.
-pub fn open_run(runs_root: &Utf8Path, run_id: &str) -> Result<RunStore, Failure> {
+pub(crate) fn open_run(runs_root: &Utf8Path, run_id: &str) -> Result<RunStore, Failure> {
     infty_store::validate_run_id(run_id).map_err(|e| Failure::bad_request(e.to_string()))?;
     RunStore::open_id(runs_root, run_id).map_err(|e| match e {
         StoreError::NotFound { .. } | StoreError::NotARun { .. } => {
@@ -45,7 +45,7 @@ pub fn open_run(runs_root: &Utf8Path, run_id: &str) -> Result<RunStore, Failure>
 }
 
 /// `GET /runs/{run_id}`.
-pub async fn run_page(
+pub(crate) async fn run_page(
     State(state): State<Arc<AppState>>,
     Path(run_id): Path<String>,
     Query(query): Query<RunQuery>,
@@ -78,7 +78,7 @@ pub async fn run_page(
 }
 
 /// `GET /runs/{run_id}/timeline?before=N`: an older page of the timeline, as list items.
-pub async fn timeline_page(
+pub(crate) async fn timeline_page(
     State(state): State<Arc<AppState>>,
     Path(run_id): Path<String>,
     Query(query): Query<RunQuery>,
@@ -98,7 +98,7 @@ pub async fn timeline_page(
 }
 
 /// `GET /runs/{run_id}/summary`: the part of the run page that changes as the run goes.
-pub async fn summary_fragment(
+pub(crate) async fn summary_fragment(
     State(state): State<Arc<AppState>>,
     Path(run_id): Path<String>,
 ) -> Result<Response, Failure> {
@@ -107,7 +107,7 @@ pub async fn summary_fragment(
 }
 
 /// The summary of a run as it is now.
-pub fn summary_now(state: &AppState, run_id: &str) -> Result<Markup, Failure> {
+pub(crate) fn summary_now(state: &AppState, run_id: &str) -> Result<Markup, Failure> {
     let store = open_run(&state.runs_root, run_id)?;
     let digest = state.digest(run_id);
     let digest = digest.lock().unwrap_or_else(PoisonError::into_inner);
@@ -115,7 +115,7 @@ pub fn summary_now(state: &AppState, run_id: &str) -> Result<Markup, Failure> {
 }
 
 /// What the run page shows.
-pub struct RunView<'a> {
+pub(crate) struct RunView<'a> {
     /// `run.json`.
     pub meta: &'a RunMetadata,
     /// The journal's digest.
@@ -133,12 +133,12 @@ pub struct RunView<'a> {
 }
 
 /// Encodes a cursor for a URL or an SSE id.
-pub fn cursor_token(cursor: JournalCursor) -> String {
+pub(crate) fn cursor_token(cursor: JournalCursor) -> String {
     format!("{}-{}-{}", cursor.offset, cursor.line, cursor.last_seq)
 }
 
 /// Decodes [`cursor_token`].
-pub fn parse_cursor(text: &str) -> Option<JournalCursor> {
+pub(crate) fn parse_cursor(text: &str) -> Option<JournalCursor> {
     let mut parts = text.split('-').map(str::parse::<u64>);
     let cursor = JournalCursor {
         offset: parts.next()?.ok()?,
@@ -149,7 +149,7 @@ pub fn parse_cursor(text: &str) -> Option<JournalCursor> {
 }
 
 /// The whole run page.
-pub fn render_run_page(view: &RunView<'_>) -> Markup {
+pub(crate) fn render_run_page(view: &RunView<'_>) -> Markup {
     let meta = view.meta;
     let run_id = &meta.run_id;
     let notice = match view.done {
@@ -212,7 +212,7 @@ fn role_names(meta: &RunMetadata) -> Vec<String> {
 }
 
 /// Status, steering buttons, usage and budgets, verdicts, chart and settings.
-pub fn render_summary(meta: &RunMetadata, digest: &RunDigest, csrf: &str) -> Markup {
+pub(crate) fn render_summary(meta: &RunMetadata, digest: &RunDigest, csrf: &str) -> Markup {
     let run_id = &meta.run_id;
     let total = meta.total_usage();
     let budgets = &meta.options.budgets;
@@ -308,7 +308,7 @@ fn limit_secs(max: Option<u64>) -> Markup {
 }
 
 /// The run's cost in US dollars, when any of its usage was priced.
-pub fn cost_of(meta: &RunMetadata) -> Option<String> {
+pub(crate) fn cost_of(meta: &RunMetadata) -> Option<String> {
     if meta.cost_usd.is_empty() {
         return None;
     }
@@ -340,7 +340,7 @@ fn flatten(value: &Value) -> Vec<(String, String)> {
 }
 
 /// The run's conversations: `rollouts/*.jsonl` file stems, sorted.
-pub fn rollout_names(run_dir: &Utf8Path) -> Vec<String> {
+pub(crate) fn rollout_names(run_dir: &Utf8Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(run_dir.join("rollouts"))
         .into_iter()
         .flatten()

@@ -19,11 +19,11 @@ use crate::run_page::cost_of;
 use crate::server::{AppState, blocking};
 
 /// Runs per page.
-pub const RUNS_PAGE: usize = 50;
+pub(crate) const RUNS_PAGE: usize = 50;
 
 /// The runs page's query.
 #[derive(Debug, Deserialize, Default, Clone)]
-pub struct RunsQuery {
+pub(crate) struct RunsQuery {
     /// Only runs with this status.
     pub status: Option<String>,
     /// Page number, from 1.
@@ -52,7 +52,7 @@ fn filter(query: &RunsQuery) -> Result<Filter, Failure> {
 }
 
 /// `GET /`.
-pub async fn runs_page(
+pub(crate) async fn runs_page(
     State(state): State<Arc<AppState>>,
     Query(query): Query<RunsQuery>,
 ) -> Result<Response, Failure> {
@@ -73,7 +73,7 @@ pub async fn runs_page(
 }
 
 /// `GET /fragments/runs`: the rows of the table as the page would show them now.
-pub async fn runs_rows(
+pub(crate) async fn runs_rows(
     State(state): State<Arc<AppState>>,
     Query(query): Query<RunsQuery>,
 ) -> Result<Response, Failure> {
@@ -123,7 +123,7 @@ fn query_string(status: Option<RunStatus>, page: usize) -> String {
 }
 
 /// The page's body: filters with counts, the table, the pager.
-pub fn render_runs_page(
+pub(crate) fn render_runs_page(
     runs: &[&RunMetadata],
     status: Option<RunStatus>,
     page: usize,

@@ -25,7 +25,7 @@ use crate::server::{AppState, blocking};
 
 /// The send form.
 #[derive(Debug, Deserialize)]
-pub struct SendForm {
+pub(crate) struct SendForm {
     /// The page's CSRF value.
     pub csrf: String,
     /// The role the message is for.
@@ -36,7 +36,7 @@ pub struct SendForm {
 
 /// The interrupt and resume forms.
 #[derive(Debug, Deserialize)]
-pub struct ActionForm {
+pub(crate) struct ActionForm {
     /// The page's CSRF value.
     pub csrf: String,
 }
@@ -57,7 +57,7 @@ fn back(run_id: &str, done: &str) -> Response {
 }
 
 /// `POST /runs/{run_id}/send`.
-pub async fn send(
+pub(crate) async fn send(
     State(state): State<Arc<AppState>>,
     Path(run_id): Path<String>,
     Form(form): Form<SendForm>,
@@ -83,7 +83,7 @@ pub async fn send(
 }
 
 /// `POST /runs/{run_id}/interrupt`.
-pub async fn interrupt(
+pub(crate) async fn interrupt(
     State(state): State<Arc<AppState>>,
     Path(run_id): Path<String>,
     Form(form): Form<ActionForm>,
@@ -136,7 +136,7 @@ fn signal_driver(run_id: &str, pid: u32) -> Result<(), Failure> {
 }
 
 /// `POST /runs/{run_id}/resume`.
-pub async fn resume(
+pub(crate) async fn resume(
     State(state): State<Arc<AppState>>,
     Path(run_id): Path<String>,
     Form(form): Form<ActionForm>,

@@ -406,7 +406,7 @@ fn describe(event: RunEvent) -> View {
 }
 
 /// One journal line as a list item.
-pub fn render_timeline_item(line: &JournalLine<Value>) -> Markup {
+pub(crate) fn render_timeline_item(line: &JournalLine<Value>) -> Markup {
     let (seq, at, view) = match &line.entry {
         Ok(entry) => {
             let view = match serde_json::from_value::<RunEvent>(entry.event.clone()) {
@@ -458,7 +458,7 @@ pub fn render_timeline_item(line: &JournalLine<Value>) -> Markup {
 }
 
 /// A page of items, newest first, and the link to the older ones.
-pub fn render_timeline_page(run_id: &str, page: &JournalPage<Value>) -> Markup {
+pub(crate) fn render_timeline_page(run_id: &str, page: &JournalPage<Value>) -> Markup {
     html! {
         @for line in &page.lines { (render_timeline_item(line)) }
         @if let Some(older) = page.older {

@@ -13,26 +13,26 @@ use serde_json::{Value, json};
 use crate::harness::{World, route_by_role};
 
 /// A `nats-server` with JetStream on a free loopback port, its store in a temp folder.
-pub struct Nats {
+pub(crate) struct Nats {
     child: Child,
     port: u16,
     store: tempfile::TempDir,
 }
 
 impl Nats {
-    pub fn start() -> Nats {
+    pub(crate) fn start() -> Nats {
         let store = tempfile::tempdir().unwrap();
         let port = free_port();
         let child = spawn_nats(port, &store.path().to_path_buf());
         Nats { child, port, store }
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
     /// Kills the server and starts it again on the same port and store.
-    pub fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
         self.child = spawn_nats(self.port, &self.store.path().to_path_buf());
@@ -74,7 +74,7 @@ fn spawn_nats(port: u16, store: &PathBuf) -> Child {
     child
 }
 
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -84,7 +84,7 @@ pub fn free_port() -> u16 {
 
 /// Routes by role, and the Solver by stage: `solver-works` before its tool ran,
 /// `solver-delivers` after.
-pub fn route_by_stage(body: &Value) -> String {
+pub(crate) fn route_by_stage(body: &Value) -> String {
     let role = route_by_role(body);
     if role != "solver" {
         return role;
@@ -101,19 +101,19 @@ pub fn route_by_stage(body: &Value) -> String {
     }
 }
 
-pub fn fleet_world() -> World {
+pub(crate) fn fleet_world() -> World {
     World::with_router(route_by_stage)
 }
 
 /// Queues the replies of `runs` whole runs.
-pub fn script_runs(world: &World, runs: usize) {
+pub(crate) fn script_runs(world: &World, runs: usize) {
     for _ in 0..runs {
         script_work(world);
         script_delivery(world);
     }
 }
 
-pub fn script_work(world: &World) {
+pub(crate) fn script_work(world: &World) {
     world.server.push(
         "solver-works",
         ScriptedReply::sse(
@@ -130,7 +130,7 @@ pub fn script_work(world: &World) {
     );
 }
 
-pub fn script_delivery(world: &World) {
+pub(crate) fn script_delivery(world: &World) {
     world.server.push(
         "solver-delivers",
         ScriptedReply::sse(
@@ -154,7 +154,7 @@ pub fn script_delivery(world: &World) {
     );
 }
 
-pub fn submit(world: &World, nats: &Nats, run_id: &str) -> String {
+pub(crate) fn submit(world: &World, nats: &Nats, run_id: &str) -> String {
     let output = world
         .infty()
         .args(["submit", "--queue", &nats.url(), "--run-id", run_id])
@@ -173,7 +173,7 @@ pub fn submit(world: &World, nats: &Nats, run_id: &str) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-pub fn spawn_worker(world: &World, nats: &Nats, extra: &[&str]) -> Child {
+pub(crate) fn spawn_worker(world: &World, nats: &Nats, extra: &[&str]) -> Child {
     let mut cmd = world.infty_process();
     cmd.args(["worker", "--queue", &nats.url()])
         .args(extra)
@@ -183,7 +183,7 @@ pub fn spawn_worker(world: &World, nats: &Nats, extra: &[&str]) -> Child {
     cmd.spawn().unwrap()
 }
 
-pub fn status(world: &World, run_id: &str) -> String {
+pub(crate) fn status(world: &World, run_id: &str) -> String {
     world.run_json(run_id)["status"]
         .as_str()
         .unwrap_or_default()
@@ -191,7 +191,7 @@ pub fn status(world: &World, run_id: &str) -> String {
 }
 
 /// Waits until `done` holds; fails after a generous deadline with `what`.
-pub fn wait_until(what: &str, done: impl Fn() -> bool) {
+pub(crate) fn wait_until(what: &str, done: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(120);
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -200,7 +200,7 @@ pub fn wait_until(what: &str, done: impl Fn() -> bool) {
 }
 
 /// SIGTERM, then the exit code.
-pub fn terminate(mut worker: Child) -> (Option<i32>, String) {
+pub(crate) fn terminate(mut worker: Child) -> (Option<i32>, String) {
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(i32::try_from(worker.id()).unwrap()),
         nix::sys::signal::Signal::SIGTERM,

@@ -8,10 +8,10 @@ use infty_model::test_support::{ResponsesSse, ScriptedReply, ScriptedServer};
 use serde_json::Value;
 
 /// A fake key: the tests check it never lands in a file.
-pub const SECRET: &str = "sk-test-DO-NOT-LEAK-4242";
+pub(crate) const SECRET: &str = "sk-test-DO-NOT-LEAK-4242";
 
 /// Routes a request to the queue of the role named in its instructions.
-pub fn route_by_role(body: &Value) -> String {
+pub(crate) fn route_by_role(body: &Value) -> String {
     let instructions = body
         .get("instructions")
         .and_then(Value::as_str)
@@ -33,30 +33,30 @@ pub fn route_by_role(body: &Value) -> String {
 }
 
 /// A scripted server plus a temporary runs root.
-pub struct World {
+pub(crate) struct World {
     pub server: ScriptedServer,
     pub home: tempfile::TempDir,
 }
 
 impl World {
-    pub fn new() -> World {
+    pub(crate) fn new() -> World {
         World::with_router(route_by_role)
     }
 
     /// A world whose server routes requests with `router` instead of by role alone.
-    pub fn with_router(router: impl Fn(&Value) -> String + Send + Sync + 'static) -> World {
+    pub(crate) fn with_router(router: impl Fn(&Value) -> String + Send + Sync + 'static) -> World {
         World {
             server: ScriptedServer::start(router),
             home: tempfile::tempdir().unwrap(),
         }
     }
 
-    pub fn runs_root(&self) -> PathBuf {
+    pub(crate) fn runs_root(&self) -> PathBuf {
         self.home.path().join("runs")
     }
 
     /// Queues a reply with text for `role`.
-    pub fn say(&self, role: &str, text: &str) {
+    pub(crate) fn say(&self, role: &str, text: &str) {
         let id = format!("resp_{}_{}", role, fastrand_id());
         self.server.push(
             role,
@@ -65,7 +65,7 @@ impl World {
     }
 
     /// Queues a tool call for `role`.
-    pub fn call(&self, role: &str, call_id: &str, tool: &str, arguments: &Value) {
+    pub(crate) fn call(&self, role: &str, call_id: &str, tool: &str, arguments: &Value) {
         let id = format!("resp_{}_{}", role, fastrand_id());
         self.server.push(
             role,
@@ -80,7 +80,7 @@ impl World {
 
     /// Scripts the Solver writing `path` with `content` through `write_file`, then
     /// delivering it.
-    pub fn write_and_deliver(&self, path: &str, content: &str) {
+    pub(crate) fn write_and_deliver(&self, path: &str, content: &str) {
         self.call(
             "solver",
             "call_write",
@@ -95,7 +95,7 @@ impl World {
     }
 
     /// The `infty` binary as a plain process with a clean environment pointing at this world.
-    pub fn infty_process(&self) -> std::process::Command {
+    pub(crate) fn infty_process(&self) -> std::process::Command {
         let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("infty"));
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -109,12 +109,12 @@ impl World {
     }
 
     /// The `infty` binary, for assertions.
-    pub fn infty(&self) -> Command {
+    pub(crate) fn infty(&self) -> Command {
         Command::from_std(self.infty_process())
     }
 
     /// Starts `infty create` in the background (stdout and stderr discarded).
-    pub fn spawn_create(
+    pub(crate) fn spawn_create(
         &self,
         run_id: &str,
         objective: &str,
@@ -133,7 +133,7 @@ impl World {
 
     /// Waits until the run's journal has an event for which `ready` holds; fails after a
     /// generous deadline with the journal in the message.
-    pub fn wait_for_event(&self, run_id: &str, ready: impl Fn(&Value) -> bool) {
+    pub(crate) fn wait_for_event(&self, run_id: &str, ready: impl Fn(&Value) -> bool) {
         let path = self.run_dir(run_id).join("events.jsonl");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
@@ -154,7 +154,7 @@ impl World {
     }
 
     /// `infty resume` against this world's server.
-    pub fn resume(&self, run_id: &str, extra: &[&str]) -> assert_cmd::assert::Assert {
+    pub(crate) fn resume(&self, run_id: &str, extra: &[&str]) -> assert_cmd::assert::Assert {
         self.infty()
             .args(["resume", run_id])
             .args(["--base-url", &self.server.base_url()])
@@ -162,7 +162,7 @@ impl World {
             .assert()
     }
 
-    pub fn create(
+    pub(crate) fn create(
         &self,
         run_id: &str,
         objective: &str,
@@ -176,17 +176,17 @@ impl World {
             .assert()
     }
 
-    pub fn run_dir(&self, run_id: &str) -> PathBuf {
+    pub(crate) fn run_dir(&self, run_id: &str) -> PathBuf {
         self.runs_root().join(run_id)
     }
 
-    pub fn run_json(&self, run_id: &str) -> Value {
+    pub(crate) fn run_json(&self, run_id: &str) -> Value {
         read_json(&self.run_dir(run_id).join("run.json"))
     }
 
     /// The kinds of the journal's events, in order.
     /// The items of `role`'s rollout in `run_id`, in order (other entries left out).
-    pub fn rollout_items(&self, run_id: &str, role: &str) -> Vec<Value> {
+    pub(crate) fn rollout_items(&self, run_id: &str, role: &str) -> Vec<Value> {
         let path = self.run_dir(run_id).join(format!("rollouts/{role}.jsonl"));
         std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
@@ -197,7 +197,7 @@ impl World {
             .collect()
     }
 
-    pub fn journal_kinds(&self, run_id: &str) -> Vec<String> {
+    pub(crate) fn journal_kinds(&self, run_id: &str) -> Vec<String> {
         std::fs::read_to_string(self.run_dir(run_id).join("events.jsonl"))
             .unwrap()
             .lines()
@@ -210,7 +210,7 @@ impl World {
     }
 
     /// Fails if the fake key appears in any file under the home folder.
-    pub fn assert_secret_nowhere(&self) {
+    pub(crate) fn assert_secret_nowhere(&self) {
         for path in files_under(self.home.path()) {
             let bytes = std::fs::read(&path).unwrap();
             let text = String::from_utf8_lossy(&bytes);
@@ -223,7 +223,7 @@ impl World {
     }
 }
 
-pub fn read_json(path: &Path) -> Value {
+pub(crate) fn read_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -250,7 +250,7 @@ fn fastrand_id() -> String {
 }
 
 /// Insta settings that redact times, temp paths and durations in CLI output and JSON.
-pub fn settings(world: &World) -> insta::Settings {
+pub(crate) fn settings(world: &World) -> insta::Settings {
     let mut settings = insta::Settings::clone_current();
     let root = world.home.path().to_string_lossy().to_string();
     settings.add_filter(&regex_escape(&root), "[HOME]");
@@ -276,12 +276,12 @@ fn regex_escape(text: &str) -> String {
 
 impl World {
     /// Writes `$INFTY_HOME/config.toml`.
-    pub fn write_config(&self, text: &str) {
+    pub(crate) fn write_config(&self, text: &str) {
         std::fs::write(self.home.path().join("config.toml"), text).unwrap();
     }
 
     /// The standard output of a successful `infty` call with `args`.
-    pub fn stdout_of(&self, args: &[&str]) -> String {
+    pub(crate) fn stdout_of(&self, args: &[&str]) -> String {
         let output = self
             .infty()
             .args(args)
@@ -294,6 +294,6 @@ impl World {
 }
 
 /// The standard error of a finished command.
-pub fn stderr_text(assert: &assert_cmd::assert::Assert) -> String {
+pub(crate) fn stderr_text(assert: &assert_cmd::assert::Assert) -> String {
     String::from_utf8(assert.get_output().stderr.clone()).unwrap()
 }
