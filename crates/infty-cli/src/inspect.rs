@@ -9,8 +9,7 @@ use std::collections::VecDeque;
 
 use anyhow::Result;
 use camino::Utf8Path;
-use infty_core::events::{Note, RunEvent};
-use infty_core::flow::Input;
+use infty_core::events::{Input, Note, RunEvent, Terminal};
 use infty_store::{FileState, RecordCheck, RunMetadata, RunStore, read_journal};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -463,12 +462,16 @@ pub(crate) fn describe(event: &RunEvent) -> Option<String> {
                 role,
                 max_output_tokens,
             } => format!("{role} response cut at its output cap ({max_output_tokens} tokens)"),
-            Note::RunSucceeded {
+            Note::Ended(Terminal::Succeeded {
                 deliverable_path, ..
-            } => format!("run succeeded: {deliverable_path}"),
-            Note::RunFailed { reason } => format!("run failed: {}", one_line(reason, 80)),
-            Note::BudgetExhausted { reason } => format!("budget exhausted: {reason}"),
-            Note::RunInterrupted => "run interrupted".to_string(),
+            }) => format!("run succeeded: {deliverable_path}"),
+            Note::Ended(Terminal::Failed { reason }) => {
+                format!("run failed: {}", one_line(reason, 80))
+            }
+            Note::Ended(Terminal::BudgetExhausted { reason }) => {
+                format!("budget exhausted: {reason}")
+            }
+            Note::Ended(Terminal::Interrupted) => "run interrupted".to_string(),
             Note::CheckFinished {
                 round,
                 name,
@@ -489,11 +492,13 @@ pub(crate) fn describe(event: &RunEvent) -> Option<String> {
             Note::HandoffRequested { reason } => {
                 format!("budget spent ({reason}): solver writes its hand-off")
             }
-            Note::RunBlocked { reason } => format!("run blocked: {}", one_line(reason, 80)),
-            Note::RunUsageLimited {
+            Note::Ended(Terminal::Blocked { reason }) => {
+                format!("run blocked: {}", one_line(reason, 80))
+            }
+            Note::Ended(Terminal::UsageLimited {
                 reason,
                 resume_after,
-            } => format!(
+            }) => format!(
                 "run usage limited until {}: {}",
                 timestamp(*resume_after),
                 one_line(reason, 60)

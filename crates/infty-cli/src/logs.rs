@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use camino::Utf8Path;
-use infty_core::events::{Note, RunEvent};
-use infty_core::flow::Input;
+use infty_core::events::{Input, Note, RunEvent};
 use infty_store::{JournalTail, RunStore};
 use serde_json::Value;
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
-use infty_core::flow::Terminal;
+use infty_core::events::Terminal;
 use infty_core::tools::ToolProvider;
 use infty_core::{
     CoreError, InftyOrchestrator, ResumeOverrides, RoleConfig, RunExecutionOptions, RunOutcome,

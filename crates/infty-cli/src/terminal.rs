@@ -17,9 +17,7 @@ use std::time::{Duration, Instant};
 
 use anstyle::{AnsiColor, Style};
 use camino::Utf8Path;
-use infty_core::events::CompactionCause;
-use infty_core::events::Note;
-use infty_core::flow::Terminal;
+use infty_core::events::{CompactionCause, Note, Terminal};
 use infty_core::tools::{Plan, StepStatus};
 use infty_core::{Progress, ProgressReporter};
 use infty_signals::VerifierDecision;
@@ -472,7 +470,7 @@ impl TerminalProgress {
                 kept_items,
                 cause,
             } => self.compaction(role, *prompt_tokens, *kept_items, *cause),
-            Note::RunInterrupted => self.interrupted(),
+            Note::Ended(Terminal::Interrupted) => self.interrupted(),
             Note::CheckFinished {
                 name,
                 passed,
@@ -500,11 +498,7 @@ impl TerminalProgress {
             | Note::ToolCallStarted { .. }
             | Note::ToolCallFinished { .. }
             | Note::ModelRetry { .. }
-            | Note::RunSucceeded { .. }
-            | Note::RunFailed { .. }
-            | Note::BudgetExhausted { .. }
-            | Note::RunBlocked { .. }
-            | Note::RunUsageLimited { .. }
+            | Note::Ended(_)
             | Note::RecordSealed => {}
         }
     }

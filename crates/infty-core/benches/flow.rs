@@ -17,7 +17,8 @@ use std::time::Duration;
 use camino::{Utf8Path, Utf8PathBuf};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use futures::future::BoxFuture;
-use infty_core::flow::{DeliverableCheck, Flow, FlowConfig, Input};
+use infty_core::events::{DeliverableCheck, Input};
+use infty_core::flow::{Flow, FlowConfig};
 use infty_core::{InftyOrchestrator, RoleConfig, RunExecutionOptions, RunParams};
 use infty_model::{Item, ModelApi, ModelError, ModelRequest, ModelResponse, StreamEvent, Usage};
 use infty_store::{Budgets, TokenUsage, VerificationPolicy};
@@ -108,7 +109,7 @@ fn pure_flow(c: &mut Criterion) {
                 }
                 assert!(matches!(
                     flow.terminal(),
-                    Some(infty_core::flow::Terminal::Succeeded { .. })
+                    Some(infty_core::events::Terminal::Succeeded { .. })
                 ));
                 flow
             },

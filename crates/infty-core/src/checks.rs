@@ -13,7 +13,7 @@ use std::time::Duration;
 use camino::Utf8Path;
 use infty_store::{CheckDir, CheckSpec};
 
-use crate::flow::CheckResult;
+use crate::events::CheckResult;
 use crate::tools::{SandboxSpec, shell};
 
 /// Output of a check kept for the Solver and the Verifiers (head and tail).

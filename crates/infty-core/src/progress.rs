@@ -12,8 +12,7 @@ use std::time::Duration;
 use camino::Utf8Path;
 use infty_store::TokenUsage;
 
-use crate::events::Note;
-use crate::flow::Terminal;
+use crate::events::{Note, Terminal};
 use crate::tools::Plan;
 
 /// One thing that happened while a run is driven.

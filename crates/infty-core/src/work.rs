@@ -2,7 +2,7 @@
 //!
 //! The driver hashes each tool call (name, arguments, output; never the call id) as the
 //! session reports it, and the delivered files when the turn delivers, and feeds the result
-//! to the flow as [`crate::flow::Input::SolverWork`]. Hashes use the standard library's
+//! to the flow as [`crate::events::Input::SolverWork`]. Hashes use the standard library's
 //! SipHash with fixed keys: stable for one build, which is all a comparison within a run
 //! needs (after an upgrade, old and new turns merely never match, which reads as progress).
 //! This module reads files but never writes, and never follows a path outside the run.

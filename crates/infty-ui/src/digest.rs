@@ -7,8 +7,7 @@
 //! of the chart.
 
 use camino::Utf8PathBuf;
-use infty_core::events::{Note, RunEvent};
-use infty_core::flow::Input;
+use infty_core::events::{Input, Note, RunEvent};
 use infty_signals::VerifierDecision;
 use infty_store::JournalTail;
 use serde_json::Value;

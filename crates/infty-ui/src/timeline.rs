@@ -4,8 +4,7 @@
 //! Every text here comes from a model or a tool and is rendered through maud's escaping.
 //! This module must never read a whole journal.
 
-use infty_core::events::{Note, RunEvent};
-use infty_core::flow::{DeliverableCheck, Input};
+use infty_core::events::{DeliverableCheck, Input, Note, RunEvent, Terminal};
 use infty_signals::VerifierDecision;
 use infty_store::{JournalLine, JournalPage};
 use maud::{Markup, html};
@@ -312,23 +311,7 @@ fn describe(event: RunEvent) -> View {
                 format!("model call retried (attempt {attempt})"),
             )
             .detail(reason),
-            Note::RunSucceeded {
-                deliverable_path,
-                summary,
-            } => view(
-                "run",
-                None,
-                "pass",
-                format!("succeeded: {deliverable_path}"),
-            )
-            .detail(summary.unwrap_or_default()),
-            Note::RunFailed { reason } => {
-                view("run", None, "failure", one_line(&reason, 140)).detail(reason)
-            }
-            Note::BudgetExhausted { reason } => {
-                view("run", None, "failure", "budget exhausted").detail(reason)
-            }
-            Note::RunInterrupted => view("run", None, "run", "interrupted"),
+            Note::Ended(ending) => ended(ending),
             // The journal input of a check carries its output; the note adds nothing here.
             Note::CheckFinished { name, passed, .. } => view(
                 "check",
@@ -385,23 +368,46 @@ fn describe(event: RunEvent) -> View {
                 format!("round {round} verdicts void: the deliverable changed"),
             )
             .detail(changed.join("\n")),
-            Note::RunBlocked { reason } => view("run", None, "failure", "blocked").detail(reason),
-            Note::RunUsageLimited {
-                reason,
-                resume_after,
-            } => view(
-                "run",
-                None,
-                "failure",
-                format!(
-                    "usage limited until {}",
-                    resume_after
-                        .format(&time::format_description::well_known::Rfc3339)
-                        .unwrap_or_default()
-                ),
-            )
-            .detail(reason),
         },
+    }
+}
+
+/// How the run ended, as a timeline item.
+fn ended(ending: Terminal) -> View {
+    match ending {
+        Terminal::Succeeded {
+            deliverable_path,
+            summary,
+        } => view(
+            "run",
+            None,
+            "pass",
+            format!("succeeded: {deliverable_path}"),
+        )
+        .detail(summary.unwrap_or_default()),
+        Terminal::Failed { reason } => {
+            view("run", None, "failure", one_line(&reason, 140)).detail(reason)
+        }
+        Terminal::BudgetExhausted { reason } => {
+            view("run", None, "failure", "budget exhausted").detail(reason)
+        }
+        Terminal::Interrupted => view("run", None, "run", "interrupted"),
+        Terminal::Blocked { reason } => view("run", None, "failure", "blocked").detail(reason),
+        Terminal::UsageLimited {
+            reason,
+            resume_after,
+        } => view(
+            "run",
+            None,
+            "failure",
+            format!(
+                "usage limited until {}",
+                resume_after
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default()
+            ),
+        )
+        .detail(reason),
     }
 }
 

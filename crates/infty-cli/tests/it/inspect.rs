@@ -4,7 +4,7 @@
 use std::io::BufRead;
 
 use camino::Utf8PathBuf;
-use infty_core::events::Note;
+use infty_core::events::{Note, Terminal};
 use infty_signals::VerifierDecision;
 use infty_store::{RoleRecord, RunInit, RunStatus, RunStore};
 use serde_json::{Value, json};
@@ -130,10 +130,10 @@ fn logs_follow_tails_a_run_driven_by_another_process() {
         // The run ends: its last event, then the status a follower stops on.
         journal
             .append(
-                &Note::RunSucceeded {
+                &Note::Ended(Terminal::Succeeded {
                     deliverable_path: "deliverable/x.md".into(),
                     summary: None,
-                },
+                }),
                 true,
             )
             .unwrap();

@@ -9,7 +9,7 @@ use infty_store::{
     SandboxSettings, StallPolicy, StoreError, Timeouts, TurnToolChoice, VerificationPolicy,
 };
 
-use crate::flow::Terminal;
+use crate::events::Terminal;
 use crate::prompts::RoleKind;
 use crate::session::SessionError;
 use crate::tools::ToolPolicy;

@@ -19,8 +19,8 @@ use super::recorder::Recorder;
 use super::{
     CoreError, DEFAULT_LIMIT_WAIT, InftyOrchestrator, RoleConfig, RunOutcome, mode_of, nonzero,
 };
-use crate::events::{Note, RunEvent};
-use crate::flow::{Action, Call, DeliverableCheck, FailureKind, Flow, FlowConfig, Input, Terminal};
+use crate::events::{DeliverableCheck, FailureKind, Input, Note, RunEvent, Terminal};
+use crate::flow::{Action, Call, Flow, FlowConfig};
 use crate::progress::{Progress, ProgressReporter};
 use crate::prompts::RoleKind;
 use crate::session::{RoleSession, SessionConfig, SessionError};
@@ -394,7 +394,7 @@ impl Driver {
 
     fn feed_terminal(&mut self, terminal: Terminal) -> Result<(), CoreError> {
         // Only used when the state machine stalls, which would be a bug: record it and stop.
-        self.record(terminal.note())?;
+        self.record(Note::Ended(terminal.clone()))?;
         self.store.set_status_with(terminal.status(), |meta| {
             meta.error = terminal.reason().map(str::to_string);
         })?;
@@ -416,15 +416,7 @@ impl Driver {
 
     fn record(&self, note: Note) -> Result<(), CoreError> {
         self.progress.report(&Progress::Noted(&note));
-        let durable = matches!(
-            note,
-            Note::RunSucceeded { .. }
-                | Note::RunFailed { .. }
-                | Note::BudgetExhausted { .. }
-                | Note::RunInterrupted
-                | Note::RunBlocked { .. }
-                | Note::RunUsageLimited { .. }
-        );
+        let durable = matches!(note, Note::Ended(_));
         self.reporter.append(&RunEvent::Note(note), durable)?;
         Ok(())
     }

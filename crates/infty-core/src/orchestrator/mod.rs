@@ -24,7 +24,7 @@ use infty_store::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::events::{Note, RunEvent};
+use crate::events::{Note, RunEvent, Terminal};
 use crate::progress::{NoProgress, ProgressReporter};
 use crate::prompts::RoleKind;
 use crate::tools::{SandboxSpec, ToolProvider};
@@ -326,9 +326,9 @@ pub fn fail_stopped_run(runs_root: &Utf8Path, run_id: &str, reason: &str) -> Res
     }
     let mut journal = store.journal()?;
     journal.append(
-        &RunEvent::Note(Note::RunFailed {
+        &RunEvent::Note(Note::Ended(Terminal::Failed {
             reason: reason.to_string(),
-        }),
+        })),
         true,
     )?;
     // Whatever it was (queued, running after a crash, interrupted), it is failed now.

@@ -280,7 +280,7 @@ async fn cancellation_leaves_an_interrupted_run_that_resumes() {
         matches!(
             result,
             Err(CoreError::Stopped {
-                ending: infty_core::flow::Terminal::Interrupted,
+                ending: infty_core::events::Terminal::Interrupted,
                 ..
             })
         ),
@@ -330,7 +330,7 @@ async fn cancellation_leaves_an_interrupted_run_that_resumes() {
 
 #[test]
 fn model_errors_become_failure_kinds() {
-    use infty_core::flow::FailureKind;
+    use infty_core::events::FailureKind;
     use infty_core::orchestrator::{DEFAULT_LIMIT_WAIT, failure_kind};
     use infty_core::session::SessionError;
     use infty_model::ModelError;

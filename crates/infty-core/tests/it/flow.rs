@@ -1,10 +1,11 @@
 //! Whole scripted runs through the pure state machine, snapshotted as input → action
 //! transcripts. No server, no tokio, no files.
 
-use infty_core::flow::{Call, CheckResult, DeliverableCheck, FailureKind, Flow, FlowConfig, Input};
+use infty_core::events::{CheckResult, DeliverableCheck, FailureKind, Input, Terminal};
+use infty_core::flow::{Call, Flow, FlowConfig};
 use infty_store::{
-    Budgets, CheckDir, CheckSpec, DeliverableFingerprint, FileFingerprint, StallPolicy, TokenUsage,
-    VerificationPolicy,
+    Budgets, CheckDir, CheckSpec, DeliverableFingerprint, FileFingerprint, RunStatus, StallPolicy,
+    TokenUsage, VerificationPolicy,
 };
 use time::OffsetDateTime;
 
@@ -241,10 +242,8 @@ fn verifier_replacement_can_rescue_the_round() {
         .replaced(&["verifier-1"])
         .verifier("verifier-1", PASS);
     assert_eq!(
-        s.flow
-            .terminal()
-            .map(|t| serde_json::to_value(t).unwrap()["status"].clone()),
-        Some(serde_json::json!("succeeded"))
+        s.flow.terminal().map(Terminal::status),
+        Some(RunStatus::Succeeded)
     );
 }
 
@@ -565,7 +564,7 @@ fn repeated_unchanged_deliveries_count_as_a_stall() {
     });
     s.feed(work("same-files")).solver(DELIVER);
     assert!(
-        s.transcript.contains(r#""status":"blocked""#),
+        s.transcript.contains(r#""kind":"run_blocked""#),
         "{}",
         s.transcript
     );
@@ -684,7 +683,7 @@ fn a_deliverable_changed_during_verification_voids_the_round() {
         .verifier("verifier-2", PASS);
     assert!(matches!(
         s.flow.terminal(),
-        Some(infty_core::flow::Terminal::Succeeded { .. })
+        Some(infty_core::events::Terminal::Succeeded { .. })
     ));
     insta::assert_snapshot!(s.transcript);
 }
