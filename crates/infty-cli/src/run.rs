@@ -515,18 +515,24 @@ fn report(
 ) -> Result<u8> {
     match result {
         Ok(outcome) => {
-            progress.summary(&outcome.run_id, outcome.run_dir.as_str(), "succeeded");
+            let ending = Terminal::Succeeded {
+                deliverable_path: (outcome.deliverable_path.strip_prefix(&outcome.run_dir))
+                    .unwrap_or(&outcome.deliverable_path)
+                    .to_string(),
+                summary: outcome.summary.clone(),
+            };
+            progress.summary(&outcome.run_id, outcome.run_dir.as_str(), &ending);
             if json {
                 let value = serde_json::json!({
                     "run_id": outcome.run_id,
-                    "status": "succeeded",
+                    "status": ending.status(),
                     "run_dir": outcome.run_dir,
                     "deliverable_path": outcome.deliverable_path,
                     "summary": outcome.summary,
                 });
                 println!("{}", serde_json::to_string_pretty(&value)?);
             } else {
-                println!("run {} succeeded", outcome.run_id);
+                println!("run {} {}", outcome.run_id, ending.label());
                 println!("deliverable: {}", outcome.deliverable_path);
                 if let Some(summary) = &outcome.summary {
                     println!("summary: {summary}");

@@ -162,7 +162,8 @@ impl TerminalProgress {
 
     /// The closing summary: run, folder, deliverable, duration, tokens per role. Printed
     /// once, when the run ends; a later call (after success) prints it only if it was not.
-    pub(crate) fn summary(&self, run_id: &str, run_dir: &str, status: &str) {
+    pub(crate) fn summary(&self, run_id: &str, run_dir: &str, ending: &Terminal) {
+        let status = ending.label();
         let elapsed = self.started.elapsed().as_secs();
         self.stop_spinner();
         self.with_screen(|screen| {
@@ -173,7 +174,7 @@ impl TerminalProgress {
             screen.activity.clear();
             let mut err = anstream::stderr().lock();
             screen.make_room(&mut std::io::stderr());
-            let style = status_style(status);
+            let style = ending_style(ending);
             let _ = writeln!(
                 err,
                 "{style}run {run_id} {status}{style:#} in {}m{:02}s",
@@ -361,11 +362,14 @@ fn role_style(role: &str) -> Style {
     Style::new().fg_color(Some(color.into())).bold()
 }
 
-fn status_style(status: &str) -> Style {
-    let color = match status {
-        "succeeded" => AnsiColor::Green,
-        "interrupted" | "budget exhausted" | "blocked" | "usage limited" => AnsiColor::Yellow,
-        _ => AnsiColor::Red,
+fn ending_style(ending: &Terminal) -> Style {
+    let color = match ending {
+        Terminal::Succeeded { .. } => AnsiColor::Green,
+        Terminal::Interrupted
+        | Terminal::BudgetExhausted { .. }
+        | Terminal::Blocked { .. }
+        | Terminal::UsageLimited { .. } => AnsiColor::Yellow,
+        Terminal::Failed { .. } => AnsiColor::Red,
     };
     Style::new().fg_color(Some(color.into())).bold()
 }
@@ -827,7 +831,7 @@ impl TerminalProgress {
         self.line("run", None, &text);
         let run = self.with_screen(|screen| screen.run.clone()).flatten();
         if let Some((run_id, run_dir)) = run {
-            self.summary(&run_id, &run_dir, status);
+            self.summary(&run_id, &run_dir, terminal);
         }
     }
 }
