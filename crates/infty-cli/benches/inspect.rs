@@ -7,7 +7,7 @@ use std::process::Command;
 use camino::Utf8PathBuf;
 use criterion::{Criterion, criterion_group, criterion_main};
 use infty_core::events::Note;
-use infty_store::{RoleRecord, RunInit, RunStore};
+use infty_store::{Role, RoleRecord, RunInit, RunStore};
 
 const RUNS: usize = 1_000;
 const EVENTS: usize = 20_000;
@@ -28,7 +28,7 @@ fn bench(c: &mut Criterion) {
     let root = Utf8PathBuf::from_path_buf(dir.path().join("runs")).unwrap();
     let init = || RunInit {
         objective: "benchmark".into(),
-        roles: vec![RoleRecord::new("solver", "m", None)],
+        roles: vec![RoleRecord::new(Role::Solver, "m", None)],
         ..RunInit::default()
     };
     for index in 0..RUNS {

@@ -559,11 +559,11 @@ pub(crate) enum SendRole {
 }
 
 impl SendRole {
-    /// The role name.
-    pub(crate) fn as_str(self) -> &'static str {
+    /// The role it names.
+    pub(crate) fn role(self) -> infty_store::Role {
         match self {
-            SendRole::Solver => "solver",
-            SendRole::Director => "director",
+            SendRole::Solver => infty_store::Role::Solver,
+            SendRole::Director => infty_store::Role::Director,
         }
     }
 }

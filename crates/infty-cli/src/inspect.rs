@@ -118,7 +118,11 @@ pub(crate) fn show(runs_root: &Utf8Path, args: &ShowArgs) -> Result<u8> {
     println!();
     println!("Roles:");
     for role in &meta.roles {
-        let usage = meta.usage.get(&role.role).copied().unwrap_or_default();
+        let usage = meta
+            .usage
+            .get(role.role.as_str())
+            .copied()
+            .unwrap_or_default();
         let effort = role
             .reasoning_effort
             .as_deref()
@@ -126,7 +130,7 @@ pub(crate) fn show(runs_root: &Utf8Path, args: &ShowArgs) -> Result<u8> {
             .unwrap_or_default();
         let cost = meta
             .cost_usd
-            .get(&role.role)
+            .get(role.role.as_str())
             .map(|usd| format!("  ${usd:.4}"))
             .unwrap_or_default();
         println!(

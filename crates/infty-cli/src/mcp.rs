@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use infty_store::{McpSandbox, McpServerRecord};
+use infty_store::{McpSandbox, McpServerRecord, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -155,11 +155,10 @@ fn record_of(
     let roles = section
         .roles
         .clone()
-        .unwrap_or_else(|| vec!["solver".to_string()]);
+        .unwrap_or_else(|| vec![Role::SOLVER.to_string()]);
     for role in &roles {
-        let known = matches!(role.as_str(), "solver" | "director" | "verifier")
-            || (role.starts_with("verifier") && infty_store::validate_role(role).is_ok());
-        if !known {
+        // `verifier` is a role name too, and here stands for every Verifier.
+        if Role::parse(role).is_err() {
             return Err(format!(
                 "role {role:?} is not solver, director, verifier or a verifier's name"
             ));

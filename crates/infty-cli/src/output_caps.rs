@@ -6,7 +6,7 @@
 //! config file > the default for the role and the provider preset. A resumed run keeps what
 //! its `run.json` recorded unless the flag is given. This module only computes numbers.
 
-use infty_core::prompts::RoleKind;
+use infty_store::Role;
 
 /// One cap per role kind, in tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,12 +44,12 @@ impl OutputCaps {
         }
     }
 
-    /// The cap of `role` (`solver`, `director`, `verifier-N`).
-    pub(crate) fn for_role(&self, role: &str) -> u32 {
-        match RoleKind::of(role) {
-            Some(RoleKind::Solver) => self.solver,
-            Some(RoleKind::Verifier) => self.verifier,
-            Some(RoleKind::Director) | None => self.director,
+    /// The cap of `role`.
+    pub(crate) fn for_role(&self, role: &Role) -> u32 {
+        match role {
+            Role::Solver => self.solver,
+            Role::Verifier(_) => self.verifier,
+            Role::Director => self.director,
         }
     }
 
@@ -75,15 +75,18 @@ mod tests {
         let local = OutputCaps::defaults("llamacpp");
         assert_eq!(
             (
-                local.for_role("solver"),
-                local.for_role("director"),
-                local.for_role("verifier-2")
+                local.for_role(&Role::Solver),
+                local.for_role(&Role::Director),
+                local.for_role(&Role::verifier(2))
             ),
             (8_192, 4_096, 4_096)
         );
-        assert_eq!(OutputCaps::defaults("openai").for_role("solver"), 32_768);
         assert_eq!(
-            OutputCaps::defaults("openrouter").for_role("director"),
+            OutputCaps::defaults("openai").for_role(&Role::Solver),
+            32_768
+        );
+        assert_eq!(
+            OutputCaps::defaults("openrouter").for_role(&Role::Director),
             16_384
         );
         let all = OutputCaps::defaults("openai").overridden(Some(64));

@@ -14,7 +14,7 @@ use infty_core::{
     RunParams,
 };
 use infty_model::ModelClient;
-use infty_store::{McpServerRecord, RunStatus, RunStore, Timeouts, VerificationPolicy};
+use infty_store::{McpServerRecord, Role, RunStatus, RunStore, Timeouts, VerificationPolicy};
 use tokio_util::sync::CancellationToken;
 
 use crate::args::{CreateArgs, PolicyArg, ResumeArgs};
@@ -172,7 +172,7 @@ pub(crate) fn plan(
         .iter()
         .enumerate()
         .map(|(index, model)| {
-            RoleConfig::new(format!("verifier-{}", index + 1), model)
+            RoleConfig::new(Role::verifier(index + 1), model)
                 .with_context_window(window(model))
                 .with_max_output_tokens(Some(caps.verifier))
                 .with_reasoning_effort(args.verifier_effort.map(|e| e.as_str().to_string()))
@@ -183,13 +183,13 @@ pub(crate) fn plan(
     let params = RunParams {
         run_id: args.run_id.clone(),
         run_root: None,
-        solver: RoleConfig::new("solver", &args.model)
+        solver: RoleConfig::new(Role::Solver, &args.model)
             .with_context_window(window(&args.model))
             .with_max_output_tokens(Some(caps.solver))
             .with_reasoning_effort(args.solver_effort.map(|e| e.as_str().to_string()))
             .with_reasoning_summary(summary(args.role_summaries.solver))
             .with_tool_choice(choice(args.solver_tool_choice)),
-        director: RoleConfig::new("director", &director_model)
+        director: RoleConfig::new(Role::Director, &director_model)
             .with_context_window(window(&director_model))
             .with_max_output_tokens(Some(caps.director))
             .with_reasoning_effort(args.director_effort.map(|e| e.as_str().to_string()))

@@ -25,13 +25,13 @@ pub(crate) fn send(runs_root: &Utf8Path, args: &SendArgs) -> Result<u8> {
             args.run_id
         );
     }
-    let message = store.inbox().enqueue(args.role.as_str(), &args.message)?;
+    let message = store.inbox().enqueue(&args.role.role(), &args.message)?;
     println!(
         "queued message {} for the {} of run {} ({status}); it is delivered with the {}'s next turn",
         message.id,
-        args.role.as_str(),
+        args.role.role(),
         args.run_id,
-        args.role.as_str()
+        args.role.role()
     );
     Ok(0)
 }

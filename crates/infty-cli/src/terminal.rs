@@ -21,7 +21,7 @@ use infty_core::events::{CompactionCause, Note, Terminal};
 use infty_core::tools::{Plan, StepStatus};
 use infty_core::{Progress, ProgressReporter};
 use infty_signals::VerifierDecision;
-use infty_store::TokenUsage;
+use infty_store::{Role, TokenUsage};
 
 use crate::inspect::one_line;
 
@@ -343,21 +343,20 @@ fn usage_line(usage: &BTreeMap<String, TokenUsage>) -> String {
 
 fn role_rank(role: &str) -> u8 {
     match role {
-        "solver" => 0,
-        "director" => 1,
+        Role::SOLVER => 0,
+        Role::DIRECTOR => 1,
         _ => 2,
     }
 }
 
+/// The colour of a line's role; labels that are no role (`run`, `operator`, `check`) and the
+/// Verifiers as a group (`verifier`) get their own.
 fn role_style(role: &str) -> Style {
-    let color = if role == "solver" {
-        AnsiColor::Magenta
-    } else if role == "director" {
-        AnsiColor::Blue
-    } else if role.starts_with("verifier") {
-        AnsiColor::Green
-    } else {
-        AnsiColor::Cyan
+    let color = match Role::parse(role) {
+        Ok(Role::Solver) => AnsiColor::Magenta,
+        Ok(Role::Director) => AnsiColor::Blue,
+        Ok(Role::Verifier(_)) => AnsiColor::Green,
+        Err(_) => AnsiColor::Cyan,
     };
     Style::new().fg_color(Some(color.into())).bold()
 }
@@ -516,7 +515,7 @@ impl TerminalProgress {
     fn objective_posted(&self, objective: &str) {
         self.line(
             "operator",
-            Some("solver"),
+            Some(Role::SOLVER),
             &format!("objective: {}", one_line(objective, 100)),
         );
     }
@@ -557,7 +556,7 @@ impl TerminalProgress {
 
     fn invalid_signal(&self, error: &str, consecutive: u32) {
         self.line(
-            "solver",
+            Role::SOLVER,
             None,
             &format!(
                 "reply rejected ({consecutive} in a row): {}",
@@ -567,7 +566,7 @@ impl TerminalProgress {
     }
 
     fn direction_request(&self, prompt: &str) {
-        self.line("solver", Some("director"), &one_line(prompt, 120));
+        self.line(Role::SOLVER, Some(Role::DIRECTOR), &one_line(prompt, 120));
     }
 
     fn directive(&self, directive: &str, rationale: Option<&str>) {
@@ -579,7 +578,7 @@ impl TerminalProgress {
             ),
             None => one_line(directive, 120),
         };
-        self.line("director", Some("solver"), &text);
+        self.line(Role::DIRECTOR, Some(Role::SOLVER), &text);
     }
 
     fn final_delivery(&self, deliverable_path: &str, summary: Option<&str>) {
@@ -587,7 +586,7 @@ impl TerminalProgress {
             .map(|s| format!(" — {}", one_line(s, 80)))
             .unwrap_or_default();
         self.line(
-            "solver",
+            Role::SOLVER,
             Some("verifier"),
             &format!("delivers {deliverable_path}{summary}"),
         );
@@ -596,7 +595,7 @@ impl TerminalProgress {
     fn deliverable_rejected(&self, reason: &str) {
         self.line(
             "operator",
-            Some("solver"),
+            Some(Role::SOLVER),
             &format!("delivery refused: {}", one_line(reason, 100)),
         );
     }
@@ -730,7 +729,7 @@ impl TerminalProgress {
     fn stall_detected(&self, evidence: &str, escalation: u32) {
         self.line(
             "operator",
-            Some("director"),
+            Some(Role::DIRECTOR),
             &format!("escalation {escalation}: {}", one_line(evidence, 140)),
         );
     }
@@ -738,7 +737,7 @@ impl TerminalProgress {
     fn handoff_requested(&self, reason: &str) {
         self.line(
             "operator",
-            Some("solver"),
+            Some(Role::SOLVER),
             &format!("budget spent ({reason}): last turn, write the hand-off"),
         );
     }
@@ -746,7 +745,7 @@ impl TerminalProgress {
     fn budget_warning(&self, reason: &str) {
         self.line(
             "operator",
-            Some("solver"),
+            Some(Role::SOLVER),
             &format!("budget nearly spent ({reason}): finalize"),
         );
     }
@@ -754,7 +753,7 @@ impl TerminalProgress {
     fn verdicts_voided(&self, round: u32, changed: &[String]) {
         self.line(
             "operator",
-            Some("solver"),
+            Some(Role::SOLVER),
             &format!(
                 "round {round} verdicts void: the deliverable changed during verification ({})",
                 one_line(&changed.join(", "), 100)

@@ -21,7 +21,7 @@ use infty_core::events::{DeliverableCheck, Input};
 use infty_core::flow::{Flow, FlowConfig};
 use infty_core::{InftyOrchestrator, RoleConfig, RunExecutionOptions, RunParams};
 use infty_model::{Item, ModelApi, ModelError, ModelRequest, ModelResponse, StreamEvent, Usage};
-use infty_store::{Budgets, TokenUsage, VerificationPolicy};
+use infty_store::{Budgets, Role, TokenUsage, VerificationPolicy};
 use time::OffsetDateTime;
 
 /// Solver rounds before the delivery: each asks the Director once.
@@ -216,9 +216,9 @@ fn params() -> RunParams {
     RunParams {
         run_id: Some("bench".to_string()),
         run_root: None,
-        solver: RoleConfig::new("solver", "canned"),
-        director: RoleConfig::new("director", "canned"),
-        verifiers: vec![RoleConfig::new("verifier-1", "canned")],
+        solver: RoleConfig::new(Role::Solver, "canned"),
+        director: RoleConfig::new(Role::Director, "canned"),
+        verifiers: vec![RoleConfig::new(Role::verifier(1), "canned")],
     }
 }
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use infty_core::{InftyOrchestrator, RoleConfig, RunExecutionOptions, RunParams};
 use infty_model::test_support::{ResponsesSse, ScriptedReply, ScriptedServer};
 use infty_model::{ModelClient, ProviderConfig, WireApi};
+use infty_store::Role;
 use serde_json::Value;
 
 fn role_of(body: &Value) -> String {
@@ -77,9 +78,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             RunParams {
                 run_id: Some("example".to_string()),
                 run_root: None,
-                solver: RoleConfig::new("solver", "scripted"),
-                director: RoleConfig::new("director", "scripted"),
-                verifiers: vec![RoleConfig::new("verifier-1", "scripted")],
+                solver: RoleConfig::new(Role::Solver, "scripted"),
+                director: RoleConfig::new(Role::Director, "scripted"),
+                verifiers: vec![RoleConfig::new(Role::verifier(1), "scripted")],
             },
             RunExecutionOptions {
                 objective: "Write a greeting to deliverable/hello.txt.".to_string(),

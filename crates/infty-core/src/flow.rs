@@ -20,7 +20,9 @@ use infty_signals::{
     VerificationRequest, VerifierDecision, VerifierReport, VerifierVerdict, parse_directive,
     parse_solver_signal, parse_verdict,
 };
-use infty_store::{Budgets, CheckSpec, DeliverableFingerprint, StallPolicy, VerificationPolicy};
+use infty_store::{
+    Budgets, CheckSpec, DeliverableFingerprint, Role, StallPolicy, VerificationPolicy,
+};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -74,10 +76,10 @@ pub enum Call {
 
 impl Call {
     /// The role a call's turn goes to, for calls that post a turn to a single role.
-    pub fn role(&self) -> Option<&str> {
+    pub fn role(&self) -> Option<Role> {
         match self {
-            Call::PostToSolver { .. } => Some("solver"),
-            Call::AskDirector { .. } => Some("director"),
+            Call::PostToSolver { .. } => Some(Role::Solver),
+            Call::AskDirector { .. } => Some(Role::Director),
             _ => None,
         }
     }
@@ -474,7 +476,7 @@ impl Flow {
             }
             Phase::Solver { .. } => {
                 if let FailureKind::UsageLimited { resume_after } = failure {
-                    self.usage_limited("solver", error, resume_after, out);
+                    self.usage_limited(Role::SOLVER, error, resume_after, out);
                     return;
                 }
                 self.solver_turns += 1;
@@ -587,7 +589,7 @@ impl Flow {
                     reasked: false,
                     failures: 0,
                 };
-                self.attach_queued("director");
+                self.attach_queued(Role::DIRECTOR);
             }
             Ok(SolverSignal::FinalDelivery(delivery)) => {
                 self.invalid_in_row = 0;
@@ -679,7 +681,7 @@ impl Flow {
             reasked: false,
             failures: 0,
         };
-        self.attach_queued("director");
+        self.attach_queued(Role::DIRECTOR);
     }
 
     fn on_director_failed(&mut self, error: String, failure: FailureKind, out: &mut Vec<Action>) {
@@ -687,7 +689,7 @@ impl Flow {
             return;
         }
         if let FailureKind::UsageLimited { resume_after } = failure {
-            self.usage_limited("director", error, resume_after, out);
+            self.usage_limited(Role::DIRECTOR, error, resume_after, out);
             return;
         }
         if failure.is_permanent() {
@@ -1071,9 +1073,9 @@ impl Flow {
     fn on_message(&mut self, role: String, text: String) {
         let wrapped = prompts::render(prompts::OPERATOR_MESSAGE, &[("message", text.trim())]);
         match (&mut self.phase, role.as_str()) {
-            (Phase::Solver { message }, "solver")
-            | (Phase::Handoff { message, .. }, "solver")
-            | (Phase::Director { message, .. }, "director") => {
+            (Phase::Solver { message }, Role::SOLVER)
+            | (Phase::Handoff { message, .. }, Role::SOLVER)
+            | (Phase::Director { message, .. }, Role::DIRECTOR) => {
                 message.push_str("\n\n");
                 message.push_str(&wrapped);
             }
@@ -1110,7 +1112,7 @@ impl Flow {
             out.push(record(Note::BudgetWarning { reason }));
         }
         self.phase = Phase::Solver { message };
-        self.attach_queued("solver");
+        self.attach_queued(Role::SOLVER);
     }
 
     /// A budget ran out: the Solver gets one last turn to write its hand-off notes, then the
@@ -1133,7 +1135,7 @@ impl Flow {
             reason,
             resume_message,
         };
-        self.attach_queued("solver");
+        self.attach_queued(Role::SOLVER);
     }
 
     fn end_handoff(&mut self, reason: String, out: &mut Vec<Action>) {

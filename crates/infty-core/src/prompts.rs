@@ -4,6 +4,8 @@
 //! link to it), so `cargo package` ships them with the crate that embeds them. Prompts are data:
 //! this module only loads and fills them; it never decides what to say.
 
+use infty_store::Role;
+
 /// Base instructions of the Solver role.
 pub const SOLVER: &str = include_str!("../prompts/solver.md");
 /// Base instructions of the Director role.
@@ -37,39 +39,12 @@ pub const BLOCKED_RESUME: &str = include_str!("../prompts/blocked_resume.md");
 /// Asks a role for its hand-off summary before its history is compacted.
 pub const COMPACT: &str = include_str!("../prompts/compact.md");
 
-/// The kind of a role, which picks its default instructions and tools.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RoleKind {
-    /// The role that does the work.
-    Solver,
-    /// The role that answers direction requests.
-    Director,
-    /// A role that judges the deliverable.
-    Verifier,
-}
-
-impl RoleKind {
-    /// Classifies a role name, exactly as the store accepts names (lower case): `solver`,
-    /// `director`, and any name starting with `verifier`.
-    pub fn of(role: &str) -> Option<RoleKind> {
-        if role == "solver" {
-            Some(RoleKind::Solver)
-        } else if role == "director" {
-            Some(RoleKind::Director)
-        } else if role.starts_with("verifier") {
-            Some(RoleKind::Verifier)
-        } else {
-            None
-        }
-    }
-
-    /// The default instructions for this kind of role.
-    pub fn instructions(self) -> &'static str {
-        match self {
-            RoleKind::Solver => SOLVER,
-            RoleKind::Director => DIRECTOR,
-            RoleKind::Verifier => VERIFIER,
-        }
+/// The default instructions of a role.
+pub fn instructions(role: &Role) -> &'static str {
+    match role {
+        Role::Solver => SOLVER,
+        Role::Director => DIRECTOR,
+        Role::Verifier(_) => VERIFIER,
     }
 }
 
@@ -127,12 +102,10 @@ mod tests {
     }
 
     #[test]
-    fn role_kinds_follow_names() {
-        assert_eq!(RoleKind::of("solver"), Some(RoleKind::Solver));
-        assert_eq!(RoleKind::of("director"), Some(RoleKind::Director));
-        // Names are compared exactly, as the store (which refuses upper case) does.
-        assert_eq!(RoleKind::of("Director"), None);
-        assert_eq!(RoleKind::of("verifier-2"), Some(RoleKind::Verifier));
-        assert_eq!(RoleKind::of("critic"), None);
+    fn each_role_has_its_own_instructions() {
+        assert_eq!(instructions(&Role::Solver), SOLVER);
+        assert_eq!(instructions(&Role::Director), DIRECTOR);
+        assert_eq!(instructions(&Role::verifier(2)), VERIFIER);
+        assert_ne!(SOLVER, VERIFIER);
     }
 }

@@ -99,8 +99,8 @@ pub enum RolloutEntry {
 /// How a session talks to its model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionConfig {
-    /// The role name (`solver`, `director`, `verifier-1`, ...).
-    pub role: String,
+    /// The role (`solver`, `director`, `verifier-1`, ...).
+    pub role: infty_store::Role,
     /// The model name sent to the provider.
     pub model: String,
     /// Reasoning effort, when the model takes one.
@@ -260,7 +260,7 @@ impl RoleSession {
     ) -> Result<RoleSession, SessionError> {
         let entries: Vec<RolloutEntry> =
             read_jsonl(rollout_path).map_err(|source| SessionError::Rollout {
-                role: config.role.clone(),
+                role: config.role.to_string(),
                 source,
             })?;
         let mut session = RoleSession::new(config, model, tools, rollout);
@@ -286,7 +286,7 @@ impl RoleSession {
     }
 
     /// The role name.
-    pub fn role(&self) -> &str {
+    pub fn role(&self) -> &infty_store::Role {
         &self.config.role
     }
 
@@ -386,7 +386,7 @@ impl RoleSession {
                 .max_output_tokens
                 .filter(|_| response.hit_output_cap(request.max_output_tokens));
             if let Some(cap) = capped {
-                observer.output_capped(&self.config.role, cap);
+                observer.output_capped(self.config.role.as_str(), cap);
             }
             if let Some(turn_usage) = response.usage {
                 usage += token_usage(&turn_usage);
@@ -490,7 +490,7 @@ impl RoleSession {
                     })?;
                     continue;
                 }
-                observer.tool_started(&self.config.role, &call_id, &name, &arguments);
+                observer.tool_started(self.config.role.as_str(), &call_id, &name, &arguments);
                 let span = telemetry::tool_span(&name, &call_id);
                 let result = self
                     .tools
@@ -498,7 +498,7 @@ impl RoleSession {
                     .instrument(span.clone())
                     .await;
                 telemetry::record_tool(&span, &arguments, &result);
-                observer.tool_finished(&self.config.role, &call_id, &name, &result);
+                observer.tool_finished(self.config.role.as_str(), &call_id, &name, &result);
                 self.push(Item::FunctionOutput {
                     call_id,
                     output: result.output,
@@ -550,12 +550,12 @@ impl RoleSession {
         observer: &dyn SessionObserver,
     ) -> Result<infty_model::ModelResponse, SessionError> {
         let role = self.config.role.clone();
-        let forward = |event: StreamEvent| observer.stream_event(&role, &event);
+        let forward = |event: StreamEvent| observer.stream_event(role.as_str(), &event);
         self.model
             .complete(request, &forward)
             .await
             .map_err(|source| SessionError::Model {
-                role: self.config.role.clone(),
+                role: self.config.role.to_string(),
                 source,
             })
     }
@@ -666,7 +666,7 @@ impl RoleSession {
             history: history.clone(),
         })?;
         self.history = history;
-        observer.compacted(&self.config.role, prompt_tokens, kept_items, cause);
+        observer.compacted(self.config.role.as_str(), prompt_tokens, kept_items, cause);
         Ok(true)
     }
 
@@ -730,7 +730,7 @@ impl RoleSession {
 
     fn rollout_error(&self, source: StoreError) -> SessionError {
         SessionError::Rollout {
-            role: self.config.role.clone(),
+            role: self.config.role.to_string(),
             source,
         }
     }

@@ -8,7 +8,9 @@ use std::hint::black_box;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use criterion::{Criterion, criterion_group, criterion_main};
-use infty_store::{Journal, RoleRecord, RunInit, RunOptions, RunStore, list_runs, read_journal};
+use infty_store::{
+    Journal, Role, RoleRecord, RunInit, RunOptions, RunStore, list_runs, read_journal,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -30,9 +32,9 @@ fn populate(root: &Utf8Path, count: usize) {
     let init = RunInit {
         objective: "Benchmark objective that is about as long as a real one tends to be.".into(),
         roles: vec![
-            RoleRecord::new("solver", "gpt-5", Some("high")),
-            RoleRecord::new("director", "gpt-5", Some("medium")),
-            RoleRecord::new("verifier-1", "gpt-5-mini", None),
+            RoleRecord::new(Role::Solver, "gpt-5", Some("high")),
+            RoleRecord::new(Role::Director, "gpt-5", Some("medium")),
+            RoleRecord::new(Role::verifier(1), "gpt-5-mini", None),
         ],
         options: RunOptions::default(),
     };

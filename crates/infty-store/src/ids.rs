@@ -49,7 +49,7 @@ pub fn validate_run_id(id: &str) -> Result<(), StoreError> {
 /// a dot is refused: it would make rotated rollouts ambiguous. Upper case is refused too:
 /// names are compared exactly everywhere (`solver` picks the Solver's prompt and tools), and
 /// on a case-insensitive file system `Solver` and `solver` would share one rollout.
-pub fn validate_role(role: &str) -> Result<(), StoreError> {
+pub(crate) fn validate_role(role: &str) -> Result<(), StoreError> {
     let refuse = |reason| {
         Err(StoreError::InvalidRole {
             role: role.to_owned(),

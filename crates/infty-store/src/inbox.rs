@@ -12,9 +12,10 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::Role;
 use crate::StoreError;
 use crate::durable::{self, write_atomic};
-use crate::ids::{self, validate_role};
+use crate::ids;
 
 /// A message queued for a role.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -52,17 +53,16 @@ impl Inbox {
 
     /// Queues `text` for `role`. The message appears whole or not at all, even to a driver
     /// in another process reading at the same moment.
-    pub fn enqueue(&self, role: &str, text: &str) -> Result<InboxMessage, StoreError> {
-        validate_role(role)?;
+    pub fn enqueue(&self, role: &Role, text: &str) -> Result<InboxMessage, StoreError> {
         if text.trim().is_empty() {
             return Err(StoreError::EmptyMessage {
-                role: role.to_owned(),
+                role: role.to_string(),
             });
         }
         let (id, created_at) = ids::message_id();
         let message = InboxMessage {
             id,
-            role: role.to_owned(),
+            role: role.to_string(),
             text: text.to_owned(),
             created_at,
         };

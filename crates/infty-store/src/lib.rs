@@ -42,6 +42,7 @@ mod listing;
 mod lock;
 mod mcp;
 mod metadata;
+mod role;
 mod run;
 mod sandbox;
 mod seal;
@@ -52,7 +53,7 @@ pub use deliverable::{DeliverableFingerprint, FileFingerprint};
 pub use durable::{DurableWrite, write_atomic};
 pub use error::{DeliverableError, StoreError};
 pub use folder::{Entry, EntryKind, Folder, OpenError};
-pub use ids::{MAX_ROLE_LEN, MAX_RUN_ID_LEN, generate_run_id, validate_role, validate_run_id};
+pub use ids::{MAX_ROLE_LEN, MAX_RUN_ID_LEN, generate_run_id, validate_run_id};
 pub use inbox::{Inbox, InboxMessage};
 pub use journal::{
     Journal, JournalCursor, JournalEntry, JournalReader, read_journal, read_journal_after,
@@ -67,6 +68,7 @@ pub use metadata::{
     RunMetadata, RunOptions, RunStatus, RunSummary, SCHEMA_VERSION, StallPolicy, Timeouts,
     TokenUsage, TurnToolChoice, VerificationPolicy,
 };
+pub use role::Role;
 pub use run::{
     EVENTS_JSONL, INBOX_DIR, PROTECTED_FILES, PROTECTED_FOLDERS, ROLLOUTS_DIR, RUN_JSON, RUN_LOCK,
     RUN_SUBDIRS, RunInit, RunStore, default_runs_root, runs_root_from,

@@ -11,7 +11,7 @@ use camino::Utf8PathBuf;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::StoreError;
+use crate::{Role, StoreError};
 
 /// The `run.json` layout this crate reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -229,8 +229,8 @@ impl fmt::Display for RunStatus {
 /// One role session of the run.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct RoleRecord {
-    /// The role's name (`solver`, `director`, `verifier-1`, ...).
-    pub role: String,
+    /// The role (`solver`, `director`, `verifier-1`, ...).
+    pub role: Role,
     /// The model it talks to.
     pub model: String,
     /// The reasoning effort asked of the model, if any.
@@ -296,12 +296,12 @@ impl fmt::Display for TurnToolChoice {
 
 impl RoleRecord {
     /// A role whose rollout is `rollouts/<role>.jsonl`.
-    pub fn new(role: &str, model: &str, reasoning_effort: Option<&str>) -> Self {
+    pub fn new(role: Role, model: &str, reasoning_effort: Option<&str>) -> Self {
         RoleRecord {
-            role: role.to_owned(),
+            rollout_path: Utf8PathBuf::from(format!("rollouts/{role}.jsonl")),
+            role,
             model: model.to_owned(),
             reasoning_effort: reasoning_effort.map(str::to_owned),
-            rollout_path: Utf8PathBuf::from(format!("rollouts/{role}.jsonl")),
             config_path: None,
             previous_rollouts: Vec::new(),
             context_window: None,
@@ -737,7 +737,7 @@ mod tests {
 
     #[test]
     fn role_record_points_at_its_rollout() {
-        let role = RoleRecord::new("verifier-1", "gpt-x", Some("high"));
+        let role = RoleRecord::new(Role::verifier(1), "gpt-x", Some("high"));
         assert_eq!(role.rollout_path, "rollouts/verifier-1.jsonl");
         assert_eq!(role.reasoning_effort.as_deref(), Some("high"));
     }

@@ -93,14 +93,13 @@ impl RunStore {
         init.options.check_no_secrets()?;
         let mut seen = Vec::new();
         for role in &init.roles {
-            validate_role(&role.role)?;
             if seen.contains(&role.role.as_str()) {
                 return Err(StoreError::InvalidRole {
-                    role: role.role.clone(),
+                    role: role.role.to_string(),
                     reason: "the run already has a role with this name",
                 });
             }
-            seen.push(&role.role);
+            seen.push(role.role.as_str());
         }
         fs::create_dir_all(runs_root).map_err(|e| StoreError::io("create folder", runs_root, e))?;
         let (run_id, dir) = match run_id {
@@ -521,7 +520,7 @@ impl RunStore {
         let role_name = role.to_owned();
         let new_path = next.clone();
         self.update(move |m| {
-            if let Some(r) = m.roles.iter_mut().find(|r| r.role == role_name) {
+            if let Some(r) = m.roles.iter_mut().find(|r| r.role == role_name.as_str()) {
                 let old = std::mem::replace(&mut r.rollout_path, new_path);
                 r.previous_rollouts.push(old);
             }

@@ -12,7 +12,7 @@ use axum::http::{Request, header};
 use camino::{Utf8Path, Utf8PathBuf};
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::BodyExt;
-use infty_store::{RoleRecord, RunCatalog, RunInit, RunOptions, RunStore};
+use infty_store::{Role, RoleRecord, RunCatalog, RunInit, RunOptions, RunStore};
 use infty_ui::{AppOptions, app};
 use serde_json::json;
 use tower::ServiceExt;
@@ -61,9 +61,9 @@ fn init() -> RunInit {
     RunInit {
         objective: "Benchmark objective that is about as long as a real one tends to be.".into(),
         roles: vec![
-            RoleRecord::new("solver", "gpt-5", Some("high")),
-            RoleRecord::new("director", "gpt-5", None),
-            RoleRecord::new("verifier-1", "gpt-5-mini", None),
+            RoleRecord::new(Role::Solver, "gpt-5", Some("high")),
+            RoleRecord::new(Role::Director, "gpt-5", None),
+            RoleRecord::new(Role::verifier(1), "gpt-5-mini", None),
         ],
         options: RunOptions::default(),
     }

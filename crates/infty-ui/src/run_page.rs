@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use camino::Utf8Path;
-use infty_store::{JournalCursor, RunMetadata, RunStatus, RunStore, StoreError};
+use infty_store::{JournalCursor, Role, RunMetadata, RunStatus, RunStore, StoreError};
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::Value;
@@ -173,7 +173,7 @@ pub(crate) fn render_run_page(view: &RunView<'_>) -> Markup {
                 label { "to "
                     select name="role" {
                         @for role in role_names(meta) {
-                            option value=(role) selected[role == "solver"] { (role) }
+                            option value=(role) selected[role == Role::SOLVER] { (role) }
                         }
                     }
                 }
@@ -204,9 +204,9 @@ pub(crate) fn render_run_page(view: &RunView<'_>) -> Markup {
 }
 
 fn role_names(meta: &RunMetadata) -> Vec<String> {
-    let mut names: Vec<String> = meta.roles.iter().map(|r| r.role.clone()).collect();
-    if !names.iter().any(|n| n == "solver") {
-        names.insert(0, "solver".to_owned());
+    let mut names: Vec<String> = meta.roles.iter().map(|r| r.role.to_string()).collect();
+    if !names.iter().any(|n| n == Role::SOLVER) {
+        names.insert(0, Role::SOLVER.to_owned());
     }
     names
 }

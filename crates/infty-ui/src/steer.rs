@@ -15,7 +15,7 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use infty_store::{LockState, RUN_LOCK, RunLock, RunStatus};
+use infty_store::{LockState, RUN_LOCK, Role, RunLock, RunStatus};
 use serde::Deserialize;
 
 use crate::auth::same_secret;
@@ -72,9 +72,8 @@ pub(crate) async fn send(
                 format!("run {id} already succeeded; a message would never be delivered"),
             ));
         }
-        store
-            .inbox()
-            .enqueue(form.role.trim(), &form.text)
+        Role::parse(form.role.trim())
+            .and_then(|role| store.inbox().enqueue(&role, &form.text))
             .map_err(|e| Failure::bad_request(e.to_string()))?;
         Ok(())
     })

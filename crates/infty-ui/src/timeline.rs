@@ -6,7 +6,7 @@
 
 use infty_core::events::{DeliverableCheck, Input, Note, RunEvent, Terminal};
 use infty_signals::VerifierDecision;
-use infty_store::{JournalLine, JournalPage};
+use infty_store::{JournalLine, JournalPage, Role};
 use maud::{Markup, html};
 use serde_json::Value;
 
@@ -48,16 +48,16 @@ fn describe(event: RunEvent) -> View {
             Input::Started => view("run", None, "run", "started"),
             Input::Resumed => view("run", None, "run", "resumed"),
             Input::SolverReplied { text } => {
-                view("solver", None, "message", one_line(&text, 140)).detail(text)
+                view(Role::SOLVER, None, "message", one_line(&text, 140)).detail(text)
             }
             Input::SolverFailed { error, .. } => {
-                view("solver", None, "failure", "turn failed").detail(error)
+                view(Role::SOLVER, None, "failure", "turn failed").detail(error)
             }
             Input::DirectorReplied { text } => {
-                view("director", None, "message", one_line(&text, 140)).detail(text)
+                view(Role::DIRECTOR, None, "message", one_line(&text, 140)).detail(text)
             }
             Input::DirectorFailed { error, .. } => {
-                view("director", None, "failure", "call failed").detail(error)
+                view(Role::DIRECTOR, None, "failure", "call failed").detail(error)
             }
             Input::DeliverableChecked { check } => match check {
                 DeliverableCheck::Accepted { path, fingerprint } => view(
@@ -106,7 +106,7 @@ fn describe(event: RunEvent) -> View {
                 },
             ),
             Input::SolverWork { summary, .. } => {
-                view("solver", None, "work", one_line(&summary, 140)).detail(summary)
+                view(Role::SOLVER, None, "work", one_line(&summary, 140)).detail(summary)
             }
             Input::CheckFinished { result } => view(
                 "check",
@@ -151,30 +151,30 @@ fn describe(event: RunEvent) -> View {
             ),
             Note::ObjectivePosted { objective } => view(
                 "orchestrator",
-                Some("solver"),
+                Some(Role::SOLVER),
                 "message",
                 one_line(&objective, 140),
             )
             .detail(objective),
             Note::InvalidSignal { error, consecutive } => view(
-                "solver",
+                Role::SOLVER,
                 None,
                 "failure",
                 format!("invalid signal ({consecutive} in a row)"),
             )
             .detail(error),
             Note::DirectionRequested { prompt } => view(
-                "solver",
-                Some("director"),
+                Role::SOLVER,
+                Some(Role::DIRECTOR),
                 "message",
                 one_line(&prompt, 140),
             )
             .detail(prompt),
             Note::DirectorReasked { error } => {
-                view("orchestrator", Some("director"), "retry", "asked again").detail(error)
+                view("orchestrator", Some(Role::DIRECTOR), "retry", "asked again").detail(error)
             }
             Note::DirectorFailed { error, attempts } => view(
-                "director",
+                Role::DIRECTOR,
                 None,
                 "failure",
                 format!("failed (attempt {attempts})"),
@@ -185,8 +185,8 @@ fn describe(event: RunEvent) -> View {
                 rationale,
                 raw,
             } => view(
-                "director",
-                Some("solver"),
+                Role::DIRECTOR,
+                Some(Role::SOLVER),
                 "message",
                 one_line(&directive, 140),
             )
@@ -199,7 +199,7 @@ fn describe(event: RunEvent) -> View {
                 deliverable_path,
                 summary,
             } => view(
-                "solver",
+                Role::SOLVER,
                 Some("verifiers"),
                 "delivery",
                 format!("delivered {deliverable_path}"),
@@ -324,14 +324,18 @@ fn describe(event: RunEvent) -> View {
                 escalation,
             } => view(
                 "orchestrator",
-                Some("director"),
+                Some(Role::DIRECTOR),
                 "retry",
                 format!("stalled (escalation {escalation})"),
             )
             .detail(evidence),
-            Note::HandoffRequested { reason } => {
-                view("orchestrator", Some("solver"), "run", "hand-off requested").detail(reason)
-            }
+            Note::HandoffRequested { reason } => view(
+                "orchestrator",
+                Some(Role::SOLVER),
+                "run",
+                "hand-off requested",
+            )
+            .detail(reason),
             Note::RecordEditAccepted { broken } => view(
                 "operator",
                 None,

@@ -6,7 +6,7 @@ use std::io::BufRead;
 use camino::Utf8PathBuf;
 use infty_core::events::{Note, Terminal};
 use infty_signals::VerifierDecision;
-use infty_store::{RoleRecord, RunInit, RunStatus, RunStore};
+use infty_store::{Role, RoleRecord, RunInit, RunStatus, RunStore};
 use serde_json::{Value, json};
 
 use crate::harness::{World, settings, stderr_text};
@@ -84,7 +84,7 @@ fn logs_follow_tails_a_run_driven_by_another_process() {
         Some("tailed"),
         RunInit {
             objective: "watch me".into(),
-            roles: vec![RoleRecord::new("solver", "m", None)],
+            roles: vec![RoleRecord::new(Role::Solver, "m", None)],
             ..RunInit::default()
         },
     )

@@ -5,12 +5,11 @@ use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use infty_store::{
-    BrokenLine, Budgets, CheckSpec, McpServerRecord, ModelPrice, ProviderRecord, RunStore,
+    BrokenLine, Budgets, CheckSpec, McpServerRecord, ModelPrice, ProviderRecord, Role, RunStore,
     SandboxSettings, StallPolicy, StoreError, Timeouts, TurnToolChoice, VerificationPolicy,
 };
 
 use crate::events::Terminal;
-use crate::prompts::RoleKind;
 use crate::session::SessionError;
 use crate::tools::ToolPolicy;
 
@@ -79,8 +78,8 @@ fn describe_broken(broken: &[BrokenLine]) -> String {
 /// One role's settings: its model and its explicit tool policy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoleConfig {
-    /// Role name: `solver`, `director`, or a Verifier name starting with `verifier`.
-    pub role: String,
+    /// The role: the Solver, the Director or a Verifier.
+    pub role: Role,
     /// Model name sent to the provider.
     pub model: String,
     /// Reasoning effort (`minimal`, `low`, `medium`, `high`, ...).
@@ -105,13 +104,12 @@ pub struct RoleConfig {
 
 impl RoleConfig {
     /// A role with the default tool policy of its kind: the Solver gets every tool, the
-    /// Director reads, a Verifier reads and runs the shell; any other name only reads.
-    pub fn new(role: impl Into<String>, model: impl Into<String>) -> RoleConfig {
-        let role = role.into();
-        let tools = match RoleKind::of(&role) {
-            Some(RoleKind::Solver) => ToolPolicy::solver(),
-            Some(RoleKind::Verifier) => ToolPolicy::verifier(),
-            Some(RoleKind::Director) | None => ToolPolicy::director(),
+    /// Director reads, a Verifier reads and runs the shell.
+    pub fn new(role: Role, model: impl Into<String>) -> RoleConfig {
+        let tools = match role {
+            Role::Solver => ToolPolicy::solver(),
+            Role::Verifier(_) => ToolPolicy::verifier(),
+            Role::Director => ToolPolicy::director(),
         };
         RoleConfig {
             role,
@@ -162,10 +160,6 @@ impl RoleConfig {
     pub fn with_context_window(mut self, tokens: Option<u64>) -> RoleConfig {
         self.context_window = tokens;
         self
-    }
-
-    pub(super) fn kind(&self) -> RoleKind {
-        RoleKind::of(&self.role).unwrap_or(RoleKind::Director)
     }
 }
 
@@ -224,10 +218,10 @@ pub struct ResumeOverrides {
     pub timeouts: Option<Timeouts>,
     /// New budgets.
     pub budgets: Option<Budgets>,
-    /// New models, by role name.
-    pub models: BTreeMap<String, String>,
-    /// New output caps (tokens per response), by role name; recorded in `run.json`.
-    pub max_output_tokens: BTreeMap<String, u32>,
+    /// New models, by role.
+    pub models: BTreeMap<Role, String>,
+    /// New output caps (tokens per response), by role; recorded in `run.json`.
+    pub max_output_tokens: BTreeMap<Role, u32>,
     /// The provider now in use.
     pub provider: Option<ProviderRecord>,
     /// Prices to add to (or replace in) what the run recorded, per model name.
@@ -236,10 +230,10 @@ pub struct ResumeOverrides {
     pub mcp_servers: Option<Vec<McpServerRecord>>,
     /// New sandbox settings (recorded in `run.json`).
     pub sandbox: Option<SandboxSettings>,
-    /// Full role settings, by role name, for what `run.json` does not record (custom
+    /// Full role settings, by role, for what `run.json` does not record (custom
     /// instructions, tool policies, compaction threshold, structured output). A role not
     /// listed is rebuilt from its record with the defaults of its kind.
-    pub roles: BTreeMap<String, RoleConfig>,
+    pub roles: BTreeMap<Role, RoleConfig>,
     /// Continue even though the record was changed outside infty (journaled, then the
     /// record is sealed afresh as it is). Without it such a run is refused.
     pub accept_edited_record: bool,

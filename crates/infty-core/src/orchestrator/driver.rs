@@ -9,7 +9,7 @@ use camino::Utf8PathBuf;
 use futures::future::join_all;
 use infty_model::{ModelApi, OutputSchema, ToolChoice};
 use infty_store::{
-    OutcomeRecord, RunStatus, RunStore, SandboxMode, TokenUsage, TurnToolChoice, read_journal,
+    OutcomeRecord, Role, RunStatus, RunStore, SandboxMode, TokenUsage, TurnToolChoice, read_journal,
 };
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
@@ -22,7 +22,7 @@ use super::{
 use crate::events::{DeliverableCheck, FailureKind, Input, Note, RunEvent, Terminal};
 use crate::flow::{Action, Call, Flow, FlowConfig};
 use crate::progress::{Progress, ProgressReporter};
-use crate::prompts::RoleKind;
+use crate::prompts;
 use crate::session::{RoleSession, SessionConfig, SessionError};
 use crate::telemetry;
 use crate::tools::{RunSpace, SandboxSpec, ToolContext, ToolProvider, ToolSet};
@@ -32,8 +32,8 @@ pub(super) struct Driver {
     store: RunStore,
     flow: Flow,
     reporter: Arc<Recorder>,
-    sessions: HashMap<String, RoleSession>,
-    roles: HashMap<String, RoleConfig>,
+    sessions: HashMap<Role, RoleSession>,
+    roles: HashMap<Role, RoleConfig>,
     model: Arc<dyn ModelApi>,
     progress: Arc<dyn ProgressReporter>,
     cancel: CancellationToken,
@@ -67,8 +67,8 @@ impl Driver {
         let base_dir = options.workspace.clone().unwrap_or_else(|| run_dir.clone());
         let verifiers: Vec<String> = roles
             .iter()
-            .filter(|role| role.kind() == RoleKind::Verifier)
-            .map(|role| role.role.clone())
+            .filter(|role| role.role.is_verifier())
+            .map(|role| role.role.to_string())
             .collect();
         let mut flow = Flow::new(FlowConfig {
             objective: meta.objective.clone(),
@@ -154,35 +154,32 @@ impl Driver {
         let options = &self.store.metadata().options;
         let context = ToolContext {
             run_dir: self.store.dir().to_path_buf(),
-            workspace: match role.kind() {
-                RoleKind::Solver | RoleKind::Verifier => options.workspace.clone(),
-                RoleKind::Director => options.workspace.clone(),
-            },
+            workspace: options.workspace.clone(),
         };
         let tools = match &self.tool_provider {
             Some(provider) => {
                 let mut policy = role.tools.clone();
-                let offered = provider.definitions(&role.role);
+                let offered = provider.definitions(role.role.as_str());
                 policy.external.extend(offered.into_iter().map(|d| d.name));
-                ToolSet::new(context, policy).with_provider(provider.clone(), &role.role)
+                ToolSet::new(context, policy).with_provider(provider.clone(), role.role.as_str())
             }
             None => ToolSet::new(context, role.tools.clone()),
         };
         let tools = tools
             .with_sandbox(self.sandbox_spec(role)?)
             .with_redactions(self.secrets.iter().cloned());
-        let output_schema = role.structured_output.then(|| match role.kind() {
-            RoleKind::Solver => OutputSchema {
+        let output_schema = role.structured_output.then(|| match &role.role {
+            Role::Solver => OutputSchema {
                 name: infty_signals::schema::SOLVER_SIGNAL_NAME.to_string(),
                 schema: infty_signals::schema::solver_signal(),
                 strict: true,
             },
-            RoleKind::Director => OutputSchema {
+            Role::Director => OutputSchema {
                 name: infty_signals::schema::DIRECTIVE_NAME.to_string(),
                 schema: infty_signals::schema::directive(),
                 strict: true,
             },
-            RoleKind::Verifier => OutputSchema {
+            Role::Verifier(_) => OutputSchema {
                 name: infty_signals::schema::VERDICT_NAME.to_string(),
                 schema: infty_signals::schema::verdict(),
                 strict: true,
@@ -197,7 +194,7 @@ impl Driver {
                 "{}\n\nYour role name in this run: {}.",
                 role.instructions
                     .as_deref()
-                    .unwrap_or_else(|| role.kind().instructions())
+                    .unwrap_or_else(|| prompts::instructions(&role.role))
                     .trim_end(),
                 role.role
             ),
@@ -213,7 +210,7 @@ impl Driver {
             },
         };
         if restore {
-            let relative = self.store.rollout_path(&role.role).ok_or_else(|| {
+            let relative = self.store.rollout_path(role.role.as_str()).ok_or_else(|| {
                 CoreError::Setup(format!("run.json has no rollout for role {}", role.role))
             })?;
             let path = self.store.dir().join(relative);
@@ -221,11 +218,11 @@ impl Driver {
             // mistake a lost rollout for an empty history.
             if !path.is_file() {
                 return Err(CoreError::RolloutMissing {
-                    role: role.role.clone(),
+                    role: role.role.to_string(),
                     path,
                 });
             }
-            let writer = self.store.rollout_writer(&role.role)?;
+            let writer = self.store.rollout_writer(role.role.as_str())?;
             Ok(RoleSession::restore(
                 config,
                 self.model.clone(),
@@ -234,7 +231,7 @@ impl Driver {
                 writer,
             )?)
         } else {
-            let writer = self.store.rollout_writer(&role.role)?;
+            let writer = self.store.rollout_writer(role.role.as_str())?;
             Ok(RoleSession::new(config, self.model.clone(), tools, writer))
         }
     }
@@ -249,8 +246,8 @@ impl Driver {
 
     /// The sandbox of `role`'s processes: its kind's mode from `run.json`, this run's space.
     fn sandbox_spec(&self, role: &RoleConfig) -> Result<SandboxSpec, CoreError> {
-        let mode = mode_of(&self.store.metadata().options.sandbox, role.kind());
-        self.sandbox_spec_for(mode, &role.role)
+        let mode = mode_of(&self.store.metadata().options.sandbox, &role.role);
+        self.sandbox_spec_for(mode, role.role.as_str())
     }
 
     /// The sandbox of processes started in `mode` on behalf of `label` (a role, or a
@@ -298,8 +295,8 @@ impl Driver {
             let mut roles: Vec<String> = self
                 .roles
                 .values()
-                .filter(|role| mode_of(&settings, role.kind()) == SandboxMode::Off)
-                .map(|role| role.role.clone())
+                .filter(|role| mode_of(&settings, &role.role) == SandboxMode::Off)
+                .map(|role| role.role.to_string())
                 .collect();
             roles.sort();
             self.record(Note::SandboxOff { roles })?;
@@ -446,11 +443,11 @@ impl Driver {
             Call::PostToSolver { message } => {
                 let limit = Duration::from_secs(timeouts.solver_turn_secs.max(1));
                 self.reporter.take_solver_work();
-                Ok(match self.turn("solver", &message, limit).await {
+                Ok(match self.turn(Role::SOLVER, &message, limit).await {
                     Ok((text, usage)) => {
                         let (fingerprint, summary) = self.solver_work(&text);
                         vec![
-                            self.usage_input("solver", usage),
+                            self.usage_input(Role::SOLVER, usage),
                             Input::SolverWork {
                                 fingerprint,
                                 summary,
@@ -463,9 +460,9 @@ impl Driver {
             }
             Call::AskDirector { message } => {
                 let limit = Duration::from_secs(timeouts.director_secs.max(1));
-                Ok(match self.turn("director", &message, limit).await {
+                Ok(match self.turn(Role::DIRECTOR, &message, limit).await {
                     Ok((text, usage)) => vec![
-                        self.usage_input("director", usage),
+                        self.usage_input(Role::DIRECTOR, usage),
                         Input::DirectorReplied { text },
                     ],
                     Err((error, failure)) => vec![Input::DirectorFailed { error, failure }],
@@ -503,7 +500,7 @@ impl Driver {
                 let limit = Duration::from_secs(timeouts.verifier_secs.max(1));
                 let mut taken = Vec::new();
                 for role in &roles {
-                    if let Some(session) = self.sessions.remove(role) {
+                    if let Some(session) = self.sessions.remove(role.as_str()) {
                         taken.push(session);
                     }
                 }
@@ -513,10 +510,10 @@ impl Driver {
                     let reporter = reporter.clone();
                     let progress = progress.clone();
                     let message = message.clone();
-                    let span = self.turn_span(session.role());
+                    let span = self.turn_span(session.role().as_str());
                     async move {
                         progress.report(&Progress::RoleThinking {
-                            role: session.role(),
+                            role: session.role().as_str(),
                         });
                         let outcome = tokio::time::timeout(
                             limit,
@@ -530,7 +527,7 @@ impl Driver {
                 }))
                 .await;
                 for session in taken {
-                    self.sessions.insert(session.role().to_string(), session);
+                    self.sessions.insert(session.role().clone(), session);
                 }
                 let mut inputs = Vec::new();
                 // Before the verdicts are fed: a verdict on changed files must not count.
@@ -562,11 +559,11 @@ impl Driver {
                     self.store.rotate_rollout(role)?;
                     let config = self
                         .roles
-                        .get(role)
+                        .get(role.as_str())
                         .cloned()
                         .ok_or_else(|| CoreError::Setup(format!("unknown verifier {role}")))?;
                     let session = self.open_session(&config, false)?;
-                    self.sessions.insert(role.clone(), session);
+                    self.sessions.insert(config.role.clone(), session);
                 }
                 Ok(vec![Input::VerifiersReplaced { roles }])
             }

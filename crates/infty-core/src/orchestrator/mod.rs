@@ -20,13 +20,12 @@ use std::sync::Arc;
 use camino::{Utf8Path, Utf8PathBuf};
 use infty_model::ModelApi;
 use infty_store::{
-    RoleRecord, RunInit, RunOptions, RunStatus, RunStore, SandboxMode, SandboxSettings,
+    Role, RoleRecord, RunInit, RunOptions, RunStatus, RunStore, SandboxMode, SandboxSettings,
 };
 use tokio_util::sync::CancellationToken;
 
 use crate::events::{Note, RunEvent, Terminal};
 use crate::progress::{NoProgress, ProgressReporter};
-use crate::prompts::RoleKind;
 use crate::tools::{SandboxSpec, ToolProvider};
 
 /// Drives runs: creates their folders, runs their roles, resumes them.
@@ -178,7 +177,11 @@ impl InftyOrchestrator {
                     reasoning_summary: role.reasoning_summary.clone(),
                     max_output_tokens: role.max_output_tokens,
                     tool_choice: role.tool_choice,
-                    ..RoleRecord::new(&role.role, &role.model, role.reasoning_effort.as_deref())
+                    ..RoleRecord::new(
+                        role.role.clone(),
+                        &role.model,
+                        role.reasoning_effort.as_deref(),
+                    )
                 })
                 .collect(),
             options: RunOptions {
@@ -265,10 +268,10 @@ impl InftyOrchestrator {
             }
             meta.options.sandbox = sandbox.clone();
             for record in &mut meta.roles {
-                if let Some(model) = overrides.models.get(&record.role) {
+                if let Some(model) = overrides.models.get(record.role.as_str()) {
                     record.model = model.clone();
                 }
-                if let Some(cap) = overrides.max_output_tokens.get(&record.role) {
+                if let Some(cap) = overrides.max_output_tokens.get(record.role.as_str()) {
                     record.max_output_tokens = Some(*cap);
                 }
             }
@@ -277,14 +280,14 @@ impl InftyOrchestrator {
             .metadata()
             .roles
             .iter()
-            .map(|record| match overrides.roles.get(&record.role) {
+            .map(|record| match overrides.roles.get(record.role.as_str()) {
                 Some(config) => RoleConfig {
                     model: record.model.clone(),
                     max_output_tokens: record.max_output_tokens.or(config.max_output_tokens),
                     tool_choice: record.tool_choice,
                     ..config.clone()
                 },
-                None => RoleConfig::new(&record.role, &record.model)
+                None => RoleConfig::new(record.role.clone(), &record.model)
                     .with_reasoning_effort(record.reasoning_effort.clone())
                     .with_reasoning_summary(record.reasoning_summary.clone())
                     .with_context_window(record.context_window)
@@ -339,12 +342,12 @@ pub fn fail_stopped_run(runs_root: &Utf8Path, run_id: &str, reason: &str) -> Res
     Ok(())
 }
 
-/// The sandbox mode `settings` give a role of `kind`.
-fn mode_of(settings: &SandboxSettings, kind: RoleKind) -> SandboxMode {
-    match kind {
-        RoleKind::Solver => settings.solver,
-        RoleKind::Director => settings.director,
-        RoleKind::Verifier => settings.verifier,
+/// The sandbox mode `settings` give `role`.
+fn mode_of(settings: &SandboxSettings, role: &Role) -> SandboxMode {
+    match role {
+        Role::Solver => settings.solver,
+        Role::Director => settings.director,
+        Role::Verifier(_) => settings.verifier,
     }
 }
 
@@ -355,14 +358,12 @@ fn nonzero(value: u32, default: u32) -> u32 {
 fn check_roles(roles: &[RoleConfig]) -> Result<(), CoreError> {
     let mut seen = std::collections::BTreeSet::new();
     for (index, role) in roles.iter().enumerate() {
-        let expected = match index {
-            0 => Some(RoleKind::Solver),
-            1 => Some(RoleKind::Director),
-            _ => Some(RoleKind::Verifier),
+        let in_place = match index {
+            0 => role.role == Role::Solver,
+            1 => role.role == Role::Director,
+            _ => role.role.is_verifier(),
         };
-        // The store's rule, the one every role name meets (it names files in the run).
-        infty_store::validate_role(&role.role).map_err(|e| CoreError::Setup(e.to_string()))?;
-        if RoleKind::of(&role.role) != expected {
+        if !in_place {
             return Err(CoreError::Setup(format!(
                 "role {} is in the wrong place: the Solver must be named `solver`, the Director `director`, and Verifiers `verifier...`",
                 role.role

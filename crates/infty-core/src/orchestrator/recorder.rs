@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use infty_model::StreamEvent;
-use infty_store::{Journal, StoreError};
+use infty_store::{Journal, Role, StoreError};
 
 use crate::events::{CompactionCause, Note, RunEvent};
 use crate::progress::{Progress, ProgressReporter};
@@ -98,7 +98,7 @@ impl SessionObserver for Recorder {
     }
 
     fn tool_started(&self, role: &str, call_id: &str, tool: &str, arguments: &str) {
-        if role == "solver" {
+        if role == Role::SOLVER {
             // The arguments are hashed with the output when the call finishes.
             self.solver_work
                 .lock()
@@ -118,7 +118,7 @@ impl SessionObserver for Recorder {
     }
 
     fn tool_finished(&self, role: &str, call_id: &str, tool: &str, result: &ToolResult) {
-        if role == "solver" {
+        if role == Role::SOLVER {
             self.solver_work
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -12,7 +12,7 @@ use infty_core::{
 };
 use infty_model::test_support::{ResponsesSse, ScriptedReply, ScriptedServer};
 use infty_model::{ModelClient, ProviderConfig, RetryPolicy};
-use infty_store::Budgets;
+use infty_store::{Budgets, Role};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -97,10 +97,10 @@ fn params(verifiers: usize) -> RunParams {
     RunParams {
         run_id: Some("run".to_string()),
         run_root: None,
-        solver: RoleConfig::new("solver", "m").with_context_window(Some(1000)),
-        director: RoleConfig::new("director", "m"),
+        solver: RoleConfig::new(Role::Solver, "m").with_context_window(Some(1000)),
+        director: RoleConfig::new(Role::Director, "m"),
         verifiers: (1..=verifiers)
-            .map(|n| RoleConfig::new(format!("verifier-{n}"), "m"))
+            .map(|n| RoleConfig::new(Role::verifier(n), "m"))
             .collect(),
     }
 }
@@ -309,10 +309,10 @@ async fn cancellation_leaves_an_interrupted_run_that_resumes() {
     );
     let resumed = InftyOrchestrator::with_runs_root(client(&server), root(&dir));
     // Settings run.json does not record come back through the overrides.
-    let mut solver = RoleConfig::new("solver", "m");
+    let mut solver = RoleConfig::new(Role::Solver, "m");
     solver.instructions = Some("CUSTOM SOLVER INSTRUCTIONS".to_string());
     let overrides = infty_core::ResumeOverrides {
-        roles: [("solver".to_string(), solver)].into_iter().collect(),
+        roles: [(Role::Solver, solver)].into_iter().collect(),
         ..infty_core::ResumeOverrides::default()
     };
     let outcome = resumed.resume_run("run", overrides).await.unwrap();
@@ -410,21 +410,31 @@ fn model_errors_become_failure_kinds() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_role_named_in_another_case_is_refused_before_any_folder_is_made() {
+async fn a_role_in_another_case_or_in_the_wrong_place_is_refused_before_any_folder_is_made() {
+    // A name in another case never becomes a role: it is refused with the rule it breaks.
+    for name in ["Solver", "DIRECTOR", "Verifier-1"] {
+        let message = Role::parse(name).unwrap_err().to_string();
+        assert!(
+            message.contains(&format!("invalid role name `{name}`"))
+                && message.contains("lower case"),
+            "{message}"
+        );
+    }
     let server = ScriptedServer::start_async(route).await;
     let dir = tempfile::tempdir().unwrap();
     let orchestrator = InftyOrchestrator::with_runs_root(client(&server), root(&dir));
     let cases = [
-        ("solver", "Solver"),
-        ("director", "DIRECTOR"),
-        ("verifier", "Verifier-1"),
+        ("solver", Role::Director),
+        ("director", Role::verifier(1)),
+        ("verifier", Role::Solver),
     ];
-    for (slot, name) in cases {
+    for (slot, role) in cases {
+        let name = role.to_string();
         let mut run = params(1);
         match slot {
-            "solver" => run.solver = RoleConfig::new(name, "m"),
-            "director" => run.director = RoleConfig::new(name, "m"),
-            _ => run.verifiers = vec![RoleConfig::new(name, "m")],
+            "solver" => run.solver = RoleConfig::new(role, "m"),
+            "director" => run.director = RoleConfig::new(role, "m"),
+            _ => run.verifiers = vec![RoleConfig::new(role, "m")],
         }
         let error = orchestrator
             .spawn_run(
@@ -435,11 +445,10 @@ async fn a_role_named_in_another_case_is_refused_before_any_folder_is_made() {
                 },
             )
             .err()
-            .unwrap_or_else(|| panic!("{name} was accepted"));
+            .unwrap_or_else(|| panic!("{name} as the {slot} was accepted"));
         let message = error.to_string();
         assert!(
-            message.contains(&format!("invalid role name `{name}`"))
-                && message.contains("lower-case"),
+            message.contains(&format!("role {name} is in the wrong place")),
             "{message}"
         );
     }
@@ -481,7 +490,7 @@ async fn a_run_whose_solver_outgrows_the_context_window_compacts_and_succeeds() 
         let orchestrator = InftyOrchestrator::with_runs_root(client(&server), root(&dir));
         let mut run = params(1);
         // No context window known: the provider's refusal alone triggers the compaction.
-        run.solver = RoleConfig::new("solver", "m");
+        run.solver = RoleConfig::new(Role::Solver, "m");
         let outcome = orchestrator
             .execute_new_run(
                 run,

@@ -155,7 +155,7 @@ impl World {
 /// The Solver's session settings, as the orchestrator builds them.
 fn solver_config() -> SessionConfig {
     SessionConfig {
-        role: "solver".to_string(),
+        role: infty_store::Role::Solver,
         model: "scripted-model".to_string(),
         reasoning_effort: None,
         reasoning_summary: None,

@@ -10,7 +10,7 @@ use infty_core::tools::{ToolContext, ToolPolicy, ToolProvider, ToolSet};
 use infty_mcp::{HostEnv, McpTools};
 use infty_model::test_support::{ChatSse, ResponsesSse, ScriptedReply, ScriptedServer};
 use infty_model::{ApiKey, ModelClient, ProviderConfig, ToolChoice, WireApi};
-use infty_store::{JsonlWriter, McpServerRecord};
+use infty_store::{JsonlWriter, McpServerRecord, Role};
 use serde_json::Value;
 
 use super::{counter_in, stdio_record};
@@ -48,7 +48,7 @@ async fn tools_sent(wire: WireApi) -> Vec<Value> {
     let tools =
         ToolSet::new(ToolContext::new(run.clone()), policy).with_provider(mcp.clone(), "solver");
     let config = SessionConfig {
-        role: "solver".into(),
+        role: Role::Solver,
         model: "m".into(),
         reasoning_effort: None,
         instructions: "Work.".into(),

@@ -2,7 +2,7 @@
 
 use std::fs;
 
-use infty_store::{InboxMessage, StoreError};
+use infty_store::{InboxMessage, Role, StoreError};
 
 use crate::{sample_run, scratch, settings};
 
@@ -21,7 +21,7 @@ fn messages_come_out_in_order_per_role() {
         ("solver", "two"),
         ("solver", "three"),
     ] {
-        inbox.enqueue(role, text).unwrap();
+        inbox.enqueue(&Role::parse(role).unwrap(), text).unwrap();
     }
     assert_eq!(
         texts(&inbox.pending("solver").unwrap()),
@@ -36,8 +36,8 @@ fn delivery_happens_once() {
     let s = scratch();
     let store = sample_run(&s.path, "r");
     let inbox = store.inbox();
-    let first = inbox.enqueue("solver", "first").unwrap();
-    let second = inbox.enqueue("solver", "second").unwrap();
+    let first = inbox.enqueue(&Role::Solver, "first").unwrap();
+    let second = inbox.enqueue(&Role::Solver, "second").unwrap();
     inbox.mark_delivered(&first.id).unwrap();
     // A driver that crashed after delivering repeats the call: still fine.
     inbox.mark_delivered(&first.id).unwrap();
@@ -61,7 +61,7 @@ fn message_file_snapshot() {
     let store = sample_run(&s.path, "r");
     let message = store
         .inbox()
-        .enqueue("solver", "Please cite your sources.")
+        .enqueue(&Role::Solver, "Please cite your sources.")
         .unwrap();
     assert_eq!(message.role, "solver");
     let text = fs::read_to_string(store.dir().join(format!("inbox/{}.json", message.id))).unwrap();
@@ -75,7 +75,7 @@ fn temp_files_and_strangers_are_skipped() {
     let s = scratch();
     let store = sample_run(&s.path, "r");
     let inbox = store.inbox();
-    inbox.enqueue("solver", "real").unwrap();
+    inbox.enqueue(&Role::Solver, "real").unwrap();
     let dir = store.dir().join("inbox");
     fs::write(
         dir.join(".20261124T013512.000000000Z-00000000.json.tmp-1234abcd"),
@@ -104,7 +104,8 @@ fn refusals() {
         ),
     ];
     for (role, text, message) in cases {
-        assert_eq!(inbox.enqueue(role, text).unwrap_err().to_string(), *message);
+        let refused = Role::parse(role).and_then(|role| inbox.enqueue(&role, text));
+        assert_eq!(refused.unwrap_err().to_string(), *message);
     }
     let bad = store
         .dir()
@@ -128,7 +129,7 @@ fn concurrent_senders_lose_nothing() {
             let inbox = store.inbox();
             scope.spawn(move || {
                 for i in 0..25 {
-                    inbox.enqueue("solver", &format!("{t}-{i}")).unwrap();
+                    inbox.enqueue(&Role::Solver, &format!("{t}-{i}")).unwrap();
                 }
             });
         }

@@ -17,7 +17,7 @@ use std::io::{self, Write};
 use std::rc::Rc;
 
 use camino::{Utf8Path, Utf8PathBuf};
-use infty_store::{DurableWrite, RoleRecord, RunInit, RunOptions, RunStore};
+use infty_store::{DurableWrite, Role, RoleRecord, RunInit, RunOptions, RunStore};
 
 /// A temp folder with a UTF-8 path; deleted when dropped.
 pub struct Scratch {
@@ -47,9 +47,9 @@ pub fn sample_init() -> RunInit {
     RunInit {
         objective: "Write a proof that there are infinitely many primes.".into(),
         roles: vec![
-            RoleRecord::new("solver", "gpt-5", Some("high")),
-            RoleRecord::new("director", "gpt-5", Some("medium")),
-            RoleRecord::new("verifier-1", "gpt-5-mini", None),
+            RoleRecord::new(Role::Solver, "gpt-5", Some("high")),
+            RoleRecord::new(Role::Director, "gpt-5", Some("medium")),
+            RoleRecord::new(Role::verifier(1), "gpt-5-mini", None),
         ],
         options,
     }

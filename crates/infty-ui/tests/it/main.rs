@@ -18,7 +18,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use camino::{Utf8Path, Utf8PathBuf};
 use http_body_util::BodyExt;
-use infty_store::{RoleRecord, RunInit, RunOptions, RunStore};
+use infty_store::{Role, RoleRecord, RunInit, RunOptions, RunStore};
 use infty_ui::{AppOptions, app};
 use serde_json::json;
 use time::macros::datetime;
@@ -115,9 +115,9 @@ impl Fixture {
             RunInit {
                 objective: format!("Objective {HOSTILE}"),
                 roles: vec![
-                    RoleRecord::new("solver", "gpt-5", Some("high")),
-                    RoleRecord::new("director", "gpt-5", None),
-                    RoleRecord::new("verifier-1", "gpt-5-mini", None),
+                    RoleRecord::new(Role::Solver, "gpt-5", Some("high")),
+                    RoleRecord::new(Role::Director, "gpt-5", None),
+                    RoleRecord::new(Role::verifier(1), "gpt-5-mini", None),
                 ],
                 options,
             },
