@@ -28,7 +28,12 @@ use crate::config::{ConfigFile, QueueSection};
 use crate::{Coded, EXIT_INTERRUPTED, EXIT_TERMINATED, provider, run};
 
 /// Creates the run, records it `queued`, and publishes its id.
-pub(crate) fn submit(runs_root: &Utf8Path, args: SubmitArgs, file: &ConfigFile) -> Result<u8> {
+pub(crate) fn submit(
+    runs_root: &Utf8Path,
+    args: SubmitArgs,
+    file: &ConfigFile,
+    sandbox: infty_store::SandboxSettings,
+) -> Result<u8> {
     if args.create.resume_if_exists || args.create.wait_on_limit || args.create.stream {
         return Err(Coded::usage(
             "--resume-if-exists, --wait-on-limit and --stream are for runs driven here, not for `submit`",
@@ -37,8 +42,7 @@ pub(crate) fn submit(runs_root: &Utf8Path, args: SubmitArgs, file: &ConfigFile) 
     let config = queue_config(&args.queue, &file.queue, None, None)?;
     let mut new_run = run::plan(&args.create, file, provider::resolve_unkeyed)?;
     // The sandbox the workers will drive it under, recorded now like any other setting.
-    new_run.options.sandbox =
-        crate::sandbox::for_create(&args.create.sandbox, &file.sandbox).map_err(Coded::usage)?;
+    new_run.options.sandbox = sandbox;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let json = args.create.json;
     runtime.block_on(async move {

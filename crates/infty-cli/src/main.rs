@@ -18,6 +18,7 @@ mod provider;
 mod run;
 mod sandbox;
 mod send;
+mod settings;
 mod telemetry;
 mod terminal;
 mod ui;
@@ -28,10 +29,10 @@ use std::process::ExitCode;
 use anyhow::Result;
 use camino::{Utf8Path, Utf8PathBuf};
 use clap::parser::ValueSource;
-use clap::{CommandFactory, FromArgMatches};
+use clap::{CommandFactory, FromArgMatches, Parser as _};
 
 use crate::args::{Cli, Command};
-use crate::config::GivenFlags;
+use crate::settings::GivenFlags;
 
 /// Exit code for usage errors (bad flags, invalid run ids).
 pub const EXIT_USAGE: u8 = 2;
@@ -181,28 +182,42 @@ fn dispatch(cli: Cli, given: GivenFlags) -> Result<u8> {
         Command::Config(args) => {
             let home = config::infty_home()?;
             let file = config::load(&config::config_path(&home))?;
-            let env = config::Environment::current();
+            let env = settings::Environment::current();
             let (root, source) = match &cli.runs_root {
-                Some(root) => (root.clone(), config::Source::Flag),
-                None if env.infty_home.is_some() => (home.join("runs"), config::Source::Env),
-                None => (home.join("runs"), config::Source::Default),
+                Some(root) => (root.clone(), settings::Source::Flag),
+                None if env.infty_home.is_some() => (home.join("runs"), settings::Source::Env),
+                None => (home.join("runs"), settings::Source::Default),
             };
-            let settings = config::effective(&file, &env, &home, (&root, source));
-            print!("{}", config::render(&settings, args.json)?);
+            // What a `create` without flags would use, resolved as `create` resolves it.
+            let mut no_flags = match Cli::try_parse_from(["infty", "create", "--objective", "-"])
+                .map(|cli| cli.command)
+            {
+                Ok(Command::Create(args)) => args,
+                _ => anyhow::bail!("cannot read create's built-in defaults"),
+            };
+            let new_run = settings::for_new_run(&mut no_flags, GivenFlags::default(), &file, &env)
+                .map_err(Coded::usage)?;
+            let mut shown = settings::home_settings(&env, &home, (&root, source));
+            shown.extend(new_run.settings);
+            print!("{}", settings::render(&shown, args.json)?);
             Ok(0)
         }
         Command::Create(mut args) => {
             let runs_root = runs_root(cli.runs_root)?;
             let home = config::infty_home()?;
             let file = config::load(&config::config_path(&home))?;
-            let base_url_env = std::env::var(provider::BASE_URL_ENV).ok();
-            config::apply_to_create(&mut args, given, &file, base_url_env.as_deref());
-            let sandbox =
-                sandbox::for_create(&args.sandbox, &file.sandbox).map_err(Coded::usage)?;
+            // An existing run keeps what it recorded: only the flags typed now apply.
+            if run::exists(&runs_root, &args)? {
+                terminal::configure(terminal::TerminalOptions {
+                    stream: args.stream,
+                });
+                return run::continue_existing(&runs_root, args, &file);
+            }
+            let new_run = new_run_settings(&mut args, given, &file)?;
             terminal::configure(terminal::TerminalOptions {
                 stream: args.stream,
             });
-            run::create(&runs_root, args, &file, sandbox)
+            run::create(&runs_root, args, &file, new_run.sandbox)
         }
         Command::Resume(args) => {
             let runs_root = runs_root(cli.runs_root)?;
@@ -220,9 +235,8 @@ fn dispatch(cli: Cli, given: GivenFlags) -> Result<u8> {
             let runs_root = runs_root(cli.runs_root)?;
             let home = config::infty_home()?;
             let file = config::load(&config::config_path(&home))?;
-            let base_url_env = std::env::var(provider::BASE_URL_ENV).ok();
-            config::apply_to_create(&mut args.create, given, &file, base_url_env.as_deref());
-            fleet::submit(&runs_root, args, &file)
+            let new_run = new_run_settings(&mut args.create, given, &file)?;
+            fleet::submit(&runs_root, args, &file, new_run.sandbox)
         }
         Command::Worker(args) => {
             let runs_root = runs_root(cli.runs_root)?;
@@ -232,6 +246,22 @@ fn dispatch(cli: Cli, given: GivenFlags) -> Result<u8> {
         }
         Command::Ui(args) => ui::ui(&runs_root(cli.runs_root)?, &args),
     }
+}
+
+/// Resolves a new run's settings from its flags, the environment and the config file,
+/// and writes them, with their sources, to the log file.
+fn new_run_settings(
+    args: &mut args::CreateArgs,
+    given: GivenFlags,
+    file: &config::ConfigFile,
+) -> Result<settings::NewRun> {
+    let env = settings::Environment::current();
+    let new_run = settings::for_new_run(args, given, file, &env).map_err(Coded::usage)?;
+    match serde_json::to_string(&new_run.settings) {
+        Ok(json) => tracing::info!(settings = %json, "the settings of a new run"),
+        Err(error) => tracing::warn!(%error, "cannot log the settings of a new run"),
+    }
+    Ok(new_run)
 }
 
 /// The runs folder, canonical: the file tools compare canonical paths, so a root given as

@@ -40,22 +40,25 @@ pub(crate) fn exit_code(ending: &Terminal, signal: Option<u8>) -> u8 {
     }
 }
 
-/// Creates a run and drives it to its end; with `--resume-if-exists`, an existing run of
-/// the same id is continued instead.
+/// Whether `create --resume-if-exists --run-id ID` names a run that exists, to be
+/// continued with [`continue_existing`] rather than created.
+pub(crate) fn exists(runs_root: &Utf8Path, args: &CreateArgs) -> Result<bool> {
+    match (&args.run_id, args.resume_if_exists) {
+        (Some(id), true) => {
+            infty_store::validate_run_id(id).map_err(|error| Coded::usage(error.to_string()))?;
+            Ok(runs_root.join(id).join(infty_store::RUN_JSON).exists())
+        }
+        _ => Ok(false),
+    }
+}
+
+/// Creates a run and drives it to its end.
 pub(crate) fn create(
     runs_root: &Utf8Path,
     args: CreateArgs,
     file: &ConfigFile,
     sandbox: infty_store::SandboxSettings,
 ) -> Result<u8> {
-    if args.resume_if_exists
-        && let Some(id) = &args.run_id
-    {
-        infty_store::validate_run_id(id).map_err(|error| Coded::usage(error.to_string()))?;
-        if runs_root.join(id).join(infty_store::RUN_JSON).exists() {
-            return continue_existing(runs_root, args, file);
-        }
-    }
     let NewRun {
         provider,
         params,
@@ -235,7 +238,11 @@ pub(crate) fn plan(
 /// `create --resume-if-exists` on a run that exists: a run that already succeeded reports
 /// its outcome again (so a restarted job sees success), any other is resumed with the
 /// provider and budget flags given to `create`.
-fn continue_existing(runs_root: &Utf8Path, args: CreateArgs, file: &ConfigFile) -> Result<u8> {
+pub(crate) fn continue_existing(
+    runs_root: &Utf8Path,
+    args: CreateArgs,
+    file: &ConfigFile,
+) -> Result<u8> {
     let run_id = args.run_id.clone().unwrap_or_default();
     let store = RunStore::open_id(runs_root, &run_id)?;
     let meta = store.metadata();

@@ -197,3 +197,66 @@ fn a_bad_config_file_is_one_error_with_file_and_line() {
     // Reading runs does not need the config: a broken file never locks people out.
     world.infty().arg("list").assert().success();
 }
+
+/// The settings `create` logged for its run, with their sources.
+fn logged_settings(world: &World) -> serde_json::Map<String, serde_json::Value> {
+    let log = std::fs::read_to_string(world.home.path().join("logs").join("infty.log")).unwrap();
+    let line = log
+        .lines()
+        .rfind(|line| line.contains("the settings of a new run"))
+        .unwrap_or_else(|| panic!("no settings in the log:\n{log}"));
+    let json = &line[line.find("settings={").unwrap() + "settings=".len()..];
+    serde_json::from_str(json.trim()).unwrap()
+}
+
+#[test]
+fn infty_config_shows_the_sources_that_create_used() {
+    let world = World::new();
+    world.write_config(
+        "[solver]\nmodel = \"config-solver\"\n[verifiers]\ncount = 0\n[budgets]\nmax_turns = 9\nmax_rounds = 4\n[stall]\nrepeats = 3\n[sandbox]\nverifier = \"workspace-write\"\n"
+    );
+    script_quick_delivery(&world, &[]);
+    let live = world.server.base_url();
+    world
+        .infty()
+        .env("OPENAI_BASE_URL", &live)
+        .args(["create", "--objective", "x", "--run-id", "src"])
+        .args(["--max-rounds", "2", "--director-model", "flag-director"])
+        .assert()
+        .success();
+    let created = logged_settings(&world);
+    let shown: serde_json::Map<String, serde_json::Value> = {
+        let output = world
+            .infty()
+            .env("OPENAI_BASE_URL", &live)
+            .args(["config", "--json"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        serde_json::from_slice(&output).unwrap()
+    };
+    let flags = ["budgets.max_rounds", "director.model"];
+    for (key, setting) in &created {
+        if flags.contains(&key.as_str()) {
+            assert_eq!(setting["source"], "flag", "{key}");
+            continue;
+        }
+        assert_eq!(shown[key], *setting, "{key}: config and create disagree");
+    }
+    let source = |key: &str| created[key]["source"].as_str().unwrap().to_string();
+    assert_eq!(source("provider.base_url"), "env");
+    assert_eq!(source("solver.model"), "config");
+    assert_eq!(source("budgets.max_turns"), "config");
+    assert_eq!(source("sandbox.verifier"), "config");
+    assert_eq!(source("sandbox.solver"), "default");
+    // And the run holds what the log says.
+    let run = world.run_json("src");
+    assert_eq!(run["roles"][0]["model"], "config-solver");
+    assert_eq!(run["roles"][1]["model"], "flag-director");
+    assert_eq!(run["options"]["budgets"]["max_verification_rounds"], 2);
+    assert_eq!(run["options"]["budgets"]["max_solver_turns"], 9);
+    assert_eq!(run["options"]["provider"]["base_url"], live.as_str());
+    assert_eq!(created["provider.base_url"]["value"], live.as_str());
+}
