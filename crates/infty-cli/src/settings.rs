@@ -112,6 +112,16 @@ fn first<T>(layers: impl IntoIterator<Item = (Source, Option<T>)>) -> Option<(T,
         .find_map(|(source, value)| value.map(|value| (value, source)))
 }
 
+/// The source of a setting that the flags and the file add to or that is resolved
+/// elsewhere: the highest layer that says anything about it.
+fn layer_of(flagged: bool, configured: bool) -> Source {
+    match (flagged, configured) {
+        (true, _) => Source::Flag,
+        (false, true) => Source::Config,
+        (false, false) => Source::Default,
+    }
+}
+
 /// The first layer that has a value, else `default` (shown as the default's text).
 fn or_default<T>(
     layers: impl IntoIterator<Item = (Source, Option<T>)>,
@@ -415,33 +425,27 @@ pub(crate) fn for_new_run(
     budgets.timeout_secs = turn;
     out.insert("timeouts.turn_secs", setting);
     let stall = config.stall.policy();
-    out.insert(
-        "stall.repeats",
-        or_default(
-            [(Config, config.stall.repeats)],
-            Some(stall.repeats.to_string()),
+    for (key, configured, default) in [
+        ("stall.repeats", config.stall.repeats, stall.repeats),
+        (
+            "stall.escalations",
+            config.stall.escalations,
+            stall.escalations,
+        ),
+    ] {
+        let setting = or_default(
+            [(Config, configured)],
+            Some(default.to_string()),
             u32::to_string,
-        )
-        .1,
-    );
-    out.insert(
-        "stall.escalations",
-        or_default(
-            [(Config, config.stall.escalations)],
-            Some(stall.escalations.to_string()),
-            u32::to_string,
-        )
-        .1,
-    );
+        );
+        out.insert(key, setting.1);
+    }
     // Checks add up: the file's first, then each `--check`.
     let checks = crate::config::checks(config, &args.checks);
-    let checks_source = if args.checks.iter().any(|c| !c.trim().is_empty()) {
-        Flag
-    } else if checks.is_empty() {
-        Source::Default
-    } else {
-        Config
-    };
+    let checks_source = layer_of(
+        args.checks.iter().any(|c| !c.trim().is_empty()),
+        !config.checks.is_empty(),
+    );
     out.insert(
         "checks",
         Setting {
@@ -460,11 +464,7 @@ pub(crate) fn for_new_run(
     // The sandbox: `--sandbox` sets every role, else the file per role, else defaults.
     let sandbox = crate::sandbox::for_create(&args.sandbox, &config.sandbox)?;
     let section = &config.sandbox;
-    let mode_source = |configured: bool| match (args.sandbox.sandbox.is_some(), configured) {
-        (true, _) => Flag,
-        (false, true) => Config,
-        (false, false) => Source::Default,
-    };
+    let mode_source = |configured: bool| layer_of(args.sandbox.sandbox.is_some(), configured);
     let listed = |names: &[String]| (!names.is_empty()).then(|| names.join(", "));
     let entries = [
         (
@@ -485,29 +485,17 @@ pub(crate) fn for_new_run(
         (
             "sandbox.allow_network",
             Some(sandbox.allow_network.to_string()),
-            match (args.sandbox.allow_network, section.allow_network.is_some()) {
-                (true, _) => Flag,
-                (false, true) => Config,
-                (false, false) => Source::Default,
-            },
+            layer_of(args.sandbox.allow_network, section.allow_network.is_some()),
         ),
         (
             "sandbox.env",
             listed(&sandbox.env),
-            match (args.sandbox.env.is_empty(), section.env.is_empty()) {
-                (false, _) => Flag,
-                (true, false) => Config,
-                (true, true) => Source::Default,
-            },
+            layer_of(!args.sandbox.env.is_empty(), !section.env.is_empty()),
         ),
         (
             "sandbox.hidden",
             listed(&sandbox.hidden),
-            if section.hidden.is_empty() {
-                Source::Default
-            } else {
-                Config
-            },
+            layer_of(false, !section.hidden.is_empty()),
         ),
     ];
     for (key, value, source) in entries {
