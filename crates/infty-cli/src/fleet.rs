@@ -18,7 +18,7 @@ use infty_fleet::{
     CoreRunDriver, Disposition, ModelFactory, Queue, QueueConfig, RunDriver, RunModel, RunTools,
     Worker,
 };
-use infty_model::ModelClient;
+use infty_model::{HttpClients, ModelClient};
 use infty_store::RunMetadata;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -94,7 +94,11 @@ pub(crate) fn worker(runs_root: &Utf8Path, args: WorkerArgs, section: &QueueSect
             queue.config().consumer,
             args.concurrency
         );
-        let driver = Announced(CoreRunDriver::new(runs_root, CliModels, retry_after));
+        let driver = Announced(CoreRunDriver::new(
+            runs_root,
+            CliModels::default(),
+            retry_after,
+        ));
         let concurrency = usize::try_from(args.concurrency).unwrap_or(usize::MAX);
         let report = Worker::new(queue, driver, concurrency)
             .run(shutdown)
@@ -187,8 +191,12 @@ fn raise_open_files_limit() {
     }
 }
 
-/// Clients from what each run recorded, with this machine's key.
-struct CliModels;
+/// Clients from what each run recorded, with this machine's key, on HTTP clients the
+/// worker's runs share.
+#[derive(Default)]
+struct CliModels {
+    http: HttpClients,
+}
 
 impl ModelFactory for CliModels {
     fn for_run(&self, meta: &RunMetadata) -> Result<RunModel, String> {
@@ -196,7 +204,8 @@ impl ModelFactory for CliModels {
             provider::resolve(&ProviderArgs::default(), Some(&meta.options.provider))
                 .map_err(|error| format!("{error:#}"))?;
         let secrets = run::secrets_of(&provider);
-        let client = ModelClient::new(provider).map_err(|error| error.to_string())?;
+        let client =
+            ModelClient::sharing(provider, &self.http).map_err(|error| error.to_string())?;
         let overrides = ResumeOverrides {
             provider: Some(record),
             ..ResumeOverrides::default()

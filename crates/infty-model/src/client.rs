@@ -8,7 +8,8 @@
 //! a [`ModelError::Retryable`] that carries it. This module is the only place that reads
 //! [`ApiKey::expose`](crate::ApiKey::expose), and it must never log the key or a header map.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -57,6 +58,48 @@ enum Phase {
     Stream,
 }
 
+/// The HTTP clients that the [`ModelClient`]s of one process share, one per connect timeout.
+///
+/// A reqwest client holds its connection pool and its TLS roots (about 100 KiB, read from
+/// the system's certificates when it is built), so a worker driving many runs builds one,
+/// not one per run, and its runs to the same provider reuse connections. Cheap to clone.
+/// Use it within one tokio runtime: a pooled connection belongs to the runtime that
+/// opened it.
+#[derive(Clone, Default)]
+pub struct HttpClients {
+    built: Arc<Mutex<Vec<(Duration, reqwest::Client)>>>,
+}
+
+impl std::fmt::Debug for HttpClients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClients").finish_non_exhaustive()
+    }
+}
+
+impl HttpClients {
+    /// The client whose connections time out after `connect_timeout`, built on first use.
+    fn client(&self, connect_timeout: Duration) -> Result<reqwest::Client, ModelError> {
+        let mut built = self
+            .built
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, client)) = built
+            .iter()
+            .find(|(timeout, _)| *timeout == connect_timeout)
+        {
+            return Ok(client.clone());
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
+            .build()
+            .map_err(|err| {
+                ModelError::Config(format!("cannot build http client: {}", error_chain(&err)))
+            })?;
+        built.push((connect_timeout, client.clone()));
+        Ok(client)
+    }
+}
+
 /// A streaming model client for one provider. Cheap to clone.
 #[derive(Clone)]
 pub struct ModelClient {
@@ -82,6 +125,12 @@ impl ModelClient {
     /// [`ModelError::MissingApiKey`] when the provider needs a key and has none (call
     /// [`ProviderConfig::resolve_api_key`] first to read it from the environment).
     pub fn new(provider: ProviderConfig) -> Result<Self, ModelError> {
+        Self::sharing(provider, &HttpClients::default())
+    }
+
+    /// [`ModelClient::new`] on an HTTP client from `http`, shared with the other model
+    /// clients built from it.
+    pub fn sharing(provider: ProviderConfig, http: &HttpClients) -> Result<Self, ModelError> {
         let endpoint = reqwest::Url::parse(&provider.endpoint()).map_err(|err| {
             ModelError::Config(format!(
                 "base url `{}` of provider {} is not a valid url: {err}",
@@ -148,12 +197,7 @@ impl ModelClient {
             header_value.set_sensitive(is_sensitive_header(name));
             headers.insert(header_name, header_value);
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(provider.connect_timeout)
-            .build()
-            .map_err(|err| {
-                ModelError::Config(format!("cannot build http client: {}", error_chain(&err)))
-            })?;
+        let http = http.client(provider.connect_timeout)?;
         Ok(Self {
             http,
             shown_url: display_url(&endpoint).into(),
@@ -459,4 +503,21 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_clients_build_one_client_per_connect_timeout() {
+        let http = HttpClients::default();
+        let short = Duration::from_secs(5);
+        http.client(short).unwrap();
+        http.client(short).unwrap();
+        http.clone().client(Duration::from_secs(9)).unwrap();
+        let built = http.built.lock().unwrap();
+        let timeouts: Vec<Duration> = built.iter().map(|(timeout, _)| *timeout).collect();
+        assert_eq!(timeouts, [short, Duration::from_secs(9)]);
+    }
 }

@@ -32,7 +32,7 @@ pub mod telemetry;
 pub mod test_support;
 mod wire;
 
-pub use client::{ModelApi, ModelClient};
+pub use client::{HttpClients, ModelApi, ModelClient};
 pub use context_window::{
     ContextWindow, WindowSource, discover_context_window, known_context_window,
 };

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::StoreError;
-use crate::folder::{Folder, FolderSync};
+use crate::folder::{Durability, Folder};
 
 /// A writer that can be made durable and rolled back: what the JSON-lines appenders need.
 ///
@@ -47,16 +47,15 @@ pub(crate) fn temp_name(file_name: &str) -> String {
 /// Replaces `path` with `contents` atomically: a crash leaves the old file or the new one,
 /// never a mix, and a failed write leaves the old file untouched and no temp file behind.
 pub fn write_atomic(path: &Utf8Path, contents: &[u8]) -> Result<(), StoreError> {
-    write_atomic_via(path, contents, FolderSync::Sync, |file| file)
+    write_atomic_via(path, contents, Durability::Durable, |file| file)
 }
 
 /// [`write_atomic`] with the temp file wrapped by `wrap` before writing, so tests can inject
-/// a writer that fails like a full disk; `folder_sync` says whether the rename is made
-/// durable too.
+/// a writer that fails like a full disk; `durability` says what is synced.
 pub(crate) fn write_atomic_via<W: DurableWrite>(
     path: &Utf8Path,
     contents: &[u8],
-    folder_sync: FolderSync,
+    durability: Durability,
     wrap: impl FnOnce(File) -> W,
 ) -> Result<(), StoreError> {
     let dir = parent_dir(path);
@@ -64,7 +63,7 @@ pub(crate) fn write_atomic_via<W: DurableWrite>(
     // One mechanism for every atomic replace: the one the file tools use below a folder.
     let folder = Folder::open(dir).map_err(|e| StoreError::io("open folder", dir, e))?;
     folder
-        .write_atomic_via(name, contents, None, folder_sync, wrap)
+        .write_atomic_via(name, contents, None, durability, wrap)
         .map_err(|(action, e)| match action {
             "sync folder" => StoreError::io(action, dir, e),
             _ => StoreError::io(action, path, e),
@@ -272,7 +271,7 @@ pub(crate) mod tests {
         let err = write_atomic_via(
             &path,
             b"new content that does not fit",
-            FolderSync::Sync,
+            Durability::Durable,
             |file| FullDisk {
                 inner: file,
                 room: 4,
@@ -281,6 +280,55 @@ pub(crate) mod tests {
         .unwrap_err();
         assert_eq!(err.to_string(), format!("cannot write {path}"));
         assert_eq!(fs::read_to_string(&path).unwrap(), "old content");
+        assert_eq!(names(&dir), ["run.json"]);
+    }
+
+    /// A writer that counts how often it is synced.
+    struct CountingSyncs<'a> {
+        inner: File,
+        syncs: &'a std::cell::Cell<u32>,
+    }
+
+    impl Write for CountingSyncs<'_> {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.inner.write(buf)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            self.inner.flush()
+        }
+    }
+
+    impl DurableWrite for CountingSyncs<'_> {
+        fn sync_to_disk(&mut self) -> io::Result<()> {
+            self.syncs.set(self.syncs.get() + 1);
+            self.inner.sync_to_disk()
+        }
+        fn truncate_to(&mut self, len: u64) -> io::Result<()> {
+            self.inner.truncate_to(len)
+        }
+    }
+
+    #[test]
+    fn each_durability_syncs_the_file_only_when_it_must() {
+        let (_guard, dir) = utf8_tempdir();
+        let path = dir.join("run.json");
+        for (durability, expected) in [
+            (Durability::Durable, 1),
+            (Durability::Whole, 1),
+            (Durability::Hint, 0),
+        ] {
+            let syncs = std::cell::Cell::new(0);
+            let contents = format!("{durability:?}");
+            write_atomic_via(&path, contents.as_bytes(), durability, |inner| {
+                CountingSyncs {
+                    inner,
+                    syncs: &syncs,
+                }
+            })
+            .unwrap();
+            assert_eq!(syncs.get(), expected, "{durability:?}");
+            assert_eq!(fs::read_to_string(&path).unwrap(), contents);
+        }
         assert_eq!(names(&dir), ["run.json"]);
     }
 

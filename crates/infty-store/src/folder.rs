@@ -215,21 +215,20 @@ impl Folder {
     /// synced, renamed over `name`, folder synced). With `mode`, the new file gets exactly
     /// those permission bits (to keep an existing file's).
     pub fn write_atomic(&self, name: &str, contents: &[u8], mode: Option<u32>) -> io::Result<()> {
-        self.write_atomic_via(name, contents, mode, FolderSync::Sync, |file| file)
+        self.write_atomic_via(name, contents, mode, Durability::Durable, |file| file)
             .map_err(|(_, e)| e)
     }
 
     /// [`Folder::write_atomic`] with the temp file wrapped by `wrap` (tests inject a full
     /// disk), failing with the step that failed (`create`, `write`, `sync`, `replace`,
-    /// `sync folder`). On failure no temp file is left and `name` is untouched. With
-    /// [`FolderSync::Skip`] the rename is not made durable: a crash may leave the old file,
-    /// whole (the new one's data is synced before the rename either way).
+    /// `sync folder`). On failure no temp file is left and `name` is untouched.
+    /// `durability` says what a crash may leave (see [`Durability`]).
     pub(crate) fn write_atomic_via<W: DurableWrite>(
         &self,
         name: &str,
         contents: &[u8],
         mode: Option<u32>,
-        folder_sync: FolderSync,
+        durability: Durability,
         wrap: impl FnOnce(File) -> W,
     ) -> Result<(), (&'static str, io::Error)> {
         let temp = temp_name(name);
@@ -251,7 +250,9 @@ impl Folder {
                 .write_all(contents)
                 .and_then(|()| writer.flush())
                 .map_err(|e| ("write", e))?;
-            writer.sync_to_disk().map_err(|e| ("sync", e))?;
+            if durability != Durability::Hint {
+                writer.sync_to_disk().map_err(|e| ("sync", e))?;
+            }
             drop(writer);
             rustix::fs::renameat(&self.fd, temp.as_str(), &self.fd, name)
                 .map_err(|e| ("replace", io::Error::from(e)))
@@ -261,21 +262,30 @@ impl Folder {
             let _ = rustix::fs::unlinkat(&self.fd, temp.as_str(), AtFlags::empty());
             return written;
         }
-        match folder_sync {
-            FolderSync::Sync => rustix::fs::fsync(&self.fd).map_err(|e| ("sync folder", e.into())),
-            FolderSync::Skip => Ok(()),
+        match durability {
+            Durability::Durable => {
+                rustix::fs::fsync(&self.fd).map_err(|e| ("sync folder", e.into()))
+            }
+            Durability::Whole | Durability::Hint => Ok(()),
         }
     }
 }
 
-/// Whether an atomic replace also syncs the folder, making the rename itself durable.
+/// What a crash may leave of an atomic replace: what is synced, and so what it costs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum FolderSync {
-    /// After a crash the new file is there.
-    Sync,
-    /// After a crash the old file or the new one is there, each whole: for copies of what
-    /// a durable record holds anyway (run.json's usage, which the journal has).
-    Skip,
+pub(crate) enum Durability {
+    /// The new file's data and its rename are synced (two fsyncs): after a crash the new
+    /// file is there.
+    Durable,
+    /// The new file's data is synced, its rename is not (one fsync): after a crash the old
+    /// file or the new one is there, each whole. For copies of what a durable record holds
+    /// anyway (`run.json`'s usage, which the journal has) and for what a crash may undo (a
+    /// run's `running` status: the lock, not the file, tells whether it is driven).
+    Whole,
+    /// Nothing is synced (no fsync): after a crash the old file, the new one, or an empty
+    /// or cut one. Only for a file whose readers take an unreadable one as absent (the
+    /// record's head).
+    Hint,
 }
 
 #[cfg(unix)]

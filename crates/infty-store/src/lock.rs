@@ -48,9 +48,9 @@ impl RunLock {
                 return Err(StoreError::io("lock", path, e));
             }
         }
+        // Not synced: the pid is only for messages, and no holder outlives a crash.
         file.set_len(0)
             .and_then(|()| file.write_all(format!("{}\n", std::process::id()).as_bytes()))
-            .and_then(|()| file.sync_data())
             .map_err(|e| StoreError::io("write", path, e))?;
         Ok(RunLock {
             path: path.to_owned(),

@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use crate::deliverable;
 use crate::durable::{self, write_atomic};
-use crate::folder::FolderSync;
+use crate::folder::Durability;
 use crate::ids::{generate_run_id, validate_role, validate_run_id};
 use crate::inbox::Inbox;
 use crate::journal::Journal;
@@ -214,13 +214,13 @@ impl RunStore {
     /// the record as it was writes nothing (no rewrite, no fsync, `updated_at` stays):
     /// `run.json` changes only when what a reader is shown changes.
     pub fn update(&mut self, f: impl FnOnce(&mut RunMetadata)) -> Result<(), StoreError> {
-        self.update_syncing(f, FolderSync::Sync)
+        self.update_syncing(f, Durability::Durable)
     }
 
     fn update_syncing(
         &mut self,
         f: impl FnOnce(&mut RunMetadata),
-        folder_sync: FolderSync,
+        durability: Durability,
     ) -> Result<(), StoreError> {
         let mut next = self.meta.clone();
         f(&mut next);
@@ -234,12 +234,9 @@ impl RunStore {
         next.updated_at = OffsetDateTime::now_utc().max(self.meta.updated_at);
         next.check_no_secrets()?;
         let path = self.dir.join(RUN_JSON);
-        durable::write_atomic_via(
-            &path,
-            &render_metadata(&next, &path)?,
-            folder_sync,
-            |file| file,
-        )?;
+        durable::write_atomic_via(&path, &render_metadata(&next, &path)?, durability, |file| {
+            file
+        })?;
         self.meta = next;
         Ok(())
     }
@@ -265,14 +262,33 @@ impl RunStore {
                 to: status,
             });
         }
-        self.update(|m| {
-            f(m);
-            m.status = status;
-            if status == RunStatus::Running && from != RunStatus::Running {
-                m.error = None;
-                m.resume_after = None;
-            }
-        })
+        // A crash may undo a start from a status that the next resume or delivery drives
+        // anyway (the lock, not run.json, tells whether a run is driven): that rewrite
+        // syncs the file, not its rename.
+        let durability = if status == RunStatus::Running
+            && matches!(
+                from,
+                RunStatus::Created
+                    | RunStatus::Queued
+                    | RunStatus::Running
+                    | RunStatus::Interrupted
+                    | RunStatus::UsageLimited
+            ) {
+            Durability::Whole
+        } else {
+            Durability::Durable
+        };
+        self.update_syncing(
+            |m| {
+                f(m);
+                m.status = status;
+                if status == RunStatus::Running && from != RunStatus::Running {
+                    m.error = None;
+                    m.resume_after = None;
+                }
+            },
+            durability,
+        )
     }
 
     /// Adds `usage` to the tokens recorded for `role` (see [`RunStore::add_usage_and_cost`]).
@@ -298,7 +314,7 @@ impl RunStore {
                     }
                 }
             },
-            FolderSync::Skip,
+            Durability::Whole,
         )
     }
 

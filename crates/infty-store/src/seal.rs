@@ -366,9 +366,9 @@ impl Head {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        // A crash may keep the older head, whole, and an older head still holds (it
-        // remembers fewer lines): the folder need not be synced.
-        crate::durable::write_atomic_via(&path, &bytes, crate::folder::FolderSync::Skip, |file| {
+        // Nothing is synced: a crash may keep the older head, which still holds (it
+        // remembers fewer lines), or leave an unreadable one, which is read as none.
+        crate::durable::write_atomic_via(&path, &bytes, crate::folder::Durability::Hint, |file| {
             file
         })
     }

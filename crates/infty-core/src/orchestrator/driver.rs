@@ -287,7 +287,8 @@ impl Driver {
         let budgets = self.store.metadata().options.budgets;
         if !self.flow.started() || self.flow.config().budgets != budgets || !self.budgets_journaled
         {
-            // Synced with the `started` (or `resumed`) that follows at once.
+            // Synced with the `started` (or `resumed`) that follows, and it with the first
+            // call's inputs.
             self.feed_batched(Input::BudgetsSet { budgets }, false)?;
         }
         let settings = self.store.metadata().options.sandbox.clone();
@@ -306,7 +307,9 @@ impl Driver {
         } else {
             Input::Started
         };
-        self.feed(first)?;
+        // Synced with what the first call produces: a crash before it loses nothing that
+        // was done.
+        self.feed_batched(first, false)?;
         loop {
             if let Some(terminal) = self.flow.terminal().cloned() {
                 return self.finish(terminal);
@@ -326,6 +329,9 @@ impl Driver {
                     }
                 }
             }
+            // A check of the deliverable costs nothing to redo: its input is synced with
+            // the next call's.
+            let sync = !matches!(call, Call::CheckDeliverable { .. });
             let cancel = self.cancel.clone();
             let inputs = tokio::select! {
                 biased;
@@ -340,7 +346,7 @@ impl Driver {
                     let actions = self.flow.step(Input::Cancel, OffsetDateTime::now_utc());
                     self.apply(actions)?;
                 } else {
-                    self.feed_batched(input, Some(index) == last)?;
+                    self.feed_batched(input, sync && Some(index) == last)?;
                 }
             }
         }

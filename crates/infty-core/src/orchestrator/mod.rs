@@ -3,9 +3,9 @@
 //!
 //! [`InftyOrchestrator`] is the library API in the seed's shape (`new`, `with_runs_root`,
 //! `with_progress`, `execute_new_run`, `spawn_run`, `drive_run`) plus `resume_run`. The
-//! driver holds the run's lock for as long as it drives it. Each input is journaled (and
-//! fsynced) before the state machine sees it, so a crash at any point resumes from the
-//! journal and the rollouts alone.
+//! driver holds the run's lock for as long as it drives it. Each input is journaled before
+//! the state machine sees it, and synced before anything that costs to redo (a model call,
+//! a check) starts, so a crash at any point resumes from the journal and the rollouts alone.
 
 mod api;
 mod driver;
