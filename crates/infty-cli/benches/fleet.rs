@@ -19,6 +19,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use fleet_support::{Nats, fleet_world, script_runs, spawn_worker, status, submit, terminate};
+use infty_model::test_support::{ResponsesSse, ScriptedReply};
 
 fn main() {
     if std::process::Command::new("nats-server")
@@ -118,7 +119,10 @@ fn wait_all(world: &harness::World, ids: &[String]) {
     }
 }
 
-/// fsync and fdatasync calls of one whole `infty create` run, per input in its journal.
+/// fsync and fdatasync calls of whole `infty create` runs, per input in their journals: a
+/// run whose first delivery passes, and one whose Verifier rejects `EXTRA_ROUNDS`
+/// deliveries first. The difference between the two is what a round costs once the run's
+/// fixed cost (creating, starting and ending it) is paid.
 fn fsyncs_per_input() {
     if std::process::Command::new("strace")
         .arg("-V")
@@ -128,8 +132,55 @@ fn fsyncs_per_input() {
         eprintln!("fleet bench: strace is not installed; fsync count skipped");
         return;
     }
+    const EXTRA_ROUNDS: usize = 5;
+    let (calls, inputs, lines) = traced_run(0);
+    println!(
+        "fleet/fsync/one-run: {calls} fsync calls for {inputs} journaled inputs ({:.2} per input; {lines} journal lines)",
+        calls as f64 / inputs.max(1) as f64,
+    );
+    let (more_calls, more_inputs, _) = traced_run(EXTRA_ROUNDS);
+    let (calls, inputs) = (more_calls - calls, more_inputs - inputs);
+    println!(
+        "fleet/fsync/per-round: {calls} fsync calls for {inputs} journaled inputs over {EXTRA_ROUNDS} rejected rounds ({:.2} per input)",
+        calls as f64 / inputs.max(1) as f64,
+    );
+}
+
+/// Traces one `infty create` whose Verifier rejects `rejections` deliveries before it
+/// passes one: its fsync calls, journaled inputs and journal lines.
+fn traced_run(rejections: usize) -> (u64, usize, usize) {
     let world = fleet_world();
-    script_runs(&world, 1);
+    fleet_support::script_work(&world);
+    for round in 0..rejections {
+        fleet_support::script_delivery_only(&world);
+        world.server.push(
+            "verifier-1",
+            ScriptedReply::sse(
+                ResponsesSse::new("resp_reject")
+                    .text(r#"{"verdict":"fail","reasons":["say more"],"suggestions":[]}"#)
+                    .usage(100, 20)
+                    .build(),
+            ),
+        );
+        // Its tool already ran, so the Solver's next calls are routed as deliveries; each
+        // round does new work first, as a Solver answering a rejection would (the same
+        // delivery again would be taken for a stall).
+        world.server.push(
+            "solver-delivers",
+            ScriptedReply::sse(
+                ResponsesSse::new("resp_rework")
+                    .function_call(
+                        "call_rework",
+                        "shell",
+                        &serde_json::json!({"command": format!("echo round {round} >> artifacts/notes")})
+                            .to_string(),
+                    )
+                    .usage(100, 20)
+                    .build(),
+            ),
+        );
+    }
+    fleet_support::script_delivery(&world);
     let trace = world.home.path().join("strace.txt");
     let mut cmd = std::process::Command::new("strace");
     cmd.args(["-f", "-c", "-e", "trace=fsync,fdatasync", "-o"])
@@ -162,11 +213,7 @@ fn fsyncs_per_input() {
         .sum();
     let journal = std::fs::read_to_string(world.run_dir("fsync").join("events.jsonl")).unwrap();
     let inputs = journal.lines().filter(|line| !is_note(line)).count();
-    println!(
-        "fleet/fsync/one-run: {calls} fsync calls for {inputs} journaled inputs ({:.2} per input; {} journal lines)",
-        calls as f64 / inputs.max(1) as f64,
-        journal.lines().count()
-    );
+    (calls, inputs, journal.lines().count())
 }
 
 /// Journal notes (for people) as opposed to state-machine inputs.

@@ -130,7 +130,22 @@ pub(crate) fn script_work(world: &World) {
     );
 }
 
+/// The Solver's delivery and the Verifier's pass.
 pub(crate) fn script_delivery(world: &World) {
+    script_delivery_only(world);
+    world.server.push(
+        "verifier-1",
+        ScriptedReply::sse(
+            ResponsesSse::new("resp_verdict")
+                .text(r#"{"verdict":"pass","reasons":[],"suggestions":[]}"#)
+                .usage(100, 20)
+                .build(),
+        ),
+    );
+}
+
+/// The Solver's delivery alone.
+pub(crate) fn script_delivery_only(world: &World) {
     world.server.push(
         "solver-delivers",
         ScriptedReply::sse(
@@ -139,15 +154,6 @@ pub(crate) fn script_delivery(world: &World) {
                     &json!({"type": "final_delivery", "deliverable_path": "deliverable/out.txt", "summary": "done"})
                         .to_string(),
                 )
-                .usage(100, 20)
-                .build(),
-        ),
-    );
-    world.server.push(
-        "verifier-1",
-        ScriptedReply::sse(
-            ResponsesSse::new("resp_verdict")
-                .text(r#"{"verdict":"pass","reasons":[],"suggestions":[]}"#)
                 .usage(100, 20)
                 .build(),
         ),
