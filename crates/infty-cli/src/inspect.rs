@@ -342,7 +342,7 @@ impl History {
                     suggestions,
                 }) => verdicts.push(VerdictEntry {
                     round,
-                    role: role.clone(),
+                    role: role.to_string(),
                     verdict: if verdict.is_pass() { "pass" } else { "fail" },
                     reasons: reasons.clone(),
                     suggestions: suggestions.clone(),

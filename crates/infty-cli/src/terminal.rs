@@ -461,8 +461,8 @@ impl TerminalProgress {
                 verdict,
                 reasons,
                 ..
-            } => self.verifier_verdict(role, verdict.is_pass(), reasons),
-            Note::VerifierNoVerdict { role, error } => self.verifier_replaced(role, error),
+            } => self.verifier_verdict(role.as_str(), verdict.is_pass(), reasons),
+            Note::VerifierNoVerdict { role, error } => self.verifier_replaced(role.as_str(), error),
             Note::VerificationSummary { round, overall, .. } => {
                 self.verification_summary(*round, *overall);
             }
@@ -472,7 +472,7 @@ impl TerminalProgress {
                 prompt_tokens,
                 kept_items,
                 cause,
-            } => self.compaction(role, *prompt_tokens, *kept_items, *cause),
+            } => self.compaction(role.as_str(), *prompt_tokens, *kept_items, *cause),
             Note::Ended(Terminal::Interrupted) => self.interrupted(),
             Note::CheckFinished {
                 name,
@@ -489,7 +489,7 @@ impl TerminalProgress {
             Note::OutputCapped {
                 role,
                 max_output_tokens,
-            } => self.output_capped(role, *max_output_tokens),
+            } => self.output_capped(role.as_str(), *max_output_tokens),
             Note::SandboxOff { roles } => self.sandbox_off(roles),
             Note::RecordEditAccepted { broken } => self.record_edit_accepted(broken),
             Note::VerdictsVoided { round, changed } => self.verdicts_voided(*round, changed),
@@ -785,13 +785,17 @@ impl TerminalProgress {
         );
     }
 
-    fn sandbox_off(&self, roles: &[String]) {
+    fn sandbox_off(&self, roles: &[Role]) {
         self.line(
             "operator",
             None,
             &format!(
                 "warning: no sandbox for {}: their tools run with your rights (--sandbox off)",
-                roles.join(", ")
+                roles
+                    .iter()
+                    .map(Role::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         );
     }

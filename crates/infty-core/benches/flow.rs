@@ -35,7 +35,7 @@ const PASS: &str = r#"{"verdict":"pass","reasons":[],"suggestions":[]}"#;
 
 fn flow_inputs() -> Vec<Input> {
     let usage = |role: &str| Input::UsageRecorded {
-        role: role.to_string(),
+        role: infty_store::Role::parse(role).unwrap(),
         usage: TokenUsage {
             input_tokens: 1000,
             output_tokens: 100,
@@ -73,7 +73,7 @@ fn flow_inputs() -> Vec<Input> {
     });
     inputs.push(usage("verifier-1"));
     inputs.push(Input::VerifierReplied {
-        role: "verifier-1".to_string(),
+        role: infty_store::Role::verifier(1),
         text: PASS.to_string(),
     });
     inputs
@@ -85,7 +85,7 @@ fn flow_config() -> FlowConfig {
         run_id: "bench".to_string(),
         run_dir: "/runs/bench".to_string(),
         base_dir: "/runs/bench".to_string(),
-        verifiers: vec!["verifier-1".to_string()],
+        verifiers: vec![infty_store::Role::verifier(1)],
         policy: VerificationPolicy::All,
         budgets: Budgets::default(),
         max_invalid_signals: 3,

@@ -7,7 +7,7 @@
 //! disjoint.
 
 use infty_signals::VerifierDecision;
-use infty_store::{BrokenLine, Budgets, DeliverableFingerprint, RunStatus, TokenUsage};
+use infty_store::{BrokenLine, Budgets, DeliverableFingerprint, Role, RunStatus, TokenUsage};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -108,14 +108,14 @@ pub enum Input {
     /// A Verifier answered.
     VerifierReplied {
         /// The Verifier.
-        role: String,
+        role: Role,
         /// Its text.
         text: String,
     },
     /// A Verifier's call failed.
     VerifierFailed {
         /// The Verifier.
-        role: String,
+        role: Role,
         /// What went wrong.
         error: String,
         /// What kind of failure it was.
@@ -130,21 +130,21 @@ pub enum Input {
     /// The driver replaced these Verifiers by fresh sessions.
     VerifiersReplaced {
         /// The replaced roles.
-        roles: Vec<String>,
+        roles: Vec<Role>,
     },
     /// An operator message (from `infty send`) is delivered with the role's next turn.
     MessageDelivered {
         /// Inbox message id.
         id: String,
         /// The addressed role.
-        role: String,
+        role: Role,
         /// The message.
         text: String,
     },
     /// A role's model call reported token usage.
     UsageRecorded {
         /// The role.
-        role: String,
+        role: Role,
         /// Tokens of that call.
         usage: TokenUsage,
         /// Their cost in US dollars, priced by the driver when they were recorded (0 when
@@ -372,7 +372,7 @@ pub enum Note {
     /// These roles' tools run without the OS sandbox (`--sandbox off`), as asked.
     SandboxOff {
         /// The unsandboxed roles.
-        roles: Vec<String>,
+        roles: Vec<Role>,
     },
     /// The objective went to the Solver.
     ObjectivePosted {
@@ -429,12 +429,12 @@ pub enum Note {
         /// Round number, from 1.
         round: u32,
         /// The Verifiers asked.
-        roles: Vec<String>,
+        roles: Vec<Role>,
     },
     /// A Verifier gave its verdict.
     VerdictRecorded {
         /// The Verifier.
-        role: String,
+        role: Role,
         /// Pass or fail.
         verdict: VerifierDecision,
         /// Its reasons.
@@ -445,14 +445,14 @@ pub enum Note {
     /// A Verifier errored or gave no verdict; it is replaced and asked once more.
     VerifierNoVerdict {
         /// The Verifier.
-        role: String,
+        role: Role,
         /// What went wrong.
         error: String,
     },
     /// A Verifier session was replaced by a fresh one.
     VerifierReplaced {
         /// The Verifier.
-        role: String,
+        role: Role,
     },
     /// A verification round ended.
     VerificationSummary {
@@ -461,9 +461,9 @@ pub enum Note {
         /// The aggregate decision under the run's policy.
         overall: VerifierDecision,
         /// Verifiers that passed.
-        passed: Vec<String>,
+        passed: Vec<Role>,
         /// Verifiers that failed.
-        failed: Vec<String>,
+        failed: Vec<Role>,
     },
     /// A budget is nearly spent; the Solver was told to finalize.
     BudgetWarning {
@@ -473,7 +473,7 @@ pub enum Note {
     /// A role started a tool call.
     ToolCallStarted {
         /// The role.
-        role: String,
+        role: Role,
         /// The call id.
         call_id: String,
         /// The tool.
@@ -482,7 +482,7 @@ pub enum Note {
     /// A tool call finished.
     ToolCallFinished {
         /// The role.
-        role: String,
+        role: Role,
         /// The call id.
         call_id: String,
         /// The tool.
@@ -493,7 +493,7 @@ pub enum Note {
     /// A role's history was compacted.
     Compacted {
         /// The role.
-        role: String,
+        role: Role,
         /// Prompt tokens before compaction (of the last response that fitted).
         prompt_tokens: u64,
         /// Items kept verbatim after the summary.
@@ -506,14 +506,14 @@ pub enum Note {
     /// tool call the role was told so and asked again, shorter.
     OutputCapped {
         /// The role.
-        role: String,
+        role: Role,
         /// The cap, in tokens.
         max_output_tokens: u32,
     },
     /// The model client is retrying a request.
     ModelRetry {
         /// The role.
-        role: String,
+        role: Role,
         /// Attempt number.
         attempt: u32,
         /// Why.

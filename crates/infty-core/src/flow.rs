@@ -58,14 +58,14 @@ pub enum Call {
     /// Ask these Verifiers in parallel; answer each with `VerifierReplied` or `VerifierFailed`.
     AskVerifiers {
         /// The Verifiers to ask.
-        roles: Vec<String>,
+        roles: Vec<Role>,
         /// The user message of their turn.
         message: String,
     },
     /// Give these Verifiers fresh sessions; answer with `VerifiersReplaced`.
     ReplaceVerifiers {
         /// The Verifiers to replace.
-        roles: Vec<String>,
+        roles: Vec<Role>,
     },
     /// Run this completion check; answer with `CheckFinished`.
     RunCheck {
@@ -113,7 +113,7 @@ pub struct FlowConfig {
     /// The folder relative paths resolve against (run folder or workspace).
     pub base_dir: String,
     /// Verifier role names, in order.
-    pub verifiers: Vec<String>,
+    pub verifiers: Vec<Role>,
     /// How verdicts are aggregated.
     pub policy: VerificationPolicy,
     /// Limits.
@@ -162,9 +162,9 @@ enum Phase {
         deliverable_path: String,
         summary: Option<String>,
         message: String,
-        pending: BTreeSet<String>,
-        verdicts: BTreeMap<String, VerifierVerdict>,
-        retried: BTreeSet<String>,
+        pending: BTreeSet<Role>,
+        verdicts: BTreeMap<Role, VerifierVerdict>,
+        retried: BTreeSet<Role>,
         /// What was delivered, to compare with what the Verifiers leave.
         fingerprint: Option<DeliverableFingerprint>,
     },
@@ -185,8 +185,8 @@ pub struct Flow {
     active: Duration,
     last_at: Option<OffsetDateTime>,
     finalize_sent: bool,
-    replacements: BTreeSet<String>,
-    queued: Vec<(String, String)>,
+    replacements: BTreeSet<Role>,
+    queued: Vec<(Role, String)>,
     cost_usd: f64,
     stall: StallWatch,
     /// The hand-off turn for the current exhaustion was given; a resume that is still out
@@ -476,7 +476,7 @@ impl Flow {
             }
             Phase::Solver { .. } => {
                 if let FailureKind::UsageLimited { resume_after } = failure {
-                    self.usage_limited(Role::SOLVER, error, resume_after, out);
+                    self.usage_limited(&Role::Solver, error, resume_after, out);
                     return;
                 }
                 self.solver_turns += 1;
@@ -496,7 +496,7 @@ impl Flow {
     /// resume, so nothing the role was asked is lost.
     fn usage_limited(
         &mut self,
-        role: &str,
+        role: &Role,
         error: String,
         resume_after: OffsetDateTime,
         out: &mut Vec<Action>,
@@ -689,7 +689,7 @@ impl Flow {
             return;
         }
         if let FailureKind::UsageLimited { resume_after } = failure {
-            self.usage_limited(Role::DIRECTOR, error, resume_after, out);
+            self.usage_limited(&Role::Director, error, resume_after, out);
             return;
         }
         if failure.is_permanent() {
@@ -871,7 +871,7 @@ impl Flow {
             }
             serde_json::to_string_pretty(&value).unwrap_or_else(|_| request.to_json())
         };
-        let roles: BTreeSet<String> = self.config.verifiers.iter().cloned().collect();
+        let roles: BTreeSet<Role> = self.config.verifiers.iter().cloned().collect();
         out.push(record(Note::VerificationStarted {
             round: self.rounds,
             roles: self.config.verifiers.clone(),
@@ -949,7 +949,7 @@ impl Flow {
         self.enter_solver(message, out);
     }
 
-    fn on_verdict(&mut self, role: String, verdict: VerifierVerdict, out: &mut Vec<Action>) {
+    fn on_verdict(&mut self, role: Role, verdict: VerifierVerdict, out: &mut Vec<Action>) {
         let Phase::Verifying {
             pending, verdicts, ..
         } = &mut self.phase
@@ -971,7 +971,7 @@ impl Flow {
         }
     }
 
-    fn on_verifier_failed(&mut self, role: String, error: String, out: &mut Vec<Action>) {
+    fn on_verifier_failed(&mut self, role: Role, error: String, out: &mut Vec<Action>) {
         let Phase::Verifying {
             pending, retried, ..
         } = &mut self.phase
@@ -1007,28 +1007,28 @@ impl Flow {
         };
         let round = *round;
         // Reports follow the configured order of Verifiers, not the order they answered in.
-        let reports: Vec<VerifierReport> = self
+        let answered: Vec<(&Role, &VerifierVerdict)> = self
             .config
             .verifiers
             .iter()
-            .filter_map(|role| {
-                verdicts.get(role).map(|verdict| VerifierReport {
-                    role: role.clone(),
-                    verdict: verdict.verdict,
-                    reasons: verdict.reasons.clone(),
-                    suggestions: verdict.suggestions.clone(),
-                })
+            .filter_map(|role| verdicts.get(role).map(|verdict| (role, verdict)))
+            .collect();
+        let (mut passed, mut failed) = (Vec::new(), Vec::new());
+        for (role, verdict) in &answered {
+            if verdict.verdict.is_pass() {
+                passed.push((*role).clone());
+            } else {
+                failed.push((*role).clone());
+            }
+        }
+        let reports: Vec<VerifierReport> = answered
+            .iter()
+            .map(|(role, verdict)| VerifierReport {
+                role: role.to_string(),
+                verdict: verdict.verdict,
+                reasons: verdict.reasons.clone(),
+                suggestions: verdict.suggestions.clone(),
             })
-            .collect();
-        let passed: Vec<String> = reports
-            .iter()
-            .filter(|report| report.verdict.is_pass())
-            .map(|report| report.role.clone())
-            .collect();
-        let failed: Vec<String> = reports
-            .iter()
-            .filter(|report| !report.verdict.is_pass())
-            .map(|report| report.role.clone())
             .collect();
         let overall_pass = match self.config.policy {
             VerificationPolicy::All => failed.is_empty(),
@@ -1070,7 +1070,7 @@ impl Flow {
         self.enter_solver(feedback.to_json(), out);
     }
 
-    fn on_message(&mut self, role: String, text: String) {
+    fn on_message(&mut self, role: Role, text: String) {
         let wrapped = prompts::render(prompts::OPERATOR_MESSAGE, &[("message", text.trim())]);
         match (&mut self.phase, role.as_str()) {
             (Phase::Solver { message }, Role::SOLVER)

@@ -132,29 +132,43 @@ pub struct SessionConfig {
 /// What a session reports while a turn runs.
 pub trait SessionObserver: Send + Sync {
     /// A streaming event from the model.
-    fn stream_event(&self, _role: &str, _event: &StreamEvent) {}
+    fn stream_event(&self, _role: &infty_store::Role, _event: &StreamEvent) {}
     /// A tool call is about to run.
-    fn tool_started(&self, _role: &str, _call_id: &str, _tool: &str, _arguments: &str) {}
+    fn tool_started(
+        &self,
+        _role: &infty_store::Role,
+        _call_id: &str,
+        _tool: &str,
+        _arguments: &str,
+    ) {
+    }
     /// A tool call finished.
-    fn tool_finished(&self, _role: &str, _call_id: &str, _tool: &str, _result: &ToolResult) {}
+    fn tool_finished(
+        &self,
+        _role: &infty_store::Role,
+        _call_id: &str,
+        _tool: &str,
+        _result: &ToolResult,
+    ) {
+    }
     /// The history was compacted.
     fn compacted(
         &self,
-        _role: &str,
+        _role: &infty_store::Role,
         _prompt_tokens: u64,
         _kept_items: usize,
         _cause: CompactionCause,
     ) {
     }
     /// A response stopped at the output cap of `max_output_tokens` tokens.
-    fn output_capped(&self, _role: &str, _max_output_tokens: u32) {}
+    fn output_capped(&self, _role: &infty_store::Role, _max_output_tokens: u32) {}
 }
 
 /// Forwards every event but streamed text, for model calls whose text is not a reply.
 struct WithoutText<'a>(&'a dyn SessionObserver);
 
 impl SessionObserver for WithoutText<'_> {
-    fn stream_event(&self, role: &str, event: &StreamEvent) {
+    fn stream_event(&self, role: &infty_store::Role, event: &StreamEvent) {
         if !matches!(
             event,
             StreamEvent::TextDelta(_) | StreamEvent::ReasoningDelta(_)
@@ -386,7 +400,7 @@ impl RoleSession {
                 .max_output_tokens
                 .filter(|_| response.hit_output_cap(request.max_output_tokens));
             if let Some(cap) = capped {
-                observer.output_capped(self.config.role.as_str(), cap);
+                observer.output_capped(&self.config.role, cap);
             }
             if let Some(turn_usage) = response.usage {
                 usage += token_usage(&turn_usage);
@@ -490,7 +504,7 @@ impl RoleSession {
                     })?;
                     continue;
                 }
-                observer.tool_started(self.config.role.as_str(), &call_id, &name, &arguments);
+                observer.tool_started(&self.config.role, &call_id, &name, &arguments);
                 let span = telemetry::tool_span(&name, &call_id);
                 let result = self
                     .tools
@@ -498,7 +512,7 @@ impl RoleSession {
                     .instrument(span.clone())
                     .await;
                 telemetry::record_tool(&span, &arguments, &result);
-                observer.tool_finished(self.config.role.as_str(), &call_id, &name, &result);
+                observer.tool_finished(&self.config.role, &call_id, &name, &result);
                 self.push(Item::FunctionOutput {
                     call_id,
                     output: result.output,
@@ -550,7 +564,7 @@ impl RoleSession {
         observer: &dyn SessionObserver,
     ) -> Result<infty_model::ModelResponse, SessionError> {
         let role = self.config.role.clone();
-        let forward = |event: StreamEvent| observer.stream_event(role.as_str(), &event);
+        let forward = |event: StreamEvent| observer.stream_event(&role, &event);
         self.model
             .complete(request, &forward)
             .await
@@ -666,7 +680,7 @@ impl RoleSession {
             history: history.clone(),
         })?;
         self.history = history;
-        observer.compacted(self.config.role.as_str(), prompt_tokens, kept_items, cause);
+        observer.compacted(&self.config.role, prompt_tokens, kept_items, cause);
         Ok(true)
     }
 

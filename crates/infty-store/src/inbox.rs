@@ -23,7 +23,7 @@ pub struct InboxMessage {
     /// Sorts by creation time; also the file name.
     pub id: String,
     /// The role it is for.
-    pub role: String,
+    pub role: Role,
     /// What to tell the role.
     pub text: String,
     /// When it was queued.
@@ -62,7 +62,7 @@ impl Inbox {
         let (id, created_at) = ids::message_id();
         let message = InboxMessage {
             id,
-            role: role.to_string(),
+            role: role.clone(),
             text: text.to_owned(),
             created_at,
         };

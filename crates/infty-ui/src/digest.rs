@@ -150,7 +150,7 @@ impl RunDigest {
             }) => self.verdicts.push(VerdictRow {
                 at,
                 round: self.rounds,
-                role,
+                role: role.to_string(),
                 pass: verdict == VerifierDecision::Pass,
                 reasons,
             }),

@@ -77,10 +77,10 @@ fn describe(event: RunEvent) -> View {
                 }
             },
             Input::VerifierReplied { role, text } => {
-                view(&role, None, "message", one_line(&text, 140)).detail(text)
+                view(role.as_str(), None, "message", one_line(&text, 140)).detail(text)
             }
             Input::VerifierFailed { role, error, .. } => {
-                view(&role, None, "failure", "call failed").detail(error)
+                view(role.as_str(), None, "failure", "call failed").detail(error)
             }
             Input::VerifiersReplaced { roles } => view(
                 "run",
@@ -88,15 +88,19 @@ fn describe(event: RunEvent) -> View {
                 "retry",
                 format!("verifiers replaced: {}", roles.join(", ")),
             ),
-            Input::MessageDelivered { role, text, .. } => {
-                view("operator", Some(&role), "delivery", one_line(&text, 140)).detail(text)
-            }
+            Input::MessageDelivered { role, text, .. } => view(
+                "operator",
+                Some(role.as_str()),
+                "delivery",
+                one_line(&text, 140),
+            )
+            .detail(text),
             Input::UsageRecorded {
                 role,
                 usage,
                 cost_usd,
             } => view(
-                &role,
+                role.as_str(),
                 None,
                 "usage",
                 if cost_usd > 0.0 {
@@ -227,7 +231,7 @@ fn describe(event: RunEvent) -> View {
                     detail.push_str(&suggestions.join("\n"));
                 }
                 view(
-                    &role,
+                    role.as_str(),
                     None,
                     if pass { "pass" } else { "fail" },
                     if pass {
@@ -239,9 +243,11 @@ fn describe(event: RunEvent) -> View {
                 .detail(detail)
             }
             Note::VerifierNoVerdict { role, error } => {
-                view(&role, None, "failure", "no verdict").detail(error)
+                view(role.as_str(), None, "failure", "no verdict").detail(error)
             }
-            Note::VerifierReplaced { role } => view(&role, None, "retry", "session replaced"),
+            Note::VerifierReplaced { role } => {
+                view(role.as_str(), None, "retry", "session replaced")
+            }
             Note::VerificationSummary {
                 round,
                 overall,
@@ -273,14 +279,14 @@ fn describe(event: RunEvent) -> View {
                 role,
                 tool,
                 call_id,
-            } => view(&role, None, "tool", format!("{tool} started")).detail(call_id),
+            } => view(role.as_str(), None, "tool", format!("{tool} started")).detail(call_id),
             Note::ToolCallFinished {
                 role,
                 tool,
                 ok,
                 call_id,
             } => view(
-                &role,
+                role.as_str(),
                 None,
                 if ok { "tool" } else { "failure" },
                 format!("{tool}: {}", if ok { "ok" } else { "failed" }),
@@ -292,7 +298,7 @@ fn describe(event: RunEvent) -> View {
                 kept_items,
                 cause,
             } => view(
-                &role,
+                role.as_str(),
                 None,
                 "compaction",
                 format!(
@@ -305,7 +311,7 @@ fn describe(event: RunEvent) -> View {
                 attempt,
                 reason,
             } => view(
-                &role,
+                role.as_str(),
                 None,
                 "retry",
                 format!("model call retried (attempt {attempt})"),
@@ -353,7 +359,7 @@ fn describe(event: RunEvent) -> View {
                 role,
                 max_output_tokens,
             } => view(
-                &role,
+                role.as_str(),
                 None,
                 "retry",
                 format!("reply cut at its cap of {max_output_tokens} output tokens"),

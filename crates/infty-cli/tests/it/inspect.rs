@@ -114,10 +114,10 @@ fn logs_follow_tails_a_run_driven_by_another_process() {
             },
             Note::VerificationStarted {
                 round: 1,
-                roles: vec!["verifier-1".into()],
+                roles: vec![infty_store::Role::verifier(1)],
             },
             Note::VerdictRecorded {
-                role: "verifier-1".into(),
+                role: infty_store::Role::verifier(1),
                 verdict: VerifierDecision::Pass,
                 reasons: vec![],
                 suggestions: vec![],

@@ -49,7 +49,7 @@ pub(super) struct Driver {
     sandbox_helper: Option<std::path::PathBuf>,
     secrets: Vec<String>,
     /// Usage journaled in the batch being fed, for run.json once the batch is durable.
-    unwritten_usage: Vec<(String, TokenUsage, f64)>,
+    unwritten_usage: Vec<(Role, TokenUsage, f64)>,
     _lock: infty_store::RunLock,
 }
 
@@ -65,10 +65,10 @@ impl Driver {
         let options = &meta.options;
         let run_dir = store.dir().to_path_buf();
         let base_dir = options.workspace.clone().unwrap_or_else(|| run_dir.clone());
-        let verifiers: Vec<String> = roles
+        let verifiers: Vec<Role> = roles
             .iter()
             .filter(|role| role.role.is_verifier())
-            .map(|role| role.role.to_string())
+            .map(|role| role.role.clone())
             .collect();
         let mut flow = Flow::new(FlowConfig {
             objective: meta.objective.clone(),
@@ -101,7 +101,7 @@ impl Driver {
                             cost_usd,
                         } => {
                             let (tokens, cost): &mut (TokenUsage, f64) =
-                                journaled_usage.entry(role.clone()).or_default();
+                                journaled_usage.entry(role.to_string()).or_default();
                             *tokens += *usage;
                             *cost += *cost_usd;
                         }
@@ -293,11 +293,11 @@ impl Driver {
         }
         let settings = self.store.metadata().options.sandbox.clone();
         if settings.any_off() {
-            let mut roles: Vec<String> = self
+            let mut roles: Vec<Role> = self
                 .roles
                 .values()
                 .filter(|role| mode_of(&settings, &role.role) == SandboxMode::Off)
-                .map(|role| role.role.to_string())
+                .map(|role| role.role.clone())
                 .collect();
             roles.sort();
             self.record(Note::SandboxOff { roles })?;
@@ -370,7 +370,7 @@ impl Driver {
         } = &input
         {
             self.progress.report(&Progress::Usage {
-                role,
+                role: role.as_str(),
                 usage,
                 cost_usd: *cost_usd,
             });
@@ -453,7 +453,7 @@ impl Driver {
                     Ok((text, usage)) => {
                         let (fingerprint, summary) = self.solver_work(&text);
                         vec![
-                            self.usage_input(Role::SOLVER, usage),
+                            self.usage_input(&Role::Solver, usage),
                             Input::SolverWork {
                                 fingerprint,
                                 summary,
@@ -468,7 +468,7 @@ impl Driver {
                 let limit = Duration::from_secs(timeouts.director_secs.max(1));
                 Ok(match self.turn(Role::DIRECTOR, &message, limit).await {
                     Ok((text, usage)) => vec![
-                        self.usage_input(Role::DIRECTOR, usage),
+                        self.usage_input(&Role::Director, usage),
                         Input::DirectorReplied { text },
                     ],
                     Err((error, failure)) => vec![Input::DirectorFailed { error, failure }],
@@ -528,7 +528,7 @@ impl Driver {
                         .instrument(span.clone())
                         .await;
                         telemetry::record_turn(&span, &outcome);
-                        (session.role().to_string(), flatten_turn(outcome, limit))
+                        (session.role().clone(), flatten_turn(outcome, limit))
                     }
                 }))
                 .await;
@@ -545,7 +545,7 @@ impl Driver {
                     match result {
                         Ok((text, usage)) => {
                             self.progress.report(&Progress::RoleMessage {
-                                role: &role,
+                                role: role.as_str(),
                                 text: &text,
                             });
                             inputs.push(self.usage_input(&role, usage));
@@ -562,7 +562,7 @@ impl Driver {
             }
             Call::ReplaceVerifiers { roles } => {
                 for role in &roles {
-                    self.store.rotate_rollout(role)?;
+                    self.store.rotate_rollout(role.as_str())?;
                     let config = self
                         .roles
                         .get(role.as_str())
@@ -630,14 +630,14 @@ impl Driver {
     }
 
     /// The usage of a role's turn, priced by the model the role uses now.
-    fn usage_input(&self, role: &str, usage: TokenUsage) -> Input {
+    fn usage_input(&self, role: &Role, usage: TokenUsage) -> Input {
         let cost_usd = self
             .roles
-            .get(role)
+            .get(role.as_str())
             .and_then(|config| self.store.metadata().options.prices.get(&config.model))
             .map_or(0.0, |price| price.cost_usd(&usage));
         Input::UsageRecorded {
-            role: role.to_string(),
+            role: role.clone(),
             usage,
             cost_usd,
         }

@@ -62,10 +62,13 @@ impl Recorder {
 }
 
 impl SessionObserver for Recorder {
-    fn stream_event(&self, role: &str, event: &StreamEvent) {
+    fn stream_event(&self, role: &Role, event: &StreamEvent) {
         match event {
             StreamEvent::TextDelta(delta) => {
-                self.progress.report(&Progress::TextDelta { role, delta });
+                self.progress.report(&Progress::TextDelta {
+                    role: role.as_str(),
+                    delta,
+                });
             }
             StreamEvent::Retrying {
                 attempt,
@@ -74,14 +77,14 @@ impl SessionObserver for Recorder {
                 reason,
             } => {
                 self.progress.report(&Progress::ModelRetry {
-                    role,
+                    role: role.as_str(),
                     attempt: *attempt,
                     max: *max,
                     delay: *delay,
                     reason,
                 });
                 self.note(Note::ModelRetry {
-                    role: role.to_string(),
+                    role: role.clone(),
                     attempt: *attempt,
                     reason: reason.clone(),
                 });
@@ -90,15 +93,15 @@ impl SessionObserver for Recorder {
         }
     }
 
-    fn output_capped(&self, role: &str, max_output_tokens: u32) {
+    fn output_capped(&self, role: &Role, max_output_tokens: u32) {
         self.note(Note::OutputCapped {
-            role: role.to_string(),
+            role: role.clone(),
             max_output_tokens,
         });
     }
 
-    fn tool_started(&self, role: &str, call_id: &str, tool: &str, arguments: &str) {
-        if role == Role::SOLVER {
+    fn tool_started(&self, role: &Role, call_id: &str, tool: &str, arguments: &str) {
+        if *role == Role::Solver {
             // The arguments are hashed with the output when the call finishes.
             self.solver_work
                 .lock()
@@ -106,44 +109,53 @@ impl SessionObserver for Recorder {
                 .call(tool, arguments);
         }
         self.progress.report(&Progress::ToolCallStarted {
-            role,
+            role: role.as_str(),
             tool,
             arguments,
         });
         self.note(Note::ToolCallStarted {
-            role: role.to_string(),
+            role: role.clone(),
             call_id: call_id.to_string(),
             tool: tool.to_string(),
         });
     }
 
-    fn tool_finished(&self, role: &str, call_id: &str, tool: &str, result: &ToolResult) {
-        if role == Role::SOLVER {
+    fn tool_finished(&self, role: &Role, call_id: &str, tool: &str, result: &ToolResult) {
+        if *role == Role::Solver {
             self.solver_work
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .output(&result.output);
         }
         self.progress.report(&Progress::ToolCallFinished {
-            role,
+            role: role.as_str(),
             tool,
             ok: result.ok,
             output: &result.output,
         });
         if let Some(plan) = &result.plan {
-            self.progress.report(&Progress::PlanUpdated { role, plan });
+            self.progress.report(&Progress::PlanUpdated {
+                role: role.as_str(),
+                plan,
+            });
         }
         self.note(Note::ToolCallFinished {
-            role: role.to_string(),
+            role: role.clone(),
             call_id: call_id.to_string(),
             tool: tool.to_string(),
             ok: result.ok,
         });
     }
 
-    fn compacted(&self, role: &str, prompt_tokens: u64, kept_items: usize, cause: CompactionCause) {
+    fn compacted(
+        &self,
+        role: &Role,
+        prompt_tokens: u64,
+        kept_items: usize,
+        cause: CompactionCause,
+    ) {
         self.note(Note::Compacted {
-            role: role.to_string(),
+            role: role.clone(),
             prompt_tokens,
             kept_items,
             cause,

@@ -4,8 +4,8 @@
 use infty_core::events::{CheckResult, DeliverableCheck, FailureKind, Input, Terminal};
 use infty_core::flow::{Call, Flow, FlowConfig};
 use infty_store::{
-    Budgets, CheckDir, CheckSpec, DeliverableFingerprint, FileFingerprint, RunStatus, StallPolicy,
-    TokenUsage, VerificationPolicy,
+    Budgets, CheckDir, CheckSpec, DeliverableFingerprint, FileFingerprint, Role, RunStatus,
+    StallPolicy, TokenUsage, VerificationPolicy,
 };
 use time::OffsetDateTime;
 
@@ -21,7 +21,7 @@ fn config(verifiers: &[&str]) -> FlowConfig {
         run_id: "demo".to_string(),
         run_dir: "/runs/demo".to_string(),
         base_dir: "/runs/demo".to_string(),
-        verifiers: verifiers.iter().map(|v| v.to_string()).collect(),
+        verifiers: verifiers.iter().map(|v| Role::parse(v).unwrap()).collect(),
         policy: VerificationPolicy::All,
         budgets: Budgets::default(),
         max_invalid_signals: 3,
@@ -100,14 +100,14 @@ impl Script {
 
     fn verifier(&mut self, role: &str, text: &str) -> &mut Script {
         self.feed(Input::VerifierReplied {
-            role: role.to_string(),
+            role: Role::parse(role).unwrap(),
             text: text.to_string(),
         })
     }
 
     fn replaced(&mut self, roles: &[&str]) -> &mut Script {
         self.feed(Input::VerifiersReplaced {
-            roles: roles.iter().map(|r| r.to_string()).collect(),
+            roles: roles.iter().map(|r| Role::parse(r).unwrap()).collect(),
         })
     }
 }
@@ -222,7 +222,7 @@ fn verifier_without_verdict_is_replaced_and_asked_again_then_fails_the_run() {
         .verifier("verifier-1", "Looks good to me!")
         .replaced(&["verifier-1"])
         .feed(Input::VerifierFailed {
-            role: "verifier-1".to_string(),
+            role: Role::parse("verifier-1").unwrap(),
             error: "the turn timed out after 1800s".to_string(),
             failure: FailureKind::Timeout,
         });
@@ -235,7 +235,7 @@ fn verifier_replacement_can_rescue_the_round() {
     s.solver(DELIVER)
         .accept("deliverable/wc.py")
         .feed(Input::VerifierFailed {
-            role: "verifier-1".to_string(),
+            role: Role::parse("verifier-1").unwrap(),
             error: "connection refused".to_string(),
             failure: FailureKind::Transient,
         })
@@ -330,7 +330,7 @@ fn token_budget_warns_then_exhausts() {
     };
     let mut s = Script::new(config);
     let usage = |total| Input::UsageRecorded {
-        role: "solver".to_string(),
+        role: Role::parse("solver").unwrap(),
         usage: TokenUsage {
             total_tokens: total,
             ..TokenUsage::default()
@@ -372,12 +372,12 @@ fn operator_messages_ride_on_the_next_turn_of_their_role() {
     let mut s = Script::new(config(&[]));
     s.feed(Input::MessageDelivered {
         id: "m1".to_string(),
-        role: "solver".to_string(),
+        role: Role::parse("solver").unwrap(),
         text: "Prefer the standard library.".to_string(),
     })
     .feed(Input::MessageDelivered {
         id: "m2".to_string(),
-        role: "director".to_string(),
+        role: Role::parse("director").unwrap(),
         text: "Be strict about tests.".to_string(),
     })
     .solver(ASK);
@@ -404,7 +404,7 @@ fn replaying_the_inputs_rebuilds_the_same_state() {
             },
         },
         Input::VerifierReplied {
-            role: "verifier-1".to_string(),
+            role: Role::parse("verifier-1").unwrap(),
             text: PASS.to_string(),
         },
     ];
@@ -426,7 +426,7 @@ fn replaying_the_inputs_rebuilds_the_same_state() {
     }
     assert!(matches!(
         flow.outstanding(),
-        Some(Call::AskVerifiers { roles, .. }) if roles == vec!["verifier-2".to_string()]
+        Some(Call::AskVerifiers { roles, .. }) if roles == vec![Role::verifier(2)]
     ));
 }
 
@@ -532,7 +532,7 @@ fn a_looping_solver_is_escalated_then_blocked_and_resumes_after_a_message() {
     s.feed(work("f1")).solver(ASK);
     s.feed(Input::MessageDelivered {
         id: "m1".to_string(),
-        role: "solver".to_string(),
+        role: Role::parse("solver").unwrap(),
         text: "The notes are complete; write the code now.".to_string(),
     })
     .feed(Input::Resumed);
@@ -579,7 +579,7 @@ fn cost_budget_warns_then_exhausts() {
     };
     let mut s = Script::new(config);
     let usage = |cost_usd| Input::UsageRecorded {
-        role: "solver".to_string(),
+        role: Role::parse("solver").unwrap(),
         usage: TokenUsage {
             total_tokens: 1000,
             ..TokenUsage::default()
@@ -635,7 +635,7 @@ fn failure_kinds_decide() {
         .solver(DELIVER)
         .accept("deliverable/wc.py")
         .feed(Input::VerifierFailed {
-            role: "verifier-1".to_string(),
+            role: Role::parse("verifier-1").unwrap(),
             error: "insufficient_quota".to_string(),
             failure: FailureKind::Quota,
         });

@@ -671,7 +671,7 @@ impl Recorder {
 }
 
 impl SessionObserver for Recorder {
-    fn stream_event(&self, role: &str, event: &StreamEvent) {
+    fn stream_event(&self, role: &infty_store::Role, event: &StreamEvent) {
         let line = match event {
             // A model call starts: the rollout must already hold everything before it.
             StreamEvent::Created { response_id } => {
@@ -703,14 +703,20 @@ impl SessionObserver for Recorder {
         self.record(line);
     }
 
-    fn tool_started(&self, role: &str, call_id: &str, tool: &str, arguments: &str) {
+    fn tool_started(&self, role: &infty_store::Role, call_id: &str, tool: &str, arguments: &str) {
         self.record(format!(
             "{role} tool_started {call_id} {tool} {arguments} [{}]",
             self.rollout_state()
         ));
     }
 
-    fn tool_finished(&self, role: &str, call_id: &str, tool: &str, result: &ToolResult) {
+    fn tool_finished(
+        &self,
+        role: &infty_store::Role,
+        call_id: &str,
+        tool: &str,
+        result: &ToolResult,
+    ) {
         self.record(format!(
             "{role} tool_finished {call_id} {tool} ok={} plan={} [{}]",
             result.ok,
@@ -721,7 +727,7 @@ impl SessionObserver for Recorder {
 
     fn compacted(
         &self,
-        role: &str,
+        role: &infty_store::Role,
         prompt_tokens: u64,
         kept_items: usize,
         cause: infty_core::events::CompactionCause,
@@ -737,7 +743,7 @@ impl SessionObserver for Recorder {
         ));
     }
 
-    fn output_capped(&self, role: &str, max_output_tokens: u32) {
+    fn output_capped(&self, role: &infty_store::Role, max_output_tokens: u32) {
         self.record(format!(
             "{role} output_capped {max_output_tokens} [{}]",
             self.rollout_state()
