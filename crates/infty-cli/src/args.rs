@@ -601,6 +601,10 @@ pub(crate) struct ConfigArgs {
     /// Print one JSON object: each setting with its value and where it came from
     #[arg(long)]
     pub json: bool,
+    /// Show what `infty resume RUN_ID` (without flags) would use instead: the run's
+    /// recorded settings
+    #[arg(long, value_name = "RUN_ID")]
+    pub run: Option<String>,
 }
 
 /// `infty completions`.

@@ -188,6 +188,21 @@ fn dispatch(cli: Cli, given: GivenFlags) -> Result<u8> {
                 None if env.infty_home.is_some() => (home.join("runs"), settings::Source::Env),
                 None => (home.join("runs"), settings::Source::Default),
             };
+            let mut shown = settings::home_settings(&env, &home, (&root, source));
+            if let Some(run_id) = &args.run {
+                infty_store::validate_run_id(run_id)
+                    .map_err(|error| Coded::usage(error.to_string()))?;
+                // What a `resume` without flags would use, resolved as `resume` resolves it.
+                let no_flags = match Cli::try_parse_from(["infty", "resume", run_id.as_str()])
+                    .map(|cli| cli.command)
+                {
+                    Ok(Command::Resume(args)) => args,
+                    _ => anyhow::bail!("cannot read resume's built-in defaults"),
+                };
+                shown.extend(run::plan_resume(&root, &no_flags, &file)?.settings);
+                print!("{}", settings::render(&shown, args.json)?);
+                return Ok(0);
+            }
             // What a `create` without flags would use, resolved as `create` resolves it.
             let mut no_flags = match Cli::try_parse_from(["infty", "create", "--objective", "-"])
                 .map(|cli| cli.command)
@@ -197,7 +212,6 @@ fn dispatch(cli: Cli, given: GivenFlags) -> Result<u8> {
             };
             let new_run = settings::for_new_run(&mut no_flags, GivenFlags::default(), &file, &env)
                 .map_err(Coded::usage)?;
-            let mut shown = settings::home_settings(&env, &home, (&root, source));
             shown.extend(new_run.settings);
             print!("{}", settings::render(&shown, args.json)?);
             Ok(0)

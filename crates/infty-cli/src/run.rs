@@ -277,22 +277,29 @@ pub(crate) fn continue_existing(
     )
 }
 
-/// Continues a stopped run.
-pub(crate) fn resume(runs_root: &Utf8Path, args: ResumeArgs, file: &ConfigFile) -> Result<u8> {
+/// What a resume of a run uses: its `run.json`, changed by the flags typed now, resolved
+/// without driving anything (so `infty config --run` shows what `resume` would do).
+pub(crate) struct ResumePlan {
+    store: RunStore,
+    meta: infty_store::RunMetadata,
+    provider: infty_model::ProviderConfig,
+    overrides: ResumeOverrides,
+    /// Each setting with its source (flag or recorded).
+    pub(crate) settings: crate::settings::Settings,
+}
+
+/// Resolves the resume of the run `args.run_id` under `runs_root`.
+pub(crate) fn plan_resume(
+    runs_root: &Utf8Path,
+    args: &ResumeArgs,
+    file: &ConfigFile,
+) -> Result<ResumePlan> {
     infty_store::validate_run_id(&args.run_id).map_err(|error| Coded::usage(error.to_string()))?;
     let store = RunStore::open_id(runs_root, &args.run_id)?;
     let meta = store.metadata().clone();
-    if meta.status == RunStatus::Succeeded {
-        return Err(CoreError::AlreadySucceeded {
-            run_id: meta.run_id,
-        }
-        .into());
-    }
     let (provider, record) = provider::resolve(&args.provider, Some(&meta.options.provider))?;
     // Runs recorded before caps existed get the defaults of their provider.
     let defaults = OutputCaps::defaults(&provider.name).overridden(args.max_output_tokens);
-    let secrets = secrets_of(&provider);
-    let client = ModelClient::new(provider).context("cannot set up the model client")?;
     let sandbox =
         crate::sandbox::for_resume(&args.sandbox, &meta.options.sandbox).map_err(Coded::usage)?;
     let mut overrides = ResumeOverrides {
@@ -342,6 +349,38 @@ pub(crate) fn resume(runs_root: &Utf8Path, args: ResumeArgs, file: &ConfigFile) 
             .unwrap_or_else(|| defaults.for_role(&role.role));
         overrides.max_output_tokens.insert(role.role.clone(), cap);
     }
+    let api_key_set = provider.api_key.is_some();
+    let settings = crate::settings::for_resume(&meta, args, &overrides, api_key_set);
+    Ok(ResumePlan {
+        store,
+        meta,
+        provider,
+        overrides,
+        settings,
+    })
+}
+
+/// Continues a stopped run.
+pub(crate) fn resume(runs_root: &Utf8Path, args: ResumeArgs, file: &ConfigFile) -> Result<u8> {
+    let ResumePlan {
+        store,
+        meta,
+        provider,
+        mut overrides,
+        settings,
+    } = plan_resume(runs_root, &args, file)?;
+    if meta.status == RunStatus::Succeeded {
+        return Err(CoreError::AlreadySucceeded {
+            run_id: meta.run_id,
+        }
+        .into());
+    }
+    match serde_json::to_string(&settings) {
+        Ok(json) => tracing::info!(settings = %json, "the settings of a resumed run"),
+        Err(error) => tracing::warn!(%error, "cannot log the settings of a resumed run"),
+    }
+    let secrets = secrets_of(&provider);
+    let client = ModelClient::new(provider).context("cannot set up the model client")?;
     let run_id = args.run_id.clone();
     let servers = McpStart {
         records: meta.options.mcp.clone(),

@@ -1,16 +1,17 @@
-//! A new run's settings, resolved once: each value from the first layer that has one
-//! (flag > environment > config file > built-in default), together with where it came
-//! from.
+//! A run's settings, resolved once, each with where it came from.
 //!
-//! `create` and `submit` resolve their flags here; `infty config` resolves the same way
-//! with no flags, so what it shows is what a `create` without flags would use, source by
-//! source. `create` writes its resolved settings, with their sources, to infty's log file.
+//! A new run takes each value from the first layer that has one (flag > environment >
+//! config file > built-in default): `create` and `submit` resolve their flags with
+//! [`for_new_run`]; `infty config` resolves the same way with no flags, so what it shows is
+//! what a `create` without flags would use, source by source. `create` writes its resolved
+//! settings, with their sources, to infty's log file.
 //!
-//! A resumed run is not resolved here: what its `run.json` recorded was resolved when the
-//! run was created, and stands in for the environment, the config file and the defaults;
-//! only a flag given to `resume` changes it (the provider, sandbox and limit flags each say
-//! so in their own modules). Changing the config file or `OPENAI_BASE_URL` therefore never
-//! moves a run that already exists.
+//! A resumed run keeps what its `run.json` recorded (resolved when the run was created),
+//! which stands in for the environment, the config file and the defaults; only a flag given
+//! to `resume` changes it. [`for_resume`] describes what `resume` applies (flag > recorded);
+//! `resume` logs it and `infty config --run ID` shows it for a resume without flags.
+//! Changing the config file or `OPENAI_BASE_URL` therefore never moves a run that already
+//! exists.
 //!
 //! Nothing here reads or shows a secret: the API key stays in the environment, and only
 //! whether it is set is shown.
@@ -37,6 +38,8 @@ pub(crate) enum Source {
     Config,
     /// infty's built-in default.
     Default,
+    /// What the run's `run.json` recorded (a resumed run).
+    Recorded,
 }
 
 impl Source {
@@ -47,6 +50,7 @@ impl Source {
             Source::Env => "env",
             Source::Config => "config",
             Source::Default => "default",
+            Source::Recorded => "recorded",
         }
     }
 }
@@ -505,6 +509,227 @@ pub(crate) fn for_new_run(
         settings: out,
         sandbox,
     })
+}
+
+/// A resumed run's settings: what its `run.json` recorded, changed where `args` (the flags
+/// typed for the resume) and the `overrides` built from them say so. `api_key_set` tells
+/// whether the key's variable is set in this environment.
+pub(crate) fn for_resume(
+    meta: &infty_store::RunMetadata,
+    args: &crate::args::ResumeArgs,
+    overrides: &infty_core::ResumeOverrides,
+    api_key_set: bool,
+) -> Settings {
+    use Source::{Env, Flag, Recorded};
+    let from = |flagged: bool| if flagged { Flag } else { Recorded };
+    let at = |value: Option<String>, source: Source| Setting { value, source };
+    let mut out = Settings::new();
+    let options = &meta.options;
+
+    let provider = overrides.provider.as_ref().unwrap_or(&options.provider);
+    let typed = &args.provider;
+    out.insert(
+        "provider.base_url",
+        at(
+            Some(provider.base_url.clone()),
+            from(typed.base_url.is_some()),
+        ),
+    );
+    out.insert(
+        "provider.name",
+        at(provider.name.clone(), from(typed.provider.is_some())),
+    );
+    out.insert(
+        "provider.wire_api",
+        at(
+            Some(provider.wire_api.clone()),
+            from(typed.wire_api.is_some()),
+        ),
+    );
+    let key_env = provider.api_key_env.as_deref().unwrap_or(API_KEY_ENV);
+    out.insert(
+        "provider.api_key",
+        at(
+            Some(if api_key_set {
+                format!("set in {key_env}")
+            } else {
+                format!("{key_env} is not set")
+            }),
+            Env,
+        ),
+    );
+
+    // Per role: the Solver's and the Director's own, the Verifiers' together.
+    let model_of = |role: &infty_store::RoleRecord| {
+        overrides
+            .models
+            .get(&role.role)
+            .unwrap_or(&role.model)
+            .clone()
+    };
+    let cap_of = |role: &infty_store::RoleRecord| {
+        let recorded = role.max_output_tokens.is_some();
+        let source = match (args.max_output_tokens.is_some(), recorded) {
+            (true, _) => Flag,
+            (false, true) => Recorded,
+            (false, false) => Source::Default,
+        };
+        let cap = overrides
+            .max_output_tokens
+            .get(&role.role)
+            .copied()
+            .or(role.max_output_tokens);
+        at(cap.map(|cap| cap.to_string()), source)
+    };
+    let verifiers: Vec<&infty_store::RoleRecord> =
+        meta.roles.iter().filter(|r| r.role.is_verifier()).collect();
+    for (key, cap_key, role) in [
+        (
+            "solver.model",
+            "solver.max_output_tokens",
+            infty_store::Role::Solver,
+        ),
+        (
+            "director.model",
+            "director.max_output_tokens",
+            infty_store::Role::Director,
+        ),
+    ] {
+        if let Some(record) = meta.roles.iter().find(|r| r.role == role) {
+            out.insert(key, at(Some(model_of(record)), from(args.model.is_some())));
+            out.insert(cap_key, cap_of(record));
+        }
+    }
+    let models: Vec<String> = verifiers.iter().map(|r| model_of(r)).collect();
+    out.insert(
+        "verifiers.models",
+        at(Some(models.join(", ")), from(args.model.is_some())),
+    );
+    if let Some(first) = verifiers.first() {
+        out.insert("verifiers.max_output_tokens", cap_of(first));
+    }
+    out.insert(
+        "verifiers.count",
+        at(Some(verifiers.len().to_string()), Recorded),
+    );
+    out.insert(
+        "verifiers.policy",
+        at(Some(enum_name(&options.verification_policy)), Recorded),
+    );
+
+    // Limits: each flag replaces one recorded limit.
+    let budgets = overrides.budgets.unwrap_or(options.budgets);
+    let limits = &args.budgets;
+    let limit = |value: Option<String>, flagged: bool| at(value, from(flagged));
+    out.insert(
+        "budgets.max_turns",
+        limit(
+            budgets.max_solver_turns.map(|v| v.to_string()),
+            limits.max_turns.is_some(),
+        ),
+    );
+    out.insert(
+        "budgets.max_rounds",
+        limit(
+            budgets.max_verification_rounds.map(|v| v.to_string()),
+            limits.max_rounds.is_some(),
+        ),
+    );
+    out.insert(
+        "budgets.max_tokens",
+        limit(
+            budgets.max_total_tokens.map(|v| v.to_string()),
+            limits.max_tokens.is_some(),
+        ),
+    );
+    out.insert(
+        "budgets.max_wall_secs",
+        limit(
+            budgets.max_wall_clock_secs.map(|v| v.to_string()),
+            limits.max_wall_secs.is_some(),
+        ),
+    );
+    out.insert(
+        "budgets.max_cost_usd",
+        limit(
+            budgets.max_cost_usd.map(|v| v.to_string()),
+            limits.max_cost_usd.is_some(),
+        ),
+    );
+    let timeouts = overrides.timeouts.unwrap_or(options.timeouts);
+    let turn = if timeouts.solver_turn_secs == timeouts.director_secs
+        && timeouts.director_secs == timeouts.verifier_secs
+    {
+        timeouts.solver_turn_secs.to_string()
+    } else {
+        format!(
+            "solver {}, director {}, verifier {}",
+            timeouts.solver_turn_secs, timeouts.director_secs, timeouts.verifier_secs
+        )
+    };
+    out.insert(
+        "timeouts.turn_secs",
+        at(Some(turn), from(limits.timeout_secs.is_some())),
+    );
+    out.insert(
+        "stall.repeats",
+        at(Some(options.stall.repeats.to_string()), Recorded),
+    );
+    out.insert(
+        "stall.escalations",
+        at(Some(options.stall.escalations.to_string()), Recorded),
+    );
+    out.insert(
+        "checks",
+        at(
+            (!options.checks.is_empty()).then(|| {
+                options
+                    .checks
+                    .iter()
+                    .map(|c| c.command.clone())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }),
+            Recorded,
+        ),
+    );
+
+    // The sandbox: `--sandbox` sets every role's mode, the other flags their own entry.
+    let sandbox = overrides.sandbox.as_ref().unwrap_or(&options.sandbox);
+    let typed = &args.sandbox;
+    let listed = |names: &[String]| (!names.is_empty()).then(|| names.join(", "));
+    let modes_typed = typed.sandbox.is_some();
+    for (key, value, source) in [
+        (
+            "sandbox.solver",
+            Some(sandbox.solver.to_string()),
+            from(modes_typed),
+        ),
+        (
+            "sandbox.director",
+            Some(sandbox.director.to_string()),
+            from(modes_typed),
+        ),
+        (
+            "sandbox.verifier",
+            Some(sandbox.verifier.to_string()),
+            from(modes_typed),
+        ),
+        (
+            "sandbox.allow_network",
+            Some(sandbox.allow_network.to_string()),
+            from(typed.allow_network),
+        ),
+        (
+            "sandbox.env",
+            listed(&sandbox.env),
+            from(!typed.env.is_empty()),
+        ),
+        ("sandbox.hidden", listed(&sandbox.hidden), Recorded),
+    ] {
+        out.insert(key, Setting { value, source });
+    }
+    out
 }
 
 /// Where infty's own files are, for `infty config`: the home folder (from `INFTY_HOME`,

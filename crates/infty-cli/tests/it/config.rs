@@ -200,10 +200,15 @@ fn a_bad_config_file_is_one_error_with_file_and_line() {
 
 /// The settings `create` logged for its run, with their sources.
 fn logged_settings(world: &World) -> serde_json::Map<String, serde_json::Value> {
+    logged(world, "the settings of a new run")
+}
+
+/// The settings the last log line saying `message` carries.
+fn logged(world: &World, message: &str) -> serde_json::Map<String, serde_json::Value> {
     let log = std::fs::read_to_string(world.home.path().join("logs").join("infty.log")).unwrap();
     let line = log
         .lines()
-        .rfind(|line| line.contains("the settings of a new run"))
+        .rfind(|line| line.contains(message))
         .unwrap_or_else(|| panic!("no settings in the log:\n{log}"));
     let json = &line[line.find("settings={").unwrap() + "settings=".len()..];
     serde_json::from_str(json.trim()).unwrap()
@@ -259,4 +264,86 @@ fn infty_config_shows_the_sources_that_create_used() {
     assert_eq!(run["options"]["budgets"]["max_solver_turns"], 9);
     assert_eq!(run["options"]["provider"]["base_url"], live.as_str());
     assert_eq!(created["provider.base_url"]["value"], live.as_str());
+}
+
+#[test]
+fn infty_config_run_shows_what_resume_uses() {
+    let world = World::new();
+    world.say("solver", r#"{"type":"direction_request","prompt":"Go?"}"#);
+    world.say("director", r#"{"directive":"Go.","rationale":null}"#);
+    world
+        .create(
+            "kept",
+            "Answer.",
+            &[
+                "--verifiers",
+                "0",
+                "--max-turns",
+                "1",
+                "--model",
+                "run-model",
+            ],
+        )
+        .code(3);
+    // The config file changes once the run exists: it speaks for new runs only.
+    world.write_config("[solver]\nmodel = \"later-model\"\n[budgets]\nmax_turns = 50\n");
+    let config_run = |json: bool| {
+        let mut cmd = world.infty();
+        cmd.args(["config", "--run", "kept"]);
+        if json {
+            cmd.arg("--json");
+        }
+        let output = cmd.assert().success().get_output().stdout.clone();
+        String::from_utf8(output).unwrap()
+    };
+    let shown: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&config_run(true)).unwrap();
+    let recorded = |value: &str| serde_json::json!({"value": value, "source": "recorded"});
+    assert_eq!(shown["solver.model"], recorded("run-model"));
+    assert_eq!(shown["director.model"], recorded("run-model"));
+    assert_eq!(shown["budgets.max_turns"], recorded("1"));
+    assert_eq!(shown["timeouts.turn_secs"], recorded("30"));
+    assert_eq!(
+        shown["provider.base_url"],
+        recorded(&world.server.base_url())
+    );
+    assert_eq!(shown["sandbox.solver"]["source"], "recorded");
+    assert_eq!(shown["home"]["source"], "env");
+
+    // A resume logs what it used: the flags typed, and otherwise what config showed.
+    world.write_and_deliver("deliverable/a.txt", "a");
+    world.resume("kept", &["--max-turns", "5"]).success();
+    let resumed = logged(&world, "the settings of a resumed run");
+    assert_eq!(
+        resumed["budgets.max_turns"],
+        serde_json::json!({"value": "5", "source": "flag"})
+    );
+    for (key, setting) in &resumed {
+        if key == "budgets.max_turns" || key == "provider.base_url" {
+            continue;
+        }
+        assert_eq!(
+            shown[key], *setting,
+            "{key}: config --run and resume disagree"
+        );
+    }
+    // The new limit is recorded now, and a text listing says so.
+    let text = config_run(false);
+    let line = text
+        .lines()
+        .find(|line| line.starts_with("budgets.max_turns "))
+        .unwrap_or_else(|| panic!("no max_turns line:\n{text}"));
+    assert!(line.ends_with("  5  (recorded)"), "{line}");
+
+    // An unknown run is named.
+    let missing = world
+        .infty()
+        .args(["config", "--run", "nope"])
+        .assert()
+        .failure();
+    assert!(
+        crate::harness::stderr_text(&missing).contains("nope"),
+        "{}",
+        crate::harness::stderr_text(&missing)
+    );
 }
